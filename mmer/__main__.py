@@ -1,0 +1,3 @@
+from mmer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Per-clip work as a map over clips: a process pool, a progress bar, failures recorded.
+
+A batch never dies on one bad clip: the per-clip function raises :class:`MmerError`
+(or any exception) and the clip is recorded with the reason; the stage decides at the end
+from the totals whether the corpus itself is wrong (:func:`check_failed_share`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from mmer.errors import DatasetError, MmerError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: results by clip id (input order) and the failures."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+
+    def reason_counts(self) -> Counter:
+        return Counter(f["reason"].split(":")[0] for f in self.failures)
+
+    def summary(self, stage: str) -> str:
+        """One log line: counts done, failed, and failures by reason."""
+        reasons = ", ".join(f"{k}={v}" for k, v in self.reason_counts().most_common())
+        return f"{stage}: {len(self.results)} done, {len(self.failures)} failed" + (f" ({reasons})" if reasons else "")
+
+
+def _guarded(func: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
+    try:
+        return True, func(item)
+    except MmerError as err:
+        return False, str(err)
+    except Exception as err:  # noqa: BLE001 - a batch records any per-clip failure and goes on
+        return False, f"unexpected {type(err).__name__}: {err}"
+
+
+def map_clips(
+    func: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    keys: Sequence[str],
+    paths: Sequence[str],
+    stage: str,
+    jobs: int = 1,
+    initializer: Callable[..., None] | None = None,
+    initargs: Iterable[Any] = (),
+    progress: bool = True,
+) -> BatchResult:
+    """Apply ``func`` to every item, in a process pool when ``jobs > 1``.
+
+    Parameters
+    ----------
+    func : callable
+        A picklable top-level function of one item. It raises on a bad clip.
+    items : sequence
+        One item per clip (anything picklable).
+    keys, paths : sequence of str
+        The clip id and file path of each item, for the results and the failures table.
+    stage : str
+        Stage name written into each failure row.
+    jobs : int
+        Worker processes; 1 runs in this process (after calling ``initializer``).
+    initializer, initargs
+        Run once per worker, e.g. to create one face detector per worker.
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    BatchResult
+    """
+    out = BatchResult()
+    bar = tqdm(total=len(items), desc=stage, unit="clip", disable=not progress)
+    outcomes: Iterable[tuple[bool, Any]]
+    if jobs <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        outcomes = (_guarded(func, item) for item in items)
+        executor = None
+    else:
+        executor = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, initargs=tuple(initargs))
+        chunksize = max(1, min(8, len(items) // (jobs * 8) or 1))
+        outcomes = executor.map(_guarded, [func] * len(items), items, chunksize=chunksize)
+    try:
+        for key, path, (ok, value) in zip(keys, paths, outcomes):
+            if ok:
+                out.results[key] = value
+            else:
+                out.failures.append({"clip_id": key, "path": path, "stage": stage, "reason": value})
+                logger.debug("%s: %s failed: %s", stage, path, value)
+            bar.update()
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    logger.info("%s", out.summary(stage))
+    return out
+
+
+def check_failed_share(n_failed: int, n_total: int, max_share: float, *, stage: str, failures_path: str) -> None:
+    """Raise when more than ``max_share`` of the clips failed: the corpus itself is wrong."""
+    if n_total and n_failed / n_total > max_share:
+        raise DatasetError(
+            f"{stage}: {n_failed} of {n_total} clips failed ({n_failed / n_total:.0%} > "
+            f"{max_share:.0%} allowed by {stage}.max_failed_share); reasons in {failures_path}"
+        )

@@ -1,0 +1,51 @@
+"""Small file helpers shared by every stage: atomic writes and the failures table."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+FAILURE_COLUMNS = ["clip_id", "path", "stage", "reason"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    An interrupted or failed write never leaves a file at ``path`` that looks finished.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_failures(failures: Sequence[dict], path: str | Path) -> pd.DataFrame:
+    """Write the failures of one stage (clip_id, path, stage, reason) as CSV, atomically."""
+    table = pd.DataFrame(list(failures), columns=FAILURE_COLUMNS)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def read_failures(path: str | Path) -> pd.DataFrame:
+    """Read a failures table; a missing file means no failures."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -1,0 +1,17 @@
+"""Stage index: corpus folder -> data/index.csv (names, labels, speakers, split, fold)."""
+
+import argparse
+import dataclasses
+
+from mmer.config import DataParams, IndexParams, load_section
+from mmer.dataset import build_index, write_index
+from mmer.logs import setup_logging
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="data/index.csv")
+    args = parser.parse_args()
+    setup_logging()
+    data = load_section(DataParams, "data")
+    params = load_section(IndexParams, "index")
+    write_index(build_index(data.raw, **dataclasses.asdict(params)), args.out)

@@ -1,0 +1,121 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mmer.dataset import (
+    assign_folds,
+    build_index,
+    emotion_label,
+    fold_splits,
+    label_names,
+    parse_name,
+)
+from mmer.errors import ConfigError, DatasetError
+
+
+def test_parse_every_field():
+    n = parse_name("Actor_12/01-02-06-02-02-01-12.mp4")
+    assert (n.modality, n.vocal_channel, n.emotion, n.intensity) == ("av", "song", "fearful", "strong")
+    assert (n.statement, n.repetition, n.actor, n.sex) == (2, 1, 12, "female")
+    assert n.clip_id == "01-02-06-02-02-01-12"
+    assert n.recording == "02-06-02-02-01-12"
+    assert parse_name("03-01-01-01-01-01-01.wav").modality == "audio"
+    assert parse_name("02-01-08-01-01-02-23.mp4").modality == "video"
+    assert parse_name("03-01-08-01-01-02-23.flac").sex == "male"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "hello.mp4",
+        "01-01-06-01-02-01.mp4",  # six fields
+        "04-01-06-01-02-01-12.mp4",  # modality 04
+        "01-03-06-01-02-01-12.mp4",  # vocal channel 03
+        "01-01-09-01-02-01-12.mp4",  # emotion 09
+        "01-01-01-02-02-01-12.mp4",  # strong neutral does not exist
+        "01-01-06-01-03-01-12.mp4",  # statement 03
+        "01-01-06-01-02-03-12.mp4",  # repetition 03
+        "01-01-06-01-02-01-00.mp4",  # actor 00
+        "1-01-06-01-02-01-12.mp4",
+    ],
+)
+def test_bad_names_raise(name):
+    with pytest.raises(DatasetError, match="RAVDESS name"):
+        parse_name(name)
+
+
+def test_label_sets():
+    assert len(label_names("all8")) == 8
+    merged = label_names("merged7")
+    assert len(merged) == 7 and "calm" not in merged
+    assert emotion_label("calm", merged) == emotion_label("neutral", merged) == 0
+    assert emotion_label("calm", label_names("all8")) == 1
+    six = label_names("subset", ["surprised", "happy", "sad", "angry", "fearful", "disgust"])
+    assert six == ["happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert emotion_label("neutral", six) is None
+    with pytest.raises(ConfigError):
+        label_names("subset", ["happy", "bored"])
+    with pytest.raises(ConfigError):
+        label_names("nine")
+
+
+def test_folds_are_consecutive_and_cover_everyone():
+    folds = assign_folds(range(1, 25), 6)
+    assert [a for a, f in folds.items() if f == 0] == [1, 2, 3, 4]
+    assert [a for a, f in folds.items() if f == 5] == [21, 22, 23, 24]
+    folds18 = assign_folds(range(1, 19), 6)
+    assert [a for a, f in folds18.items() if f == 1] == [4, 5, 6]
+    with pytest.raises(DatasetError):
+        assign_folds([1, 2], 6)
+
+
+def _touch_corpus(root: Path, actors=range(1, 25), emotions=(1, 2, 3, 5)) -> None:
+    for actor in actors:
+        folder = root / f"Actor_{actor:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for emo in emotions:
+            (folder / f"01-01-{emo:02d}-01-01-01-{actor:02d}.mp4").write_bytes(b"")
+            (folder / f"02-01-{emo:02d}-01-01-01-{actor:02d}.mp4").write_bytes(b"")
+
+
+def test_build_index_fixed_split_and_folds(tmp_path, caplog):
+    _touch_corpus(tmp_path)
+    (tmp_path / "Actor_01" / "notes.mp4").write_bytes(b"")
+    index = build_index(tmp_path, modalities=["av"])
+    assert "notes.mp4" in caplog.text
+    assert len(index) == 24 * 4 and set(index["modality"]) == {"av"}
+    by_actor = index.groupby("actor")["split"].first()
+    assert set(by_actor[by_actor == "test"].index) == {23, 24}
+    assert set(by_actor[by_actor == "val"].index) == {18, 19, 20, 21, 22}
+    assert set(by_actor[by_actor == "train"].index) == set(range(1, 18))
+    assert index.loc[index.emotion == "calm", "label"].eq(0).all()
+    tested = []
+    for fold in range(6):
+        split = fold_splits(index, fold)
+        actors = {s: set(index.loc[split == s, "actor"]) for s in ("train", "val", "test")}
+        assert not (actors["train"] & actors["val"]) and not (actors["train"] & actors["test"])
+        assert not (actors["val"] & actors["test"]) and actors["val"]
+        tested += sorted(actors["test"])
+    assert sorted(tested) == list(range(1, 25))  # every actor tested exactly once
+    pd.testing.assert_series_equal(fold_splits(index, -1), index["split"])
+
+
+def test_duplicate_ids_name_both_paths(tmp_path):
+    _touch_corpus(tmp_path / "a", actors=[1])
+    _touch_corpus(tmp_path / "b", actors=[1])
+    with pytest.raises(DatasetError, match="duplicate clip id 01-01-01-01-01-01-01.*a.*b"):
+        build_index(tmp_path)
+
+
+def test_empty_corpus_is_an_error(tmp_path):
+    with pytest.raises(DatasetError, match="no usable"):
+        build_index(tmp_path)
+    with pytest.raises(DatasetError, match="not found"):
+        build_index(tmp_path / "missing")
+
+
+def test_real_speech_index(real_speech_dir):
+    index = build_index(real_speech_dir, modalities=["audio"], classes="all8")
+    assert len(index) == 1080 and index["actor"].nunique() == 18
+    assert index.groupby("actor").size().eq(60).all()
