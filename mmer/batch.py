@@ -29,7 +29,8 @@ class BatchResult:
     failures: list[dict] = field(default_factory=list)
 
     def reason_counts(self) -> Counter:
-        return Counter(f["reason"].split(":")[0] for f in self.failures)
+        """Failures by kind (the exception class: NoSpeechError, NoFaceError, MediaError ...)."""
+        return Counter(f["kind"] for f in self.failures)
 
     def summary(self, stage: str) -> str:
         """One log line: counts done, failed, and failures by reason."""
@@ -41,9 +42,9 @@ def _guarded(func: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
     try:
         return True, func(item)
     except MmerError as err:
-        return False, str(err)
+        return False, (type(err).__name__, str(err))
     except Exception as err:  # noqa: BLE001 - a batch records any per-clip failure and goes on
-        return False, f"unexpected {type(err).__name__}: {err}"
+        return False, (type(err).__name__, f"unexpected {type(err).__name__}: {err}")
 
 
 def map_clips(
@@ -98,7 +99,8 @@ def map_clips(
             if ok:
                 out.results[key] = value
             else:
-                out.failures.append({"clip_id": key, "path": path, "stage": stage, "reason": value})
+                kind, reason = value
+                out.failures.append({"clip_id": key, "path": path, "stage": stage, "kind": kind, "reason": reason})
                 logger.debug("%s: %s failed: %s", stage, path, value)
             bar.update()
     finally:

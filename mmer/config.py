@@ -89,6 +89,8 @@ class AudioParams:
     def __post_init__(self) -> None:
         if self.n_mfcc < 1 or self.n_mfcc > self.n_mels:
             raise ConfigError(f"audio.n_mfcc must be in 1..audio.n_mels ({self.n_mels}), not {self.n_mfcc}")
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"audio.win_length ({self.win_length}) must not exceed audio.n_fft ({self.n_fft})")
         if self.max_frames < 0:
             raise ConfigError(f"audio.max_frames must be 0 (automatic) or positive, not {self.max_frames}")
 

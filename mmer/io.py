@@ -13,7 +13,7 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-FAILURE_COLUMNS = ["clip_id", "path", "stage", "reason"]
+FAILURE_COLUMNS = ["clip_id", "path", "stage", "kind", "reason"]
 
 
 @contextlib.contextmanager
@@ -36,7 +36,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_failures(failures: Sequence[dict], path: str | Path) -> pd.DataFrame:
-    """Write the failures of one stage (clip_id, path, stage, reason) as CSV, atomically."""
+    """Write the failures of one stage (clip_id, path, stage, kind, reason) as CSV, atomically."""
     table = pd.DataFrame(list(failures), columns=FAILURE_COLUMNS)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
