@@ -7,6 +7,8 @@ STAMP := $(VENV)/.install-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GLOG_minloglevel ?= 2
 export PYTHONHASHSEED ?= 0
+# dvc.yaml runs `python stages/...`: make it the venv's python
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo test test-fast bench lock clean-demo venv
 

@@ -49,3 +49,11 @@ def read_failures(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=FAILURE_COLUMNS)
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def write_json(obj: object, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    import json
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

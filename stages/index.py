@@ -9,7 +9,7 @@ from mmer.logs import setup_logging
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="data/index.csv")
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     setup_logging()
     data = load_section(DataParams, "data")

@@ -1,0 +1,244 @@
+"""The preprocessing stages as functions: read inputs, map the per-clip work, write outputs.
+
+Each ``*_stage`` function is what one script in ``stages/`` calls. Outputs (tables, caches,
+failures, counts) are written before the failed share is checked, so a stage that fails
+because too many clips were bad still leaves everything it computed and the reasons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmer import audio, faces, media
+from mmer.batch import BatchResult, check_failed_share, map_clips
+from mmer.cache import write_cache
+from mmer.config import AudioParams, FacesParams, TrimParams, cpu_jobs
+from mmer.dataset import read_index
+from mmer.io import atomic_path, write_failures, write_json
+
+logger = logging.getLogger(__name__)
+
+SPAN_COLUMNS = ["clip_id", "start_s", "end_s", "duration_s", "has_audio"]
+VIDEO_MODALITIES = ("av", "video")
+
+
+def star_call(func: Callable[..., Any], item: tuple) -> Any:
+    """Call ``func(*item)``: lets a pool map a keyword-configured function over tuples."""
+    return func(*item)
+
+
+def _finish(
+    result: BatchResult,
+    *,
+    stage: str,
+    n_total: int,
+    failures_path: str | Path,
+    metrics_path: str | Path,
+    max_failed_share: float,
+    extra: dict | None = None,
+) -> None:
+    """Write the failures table and the stage counts, then check the failed share."""
+    write_failures(result.failures, failures_path)
+    counts = {
+        "clips": n_total,
+        "done": len(result.results),
+        "failed": len(result.failures),
+        "failed_by_kind": dict(result.reason_counts()),
+        **(extra or {}),
+    }
+    write_json(counts, metrics_path)
+    check_failed_share(len(result.failures), n_total, max_failed_share, stage=stage, failures_path=str(failures_path))
+
+
+def read_spans(path: str | Path) -> pd.DataFrame:
+    """Read ``data/interim/spans.csv``."""
+    return pd.read_csv(path, dtype={"clip_id": str})
+
+
+def trim_stage(
+    index_path: str | Path,
+    *,
+    wav_dir: str | Path,
+    spans_path: str | Path,
+    failures_path: str | Path,
+    metrics_path: str | Path,
+    params: TrimParams,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Stage ``trim``: find each clip's speech span and write the span's audio as a wav.
+
+    Returns the spans table (also written to ``spans_path``).
+    """
+    index = read_index(index_path)
+    wav_dir = Path(wav_dir)
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    trim = functools.partial(
+        media.trim_clip,
+        sample_rate=params.sample_rate,
+        threshold_db=params.threshold_db,
+        frame_s=params.frame_s,
+        min_silence_s=params.min_silence_s,
+        pad_s=params.pad_s,
+        min_span_s=params.min_span_s,
+    )
+    items = [(path, wav_dir / f"{clip_id}.wav") for clip_id, path in zip(index["clip_id"], index["path"])]
+    result = map_clips(
+        functools.partial(star_call, trim),
+        items,
+        keys=list(index["clip_id"]),
+        paths=list(index["path"]),
+        stage="trim",
+        jobs=cpu_jobs(params.jobs),
+        progress=progress,
+    )
+    rows = [{"clip_id": clip_id, **span} for clip_id, span in result.results.items()]
+    spans = pd.DataFrame(rows, columns=SPAN_COLUMNS)
+    with atomic_path(spans_path) as tmp:
+        spans.to_csv(tmp, index=False, float_format="%.4f")
+    speech = spans.loc[spans["has_audio"].astype(bool), "end_s"] - spans.loc[spans["has_audio"].astype(bool), "start_s"]
+    _finish(
+        result,
+        stage="trim",
+        n_total=len(index),
+        failures_path=failures_path,
+        metrics_path=metrics_path,
+        max_failed_share=params.max_failed_share,
+        extra={"mean_span_s": round(float(speech.mean()), 3) if len(speech) else 0.0},
+    )
+    return spans
+
+
+def audio_features_stage(
+    index_path: str | Path,
+    spans_path: str | Path,
+    *,
+    wav_dir: str | Path,
+    out_path: str | Path,
+    failures_path: str | Path,
+    metrics_path: str | Path,
+    params: AudioParams,
+    sample_rate: int,
+    max_failed_share: float = 0.1,
+    progress: bool = True,
+) -> None:
+    """Stage ``audio_features``: MFCCs of every span wav -> ``features/audio.h5``.
+
+    T (``params.max_frames``) is fixed, or the mean number of frames over the training
+    split when 0; it is stored in the cache's attributes.
+    """
+    index = read_index(index_path)
+    spans = read_spans(spans_path)
+    with_audio = index.merge(spans[spans["has_audio"].astype(bool)][["clip_id"]], on="clip_id")
+    feature_params = {k: v for k, v in dataclasses.asdict(params).items() if k != "max_frames"}
+    wav_dir = Path(wav_dir)
+    result = map_clips(
+        functools.partial(audio.wav_mfcc, **feature_params),
+        [wav_dir / f"{clip_id}.wav" for clip_id in with_audio["clip_id"]],
+        keys=list(with_audio["clip_id"]),
+        paths=list(with_audio["path"]),
+        stage="audio_features",
+        jobs=1,  # a few ms per clip: a pool would cost more than it saves
+        progress=progress,
+    )
+    clip_ids = [c for c in with_audio["clip_id"] if c in result.results]
+    lengths = np.array([len(result.results[c]) for c in clip_ids], dtype=np.int32)
+    train_ids = set(with_audio.loc[with_audio["split"] == "train", "clip_id"])
+    n_frames = params.max_frames or audio.mean_frames([n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths))
+    if clip_ids:
+        mfcc = audio.stack_padded([result.results[c] for c in clip_ids], n_frames)
+    else:
+        mfcc = np.zeros((0, n_frames, params.n_mfcc * (3 if params.deltas else 1)), np.float32)
+    attrs = {**dataclasses.asdict(params), "max_frames": n_frames, "sample_rate": sample_rate, "layout": "clip,time,coefficient"}
+    write_cache(out_path, {"mfcc": mfcc, "n_frames": lengths}, clip_ids, attrs)
+    logger.info("audio_features: %d clips, T=%d frames, %d coefficients", len(clip_ids), n_frames, mfcc.shape[-1])
+    _finish(
+        result,
+        stage="audio_features",
+        n_total=len(with_audio),
+        failures_path=failures_path,
+        metrics_path=metrics_path,
+        max_failed_share=max_failed_share,
+        extra={"max_frames": n_frames, "truncated": int((lengths > n_frames).sum())},
+    )
+
+
+def face_crops_stage(
+    index_path: str | Path,
+    spans_path: str | Path,
+    *,
+    out_path: str | Path,
+    failures_path: str | Path,
+    metrics_path: str | Path,
+    params: FacesParams,
+    progress: bool = True,
+) -> None:
+    """Stage ``face_crops``: MediaPipe face crops of frames inside each span -> ``features/video.h5``."""
+    index = read_index(index_path)
+    spans = read_spans(spans_path)
+    clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
+    crop = functools.partial(faces.clip_face_crops, n_frames=params.n_frames, size=params.size, margin=params.margin)
+    result = map_clips(
+        functools.partial(star_call, crop),
+        list(zip(clips["path"], clips["start_s"], clips["end_s"])),
+        keys=list(clips["clip_id"]),
+        paths=list(clips["path"]),
+        stage="face_crops",
+        jobs=cpu_jobs(params.jobs),
+        initializer=faces.init_worker,
+        initargs=(params.model, params.min_confidence),
+        progress=progress,
+    )
+    clip_ids = [c for c in clips["clip_id"] if c in result.results]
+    crops = [result.results[c] for c in clip_ids]
+    shape = (params.n_frames, params.size, params.size, 3)
+    arrays = {
+        "faces": np.stack([c.crops for c in crops]) if crops else np.zeros((0, *shape), np.uint8),
+        "face_found": np.stack([c.found for c in crops]) if crops else np.zeros((0, params.n_frames), bool),
+        "boxes": np.stack([c.boxes for c in crops]).astype(np.float32) if crops else np.zeros((0, params.n_frames, 4), np.float32),
+    }
+    write_cache(out_path, arrays, clip_ids, {**dataclasses.asdict(params), "layout": "clip,frame,y,x,rgb"})
+    found_share = float(arrays["face_found"].mean()) if crops else 0.0
+    _finish(
+        result,
+        stage="face_crops",
+        n_total=len(clips),
+        failures_path=failures_path,
+        metrics_path=metrics_path,
+        max_failed_share=params.max_failed_share,
+        extra={"frames_with_face": round(found_share, 4)},
+    )
+
+
+def samples_stage(
+    index_path: str | Path,
+    audio_path: str | Path,
+    video_path: str | Path,
+    *,
+    out_path: str | Path,
+    n_samples: int = 3,
+) -> None:
+    """Stage ``samples``: the seed's figure of a few clips (face crops, MFCC image, emotion)."""
+    from mmer.cache import read_cache
+    from mmer.plots import pick_samples, sample_figure
+
+    index = read_index(index_path).set_index("clip_id")
+    audio_cache, video_cache = read_cache(audio_path), read_cache(video_path)
+    common = [c for c in audio_cache.clip_ids if c in set(video_cache.clip_ids)]
+    rows = pick_samples([index.at[c, "label"] for c in common], n_samples)
+    chosen = [common[r] for r in rows]
+    sample_figure(
+        video_cache.select(chosen)["faces"],
+        audio_cache.select(chosen)["mfcc"],
+        [f"{c}: {index.at[c, 'emotion']}" for c in chosen],
+        out_path,
+        hop_length=int(audio_cache.attrs.get("hop_length", 160)),
+        sample_rate=int(audio_cache.attrs.get("sample_rate", 16000)),
+    )

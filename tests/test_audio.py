@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mmer.audio import clip_mfcc, mean_frames, mfcc, pad_or_truncate, stack_padded, standardise, wav_mfcc
+from mmer.config import AudioParams
+from mmer.errors import ConfigError, MediaError
+
+SR = 16000
+
+
+def tone(seconds=1.0, freq=440.0):
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_mfcc_shape_and_frames():
+    signal = tone(1.0)
+    features = mfcc(signal, SR, n_mfcc=24, n_fft=512, win_length=400, hop_length=160)
+    # center=False: 1 + (n - n_fft) // hop frames
+    assert features.shape == (1 + (SR - 512) // 160, 24)
+    assert features.dtype == np.float32
+    with_deltas = mfcc(signal, SR, n_mfcc=13, deltas=True)
+    assert with_deltas.shape[1] == 39
+
+
+def test_mfcc_distinguishes_tones():
+    low, high = clip_mfcc(tone(0.5, 200), SR), clip_mfcc(tone(0.5, 2000), SR)
+    raw_low, raw_high = mfcc(tone(0.5, 200), SR), mfcc(tone(0.5, 2000), SR)
+    assert not np.allclose(raw_low.mean(0), raw_high.mean(0), atol=1.0)
+    assert low.shape == high.shape
+
+
+def test_standardise_per_clip(rng):
+    features = rng.normal(5.0, 3.0, size=(120, 24)).astype(np.float32)
+    z = standardise(features)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-4)
+    assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
+    constant = standardise(np.ones((10, 3)))
+    assert np.all(np.isfinite(constant)) and np.all(constant == 0)
+
+
+def test_pre_padding_puts_zeros_first(rng):
+    features = rng.normal(size=(7, 4)).astype(np.float32) + 10
+    padded = pad_or_truncate(features, 10)
+    assert padded.shape == (10, 4)
+    assert np.all(padded[:3] == 0)
+    np.testing.assert_array_equal(padded[3:], features)
+    truncated = pad_or_truncate(features, 5)
+    np.testing.assert_array_equal(truncated, features[:5])
+    stacked = stack_padded([features, features[:2]], 6)
+    assert stacked.shape == (2, 6, 4) and np.all(stacked[1, :4] == 0)
+
+
+def test_mean_frames():
+    assert mean_frames([100, 101, 102]) == 101
+    with pytest.raises(ConfigError):
+        mean_frames([])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((2, 100), np.float32), np.zeros(10, np.float32)],
+    ids=["stereo", "shorter-than-window"],
+)
+def test_bad_signals_raise(bad):
+    with pytest.raises(ConfigError):
+        mfcc(bad, SR)
+
+
+def test_bad_params_raise():
+    with pytest.raises(ConfigError, match="n_mfcc"):
+        AudioParams(n_mfcc=60, n_mels=40)
+    with pytest.raises(ConfigError, match="win_length"):
+        AudioParams(win_length=1024, n_fft=512)
+    with pytest.raises(ConfigError):
+        pad_or_truncate(np.zeros((3, 2)), 0)
+
+
+def test_wav_mfcc_reads_and_names_bad_files(tmp_path):
+    good = tmp_path / "good.wav"
+    sf.write(good, tone(0.8), SR, subtype="PCM_16")
+    features = wav_mfcc(good, n_mfcc=24)
+    assert features.shape[1] == 24 and abs(features.mean()) < 1e-4
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav")
+    with pytest.raises(MediaError, match="bad.wav"):
+        wav_mfcc(bad)
+    short = tmp_path / "short.wav"
+    sf.write(short, tone(0.01), SR)
+    with pytest.raises(MediaError, match="short.wav"):
+        wav_mfcc(short)
