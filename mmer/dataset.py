@@ -238,8 +238,26 @@ def find_media(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
 
 
+def one_per_recording(index: pd.DataFrame) -> pd.DataFrame:
+    """Keep one clip per recording when several modalities of it are present.
+
+    RAVDESS gives the same performance as an audio-video file (01), a silent video (02) and
+    an audio-only file (03). They share every id field but the modality, so they are one
+    recording: keeping all of them would count one performance two or three times. The
+    preference is audio-video, then audio-only, then video-only.
+    """
+    preference = {"av": 0, "audio": 1, "video": 2}
+    ranked = index.assign(_rank=index["modality"].map(preference)).sort_values(["recording", "_rank"], kind="stable")
+    kept = ranked.drop_duplicates("recording", keep="first").drop(columns="_rank")
+    if len(kept) < len(index):
+        dropped = index[~index["clip_id"].isin(kept["clip_id"])]
+        counts = ", ".join(f"{k}={v}" for k, v in dropped["modality"].value_counts().items())
+        logger.info("%d clips are other modalities of recordings already indexed (%s): one clip per recording kept", len(dropped), counts)
+    return kept
+
+
 def build_index(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     *,
     classes: str = "merged7",
     subset: Sequence[str] = (),
@@ -254,7 +272,7 @@ def build_index(
 
     Parameters
     ----------
-    root : str or Path
+    root : str or Path, or a sequence of them
         Searched recursively for .mp4, .wav and .flac files with RAVDESS names.
     classes, subset
         The label set (see :func:`label_names`); clips outside it are left out.
@@ -276,9 +294,10 @@ def build_index(
         No usable clip, or the same clip id found at two paths.
     """
     names = label_names(classes, subset)
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
     rows, bad_names, seen = [], [], {}
     dropped = 0
-    for path in find_media(root):
+    for path in [p for r in roots for p in find_media(r)]:
         try:
             parsed = parse_name(path)
         except DatasetError:
@@ -315,8 +334,8 @@ def build_index(
     if dropped:
         logger.info("left out %d clips outside modalities=%s, vocal_channels=%s, classes=%s", dropped, list(modalities), list(vocal_channels), names)
     if not rows:
-        raise DatasetError(f"{root}: no usable RAVDESS clips found (checked {len(seen) + len(bad_names)} media files)")
-    index = pd.DataFrame(rows)
+        raise DatasetError(f"{', '.join(map(str, roots))}: no usable RAVDESS clips found (checked {len(seen) + len(bad_names)} media files)")
+    index = one_per_recording(pd.DataFrame(rows))
     folds = assign_folds(index["actor"], min(n_folds, index["actor"].nunique()))
     index["fold"] = index["actor"].map(folds).astype(int)
     index = index.sort_values("clip_id", kind="stable").reset_index(drop=True)

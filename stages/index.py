@@ -1,4 +1,4 @@
-"""Stage index: corpus folder -> data/index.csv (names, labels, speakers, split, fold)."""
+"""Stage index: corpus folder (+ unpacked archives) -> data/index.csv (labels, speakers, split, fold)."""
 
 import argparse
 import dataclasses
@@ -9,9 +9,10 @@ from mmer.logs import setup_logging
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--unpacked", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     setup_logging()
     data = load_section(DataParams, "data")
     params = load_section(IndexParams, "index")
-    write_index(build_index(data.raw, **dataclasses.asdict(params)), args.out)
+    write_index(build_index([data.raw, args.unpacked], **dataclasses.asdict(params)), args.out)
