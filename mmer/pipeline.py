@@ -20,6 +20,8 @@ import pandas as pd
 from mmer import audio, faces, media
 from mmer.batch import BatchResult, check_failed_share, map_clips
 from mmer.cache import write_cache
+from mmer.clipcache import DEFAULT_DIR as DEFAULT_CACHE_DIR
+from mmer.clipcache import ClipCache, clip_key
 from mmer.config import AudioParams, FacesParams, TrimParams, cpu_jobs
 from mmer.dataset import read_index
 from mmer.io import atomic_path, write_failures, write_json
@@ -33,6 +35,33 @@ VIDEO_MODALITIES = ("av", "video")
 def star_call(func: Callable[..., Any], item: tuple) -> Any:
     """Call ``func(*item)``: lets a pool map a keyword-configured function over tuples."""
     return func(*item)
+
+
+def cached_trim(path: str, wav_out: str | Path, *, cache: ClipCache | None, **params: Any) -> dict:
+    """:func:`mmer.media.trim_clip`, served from the per-clip cache when the clip was seen.
+
+    A hit writes the cached span audio back to ``wav_out``.
+    """
+    if cache is None:
+        return media.trim_clip(path, wav_out, **params)
+    key = clip_key(path)
+    hit = cache.get(key)
+    if hit is not None:
+        if hit["wav"] is not None:
+            with atomic_path(wav_out) as tmp:
+                tmp.write_bytes(hit["wav"])
+        return hit["span"]
+    span = media.trim_clip(path, wav_out, **params)
+    cache.put(key, {"span": span, "wav": Path(wav_out).read_bytes() if span["has_audio"] else None})
+    return span
+
+
+def cached_face_crops(path: str, start_s: float, end_s: float, *, cache: ClipCache | None, **params: Any) -> Any:
+    """:func:`mmer.faces.clip_face_crops`, served from the per-clip cache when seen (same bytes, same span)."""
+    if cache is None:
+        return faces.clip_face_crops(path, start_s, end_s, **params)
+    key = clip_key(path, round(float(start_s), 4), round(float(end_s), 4))
+    return cache.get_or_compute(key, lambda: faces.clip_face_crops(path, start_s, end_s, **params))
 
 
 def _finish(
@@ -72,23 +101,19 @@ def trim_stage(
     metrics_path: str | Path,
     params: TrimParams,
     progress: bool = True,
+    cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
 ) -> pd.DataFrame:
     """Stage ``trim``: find each clip's speech span and write the span's audio as a wav.
 
-    Returns the spans table (also written to ``spans_path``).
+    Clips seen before (same bytes, same params, same code) come from the per-clip cache in
+    ``cache_dir`` (None: no cache). Returns the spans table (also written to ``spans_path``).
     """
     index = read_index(index_path)
     wav_dir = Path(wav_dir)
     wav_dir.mkdir(parents=True, exist_ok=True)
-    trim = functools.partial(
-        media.trim_clip,
-        sample_rate=params.sample_rate,
-        threshold_db=params.threshold_db,
-        frame_s=params.frame_s,
-        min_silence_s=params.min_silence_s,
-        pad_s=params.pad_s,
-        min_span_s=params.min_span_s,
-    )
+    trim_params = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("jobs", "max_failed_share")}
+    cache = ClipCache.for_stage("trim", trim_params, modules=(media,), base=cache_dir) if cache_dir else None
+    trim = functools.partial(cached_trim, cache=cache, **trim_params)
     items = [(path, wav_dir / f"{clip_id}.wav") for clip_id, path in zip(index["clip_id"], index["path"])]
     result = map_clips(
         functools.partial(star_call, trim),
@@ -179,12 +204,19 @@ def face_crops_stage(
     metrics_path: str | Path,
     params: FacesParams,
     progress: bool = True,
+    cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
 ) -> None:
-    """Stage ``face_crops``: MediaPipe face crops of frames inside each span -> ``features/video.h5``."""
+    """Stage ``face_crops``: MediaPipe face crops of frames inside each span -> ``features/video.h5``.
+
+    Clips seen before (same bytes, span, params and code) come from the per-clip cache.
+    """
     index = read_index(index_path)
     spans = read_spans(spans_path)
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
-    crop = functools.partial(faces.clip_face_crops, n_frames=params.n_frames, size=params.size, margin=params.margin)
+    crop_params = {"n_frames": params.n_frames, "size": params.size, "margin": params.margin}
+    cache_params = {**crop_params, "model": params.model, "min_confidence": params.min_confidence}
+    cache = ClipCache.for_stage("face_crops", cache_params, modules=(media, faces), base=cache_dir) if cache_dir else None
+    crop = functools.partial(cached_face_crops, cache=cache, **crop_params)
     result = map_clips(
         functools.partial(star_call, crop),
         list(zip(clips["path"], clips["start_s"], clips["end_s"])),
