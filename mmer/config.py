@@ -159,3 +159,144 @@ def read_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
 def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS) -> T:
     """Read one section of params.yaml into its dataclass."""
     return from_mapping(cls, read_params(path).get(section), section=section)
+
+
+# --- models, training, evaluation, cross-validation, baselines (issue 4) ---
+
+MODEL_MODALITIES = ("av", "audio", "video")
+FUSIONS = ("concat", "average", "learned")
+TEMPORAL_POOLS = ("max", "gru", "lstm")
+MONITORS = ("val_loss", "val_accuracy")
+CLASS_WEIGHTS = ("none", "balanced")
+BASELINE_FEATURE_SETS = ("audio", "video", "av")
+BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm")
+
+
+def _check_choice(section: str, key: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{section}.{key} must be one of {list(choices)}, not {value!r}")
+
+
+def _check_positive(section: str, **values: float) -> None:
+    for key, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"{section}.{key} must be positive, not {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    """The network (stage ``train``): branches, fusion and head; see :mod:`mmer.models`."""
+
+    modality: str = "av"  # av | audio | video
+    fusion: str = "concat"  # concat (early) | average | learned (late, of branch probabilities)
+    audio_units: int = 64
+    audio_dropout: float = 0.5
+    audio_pool: int = 2  # frames averaged before the BLSTM (1 = none)
+    audio_mask: bool = True
+    audio_dense: int = 128
+    video_filters: tuple[int, ...] = (16, 32, 64)
+    video_convs: int = 1  # Conv2D layers per block
+    video_dropout: float = 0.25
+    video_dense: int = 128
+    video_temporal: str = "max"  # max | gru | lstm
+    head_units: int = 256
+    head_dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_choice("model", "modality", self.modality, MODEL_MODALITIES)
+        _check_choice("model", "fusion", self.fusion, FUSIONS)
+        _check_choice("model", "video_temporal", self.video_temporal, TEMPORAL_POOLS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    """Optimiser, callbacks and seed (stage ``train``)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    monitor: str = "val_loss"  # on the validation speakers only
+    patience: int = 8  # early stopping, epochs
+    lr_patience: int = 3
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    class_weight: str = "none"  # none | balanced
+    seed: int = 42
+    deterministic: bool = True
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        _check_choice("train", "monitor", self.monitor, MONITORS)
+        _check_choice("train", "class_weight", self.class_weight, CLASS_WEIGHTS)
+        _check_positive("train", epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, threads=self.threads)
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"train.lr_factor must be in (0, 1), not {self.lr_factor!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """On-the-fly augmentation of training batches (stage ``train``); 0 switches one off."""
+
+    enabled: bool = True
+    noise_std: float = 0.1  # gaussian noise on the standardised MFCCs
+    time_shift: int = 10  # frames; the speech is rolled within its unpadded part
+    freq_masks: int = 1  # SpecAugment-style masks of MFCC bands ...
+    freq_mask_width: int = 3
+    time_masks: int = 1  # ... and of frames
+    time_mask_width: int = 10
+    flip: bool = True  # horizontal flip of all face frames of a clip
+    brightness: float = 0.1  # share of the full range
+    contrast: float = 0.1  # relative
+    pixel_shift: int = 3  # pixels, same shift for every frame of a clip
+
+    def __post_init__(self) -> None:
+        for key in ("noise_std", "time_shift", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "brightness", "contrast", "pixel_shift"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"augment.{key} must be 0 or more, not {getattr(self, key)!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateParams:
+    """Which speakers the evaluate stage reports on."""
+
+    split: str = "test"
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check_choice("evaluate", "split", self.split, ("test", "val"))
+        _check_positive("evaluate", batch_size=self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class CvParams:
+    """Speaker cross-validation (stage ``cv``); off by default to keep ``dvc repro`` short."""
+
+    enabled: bool = False
+    epochs: int = 0  # 0: train.epochs
+    folds: tuple[int, ...] = ()  # empty: every fold
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ConfigError(f"cv.epochs must be 0 (train.epochs) or positive, not {self.epochs}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselinesParams:
+    """Classical classifiers on pooled features (stage ``baselines``)."""
+
+    feature_sets: tuple[str, ...] = BASELINE_FEATURE_SETS
+    classifiers: tuple[str, ...] = BASELINE_CLASSIFIERS
+    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # SVM C, chosen by UAR on the validation speakers
+    face_grid: int = 8  # face descriptor: grey crops averaged over frames, downsampled to grid x grid
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for value in self.feature_sets:
+            _check_choice("baselines", "feature_sets", value, BASELINE_FEATURE_SETS)
+        for value in self.classifiers:
+            _check_choice("baselines", "classifiers", value, BASELINE_CLASSIFIERS)
+        if not self.c_grid or min(self.c_grid) <= 0:
+            raise ConfigError(f"baselines.c_grid must be positive values, not {list(self.c_grid)}")
+        if self.face_grid < 1:
+            raise ConfigError(f"baselines.face_grid must be positive, not {self.face_grid}")
