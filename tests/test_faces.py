@@ -1,0 +1,205 @@
+"""mmer.faces: MediaPipe detection on known images, box geometry, per-clip crops."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import media_factory as mf
+import numpy as np
+import pytest
+
+from mmer import faces, media
+from mmer.batch import map_clips
+from mmer.errors import ConfigError, MediaError, NoFaceError
+
+# MediaPipe's box of the astronaut's face in skimage.data.astronaut() (512x512) is about
+# x 178-273, y 83-178: centre (225, 130).
+ASTRONAUT_FACE_CENTRE = (225.0, 130.0)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with faces.FaceDetector(faces.FaceDetectorOptions(model="short", min_confidence=0.5)) as created:
+        yield created
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    rng = np.random.default_rng(7)
+    out = tmp_path_factory.mktemp("faces")
+    return {
+        "face": mf.still_video(out / "face.mp4", mf.face_image(), 2.0),
+        "no_face": mf.still_video(out / "no_face.mp4", mf.no_face_image(), 2.0),
+        "tone": mf.write_audio(out / "tone.wav", mf.tone_between_silences(rng)),
+        "random": mf.random_bytes(out / "random.mp4", rng),
+        "zero": mf.zero_bytes(out / "zero.mp4"),
+    }
+
+
+# --------------------------------------------------------------------------- detector
+
+
+def test_detector_finds_the_astronaut_face(detector):
+    box = detector.detect(mf.face_image())
+    assert box is not None and box.score > 0.8
+    cx, cy = box.centre
+    assert abs(cx - ASTRONAUT_FACE_CENTRE[0]) < 20 and abs(cy - ASTRONAUT_FACE_CENTRE[1]) < 20
+    assert 60 < box.x1 - box.x0 < 140
+
+
+@pytest.mark.parametrize("image", [mf.no_face_image(), np.full((360, 480, 3), 220, np.uint8)], ids=["coffee", "flat"])
+def test_detector_finds_no_face_where_there_is_none(detector, image):
+    assert detector.detect(image) is None
+
+
+def test_detector_options_are_checked():
+    with pytest.raises(ConfigError, match="faces.model"):
+        faces.FaceDetectorOptions(model="long")
+    with pytest.raises(ConfigError, match="min_confidence"):
+        faces.FaceDetectorOptions(min_confidence=1.5)
+
+
+def test_detector_rejects_a_non_rgb_frame(detector):
+    with pytest.raises(ConfigError, match="uint8 RGB"):
+        detector.detect(np.zeros((10, 10), np.uint8))
+
+
+# --------------------------------------------------------------------------- pure geometry
+
+
+@pytest.mark.parametrize(
+    "box, margin, shape, expected",
+    [
+        ((40, 40, 60, 80), 0.0, (200, 200), (30, 40, 70, 80)),  # square around the centre, longer side
+        ((40, 40, 60, 80), 0.25, (200, 200), (20, 30, 80, 90)),  # 40 * 1.5 = 60
+        ((0, 0, 20, 20), 0.5, (100, 100), (0, 0, 40, 40)),  # past the top-left corner: shifted in
+        ((90, 85, 100, 100), 0.5, (100, 100), (70, 70, 100, 100)),  # past the bottom-right: shifted in
+        ((10, 10, 90, 50), 0.5, (60, 100), (20, 0, 80, 60)),  # image smaller than the square: shrunk
+    ],
+)
+def test_square_box_known_answers(box, margin, shape, expected):
+    got = faces.square_box(box, margin=margin, image_shape=shape)
+    assert got == expected
+    assert got[2] - got[0] == got[3] - got[1]
+
+
+def test_square_box_accepts_a_detection_and_checks_inputs():
+    box = faces.Box(40, 40, 60, 80, score=0.9)
+    assert faces.square_box(box, margin=0.0, image_shape=(200, 200, 3)) == (30, 40, 70, 80)
+    with pytest.raises(ConfigError):
+        faces.square_box((10, 10, 5, 20), margin=0.1, image_shape=(100, 100))
+    with pytest.raises(ConfigError):
+        faces.square_box((10, 10, 20, 20), margin=-0.1, image_shape=(100, 100))
+
+
+def test_crop_face_shape_and_content():
+    frame = np.zeros((100, 100, 3), np.uint8)
+    frame[20:60, 30:70] = (200, 10, 10)
+    crop = faces.crop_face(frame, (30, 20, 70, 60), size=16)
+    assert crop.shape == (16, 16, 3) and crop.dtype == np.uint8
+    assert (crop == (200, 10, 10)).all()
+    assert faces.crop_face(frame, (30, 20, 38, 28), size=32).shape == (32, 32, 3)  # upscaling works too
+    with pytest.raises(ConfigError):
+        faces.crop_face(frame, (90, 90, 120, 120), size=16)
+
+
+def test_fill_missing_boxes_uses_the_nearest_found_frame():
+    boxes = np.arange(6 * 4, dtype=np.float32).reshape(6, 4)
+    found = np.array([False, True, False, False, True, False])
+    filled = faces.fill_missing_boxes(boxes, found)
+    np.testing.assert_array_equal(filled[:, 0], [4, 4, 4, 16, 16, 16])  # frame 2: tie -> the earlier
+    with pytest.raises(ConfigError, match="no frame has a face"):
+        faces.fill_missing_boxes(boxes, np.zeros(6, bool))
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def test_face_crops_centred_on_the_face_and_missing_frames_filled(detector):
+    face = mf.face_image()
+    frames = np.stack([face, np.full_like(face, 220), face])
+    result = faces.face_crops(frames, detector, size=32, margin=0.25, source="three.mp4")
+    assert result.crops.shape == (3, 32, 32, 3) and result.crops.dtype == np.uint8
+    np.testing.assert_array_equal(result.found, [True, False, True])
+    assert result.scores[1] == 0 and result.scores[0] > 0.8
+    x0, y0, x1, y1 = result.boxes[0]
+    assert abs((x0 + x1) / 2 - ASTRONAUT_FACE_CENTRE[0]) < 20 and abs((y0 + y1) / 2 - ASTRONAUT_FACE_CENTRE[1]) < 20
+    np.testing.assert_array_equal(result.boxes[1], result.boxes[0])  # borrowed from the nearest frame
+    assert result.frame_size == (512, 512)
+
+
+def test_face_crops_without_any_face(detector):
+    frames = np.stack([mf.no_face_image()] * 2)
+    with pytest.raises(NoFaceError, match="coffee.mp4: no face in any of 2 sampled frames"):
+        faces.face_crops(frames, detector, source="coffee.mp4")
+
+
+def test_clip_face_crops_on_a_video(clips):
+    faces.init_worker("short", 0.5)
+    result = faces.clip_face_crops(clips["face"], 0.2, 1.8, n_frames=4, size=48)
+    assert result.crops.shape == (4, 48, 48, 3) and result.found.all()
+    np.testing.assert_allclose(result.times_s, [0.4, 0.8, 1.2, 1.6])
+
+
+def test_naive_face_crops_agree_with_clip_face_crops(clips):
+    fast = faces.clip_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
+    naive = faces.naive_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
+    np.testing.assert_array_equal(fast.found, naive.found)
+    np.testing.assert_allclose(fast.boxes, naive.boxes, atol=1)
+
+
+@pytest.mark.parametrize(
+    "name, error, reason",
+    [
+        ("no_face", NoFaceError, "no face in any of 6 sampled frames"),
+        ("tone", MediaError, "no video stream"),
+        ("random", MediaError, "Invalid data"),
+        ("zero", MediaError, "empty file"),
+    ],
+)
+def test_clip_face_crops_bad_inputs(clips, name, error, reason):
+    with pytest.raises(error, match=reason) as caught:
+        faces.clip_face_crops(clips[name], 0.0, 1.5)
+    assert str(clips[name]) in str(caught.value)
+
+
+def _crop_item(item: tuple[str, float, float], **kwargs) -> faces.FaceCrops:
+    return faces.clip_face_crops(*item, **kwargs)
+
+
+def test_face_crops_batch_records_bad_clips_and_goes_on(clips):
+    names = ["face", "no_face", "tone", "zero"]
+    items = [(str(clips[n]), 0.1, 1.9) for n in names]
+    result = map_clips(
+        functools.partial(_crop_item, n_frames=3, size=32),
+        items,
+        keys=names,
+        paths=[i[0] for i in items],
+        stage="face_crops",
+        jobs=1,
+        initializer=faces.init_worker,
+        initargs=("short", 0.5),
+        progress=False,
+    )
+    assert list(result.results) == ["face"] and result.results["face"].crops.shape == (3, 32, 32, 3)
+    assert {f["clip_id"]: f["kind"] for f in result.failures} == {"no_face": "NoFaceError", "tone": "MediaError", "zero": "MediaError"}
+    assert all(f["path"] in f["reason"] for f in result.failures)
+
+
+# --------------------------------------------------------------------------- real RAVDESS (skipped when absent)
+
+
+@pytest.mark.realdata
+def test_real_clips_have_a_face_in_every_frame(real_av_dir, tmp_path):
+    faces.init_worker("short", 0.5)
+    for path in sorted(real_av_dir.glob("*/0[12]-*.mp4"))[::2]:
+        span = media.trim_clip(path, tmp_path / "span.wav")
+        result = faces.clip_face_crops(path, span["start_s"], span["end_s"])
+        assert result.found.all() and (result.scores > 0.8).all(), path.name
+        assert result.frame_size == (1280, 720)
+        centres = (result.boxes[:, :2] + result.boxes[:, 2:]) / 2
+        # the actor sits in the middle of the frame, before a white wall
+        assert (np.abs(centres[:, 0] - 640) < 160).all() and (centres[:, 1] > 200).all() and (centres[:, 1] < 520).all()
+        # a face crop is not the white wall
+        assert result.crops.mean() < 200
