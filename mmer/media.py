@@ -576,7 +576,8 @@ def read_frames(
     path : str or Path
         A file with a video stream.
     times_s : array-like of float, shape (k,)
-        Seconds from the start of the file, in any order; repeats allowed.
+        Seconds from the start of the clip (as spans from :func:`trim_clip` are), in any
+        order; repeats allowed.
     max_side : int, optional
         Scale frames down (keeping the aspect ratio) so the longer side is at most this.
     info : MediaInfo, optional
@@ -602,20 +603,21 @@ def read_frames(
     if not info.has_video or info.frame_size is None:
         raise MediaError(f"{path}: no video stream")
     period = 1.0 / (info.fps or 25.0)
-    last_s = info.start_s + (info.duration_s or float(times.max()) + period) - period
-    wanted = np.clip(times, info.start_s, max(info.start_s, last_s))
+    # times count from the start of the clip; -copyts below keeps the file's own timestamps
+    last_s = (info.duration_s or float(times.max()) + period) - period
+    wanted = info.start_s + np.clip(times, 0.0, max(0.0, last_s))
     width, height = info.frame_size
     if max_side and max(width, height) > max_side:
         scale = max_side / max(width, height)
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    seek_s = max(0.0, float(wanted.min()) - 2 * period)
-    read_s = float(wanted.max()) - seek_s + 3 * period
+    # -ss and -t count from the start of the file, select and showinfo in its timestamps
+    seek_s = max(0.0, float(wanted.min()) - info.start_s - 2 * period)
+    read_s = float(wanted.max()) - info.start_s - seek_s + 3 * period
     near = "+".join(f"lt(abs(t-{t:.6f}),{period:.6f})" for t in np.unique(wanted))
     video = ffmpeg.input(str(path), ss=f"{seek_s:.6f}", t=f"{read_s:.6f}").video.filter("select", near).filter("showinfo")
     if (width, height) != info.frame_size:
         video = video.filter("scale", width, height, flags="area")
     stream = video.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
-    # -copyts keeps the file's own timestamps after the seek, so select/showinfo see them.
     out, err = _run(stream, path, "decode frames", loglevel="info", copyts=True)
     pts = np.array([float(m) for m in _PTS_RE.findall(err.decode("utf-8", "replace"))])
     frame_bytes = width * height * 3
@@ -628,7 +630,7 @@ def read_frames(
     for i, t in enumerate(wanted):
         gaps = np.abs(pts - t) if len(pts) else np.array([np.inf])
         if gaps.min() > period:
-            reached = f"decoded frames end at {pts.max():.2f} s" if len(pts) else "no frame decoded there"
+            reached = f"decoded frames end at {pts.max() - info.start_s:.2f} s" if len(pts) else "no frame decoded there"
             raise MediaError(f"{path}: no video frame near {times[i]:.2f} s ({reached}; truncated file?)")
         picked[i] = frames[int(np.argmin(gaps))]
     return picked
@@ -641,6 +643,7 @@ def read_all_frames(path: str | Path, *, max_side: int | None = None) -> tuple[n
     -------
     frames : ndarray, uint8, shape (n, H, W, 3)
     times_s : ndarray, float64, shape (n,)
+        Seconds from the start of the clip.
     """
     info = probe(path)
     if not info.has_video or info.frame_size is None:
@@ -657,4 +660,4 @@ def read_all_frames(path: str | Path, *, max_side: int | None = None) -> tuple[n
     n = len(out) // (width * height * 3)
     if n == 0 or n != len(pts):
         raise MediaError(f"{path}: cannot decode frames: {n} frames for {len(pts)} timestamps")
-    return np.frombuffer(out, dtype=np.uint8).reshape(n, height, width, 3), pts
+    return np.frombuffer(out, dtype=np.uint8).reshape(n, height, width, 3), pts - info.start_s

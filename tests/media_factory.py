@@ -100,14 +100,20 @@ def _output_args(audio: np.ndarray | None, *, faststart: bool, gop: int) -> list
     return args + (["-movflags", "+faststart"] if faststart else [])
 
 
-def indexed_video(path: Path, *, n_frames: int = 75, size: tuple[int, int] = (64, 48), fps: int = FPS, gop: int = 10) -> Path:
-    """Flat frames whose colour codes their index (:func:`index_colour`), no audio."""
+def indexed_video(
+    path: Path, *, n_frames: int = 75, size: tuple[int, int] = (64, 48), fps: int = FPS, gop: int = 10, start_s: float = 0.0
+) -> Path:
+    """Flat frames whose colour codes their index (:func:`index_colour`), no audio.
+
+    ``start_s`` shifts the file's timestamps (a container start time other than 0).
+    """
     width, height = size
     frames = np.empty((n_frames, height, width, 3), np.uint8)
     for i in range(n_frames):
         frames[i] = index_colour(i)
     _run(
-        ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:", *_output_args(None, faststart=False, gop=gop), str(path)],
+        ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:", *_output_args(None, faststart=False, gop=gop),
+         "-output_ts_offset", f"{start_s:.3f}", str(path)],
         stdin=frames.tobytes(),
     )
     return path

@@ -36,6 +36,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "face_no_audio_mp4": mf.still_video(out / "face_no_audio.mp4", mf.face_image(), 2.0),
         "face_zero_audio_mp4": mf.still_video(out / "face_zero_audio.mp4", mf.face_image(), 2.0, audio=np.zeros(2 * SR, np.float32)),
         "indexed_mp4": mf.indexed_video(out / "indexed.mp4"),
+        "indexed_late_mp4": mf.indexed_video(out / "indexed_late.mp4", start_s=0.4),
         "zero_mp4": mf.zero_bytes(out / "zero.mp4"),
         "random_mp4": mf.random_bytes(out / "random.mp4", rng),
     }
@@ -313,6 +314,12 @@ def test_read_frames_returns_the_nearest_frame_to_each_time(clips):
     got = [mf.colour_index(f) for f in frames]
     expected = [min(74, int(round(t * mf.FPS))) for t in times]
     assert got == expected
+
+
+def test_read_frames_counts_from_the_start_of_the_clip(clips):
+    assert media.probe(clips["indexed_late_mp4"]).start_s == pytest.approx(0.4)
+    frames = media.read_frames(clips["indexed_late_mp4"], [0.0, 0.51, 2.96])
+    assert [mf.colour_index(f) for f in frames] == [0, 13, 74]
 
 
 def test_read_frames_of_a_span_and_scaled(clips):
