@@ -501,7 +501,8 @@ def trim_clip(
     Returns
     -------
     dict
-        ``start_s``, ``end_s``, ``duration_s`` (of the span) and ``has_audio``.
+        ``start_s``, ``end_s`` (the span, seconds from the start of the clip),
+        ``duration_s`` (of the whole clip) and ``has_audio``.
 
     Raises
     ------
@@ -535,7 +536,7 @@ def trim_clip(
     return {
         "start_s": round(start_s, 4),
         "end_s": round(end_s, 4),
-        "duration_s": round(end_s - start_s, 4),
+        "duration_s": round(len(signal) / sample_rate, 4),
         "has_audio": True,
     }
 
