@@ -65,10 +65,10 @@ class TrimParams:
     """Speech-span detection and audio extraction (stage ``trim``)."""
 
     sample_rate: int = 16000
-    threshold_db: float = -40.0
+    threshold_db: float = -35.0
     frame_s: float = 0.025
     min_silence_s: float = 0.25
-    pad_s: float = 0.1
+    pad_s: float = 0.15
     min_span_s: float = 0.3
     jobs: int = 0
     max_failed_share: float = 0.1

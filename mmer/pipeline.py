@@ -24,12 +24,14 @@ from mmer.clipcache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from mmer.clipcache import ClipCache, clip_key
 from mmer.config import AudioParams, FacesParams, TrimParams, cpu_jobs
 from mmer.dataset import read_index
+from mmer.errors import NoAudioError
 from mmer.io import atomic_path, write_failures, write_json
 
 logger = logging.getLogger(__name__)
 
 SPAN_COLUMNS = ["clip_id", "start_s", "end_s", "duration_s", "has_audio"]
 VIDEO_MODALITIES = ("av", "video")
+AUDIO_MODALITIES = ("av", "audio")
 
 
 def star_call(func: Callable[..., Any], item: tuple) -> Any:
@@ -37,22 +39,27 @@ def star_call(func: Callable[..., Any], item: tuple) -> Any:
     return func(*item)
 
 
-def cached_trim(path: str, wav_out: str | Path, *, cache: ClipCache | None, **params: Any) -> dict:
+def cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: ClipCache | None, **params: Any) -> dict:
     """:func:`mmer.media.trim_clip`, served from the per-clip cache when the clip was seen.
 
-    A hit writes the cached span audio back to ``wav_out``.
+    A hit writes the cached span audio back to ``wav_out``. An audio-video or audio-only
+    clip (by its RAVDESS modality) without sound is a failure, not a video-only clip.
     """
     if cache is None:
-        return media.trim_clip(path, wav_out, **params)
-    key = clip_key(path)
-    hit = cache.get(key)
-    if hit is not None:
-        if hit["wav"] is not None:
-            with atomic_path(wav_out) as tmp:
-                tmp.write_bytes(hit["wav"])
-        return hit["span"]
-    span = media.trim_clip(path, wav_out, **params)
-    cache.put(key, {"span": span, "wav": Path(wav_out).read_bytes() if span["has_audio"] else None})
+        span = media.trim_clip(path, wav_out, **params)
+    else:
+        key = clip_key(path)
+        hit = cache.get(key)
+        if hit is not None:
+            span = hit["span"]
+            if hit["wav"] is not None:
+                with atomic_path(wav_out) as tmp:
+                    tmp.write_bytes(hit["wav"])
+        else:
+            span = media.trim_clip(path, wav_out, **params)
+            cache.put(key, {"span": span, "wav": Path(wav_out).read_bytes() if span["has_audio"] else None})
+    if modality in AUDIO_MODALITIES and not span["has_audio"]:
+        raise NoAudioError(f"{path}: no sound in a clip whose name says modality {modality!r} (audio stream missing or all zeros)")
     return span
 
 
@@ -114,7 +121,7 @@ def trim_stage(
     trim_params = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("jobs", "max_failed_share")}
     cache = ClipCache.for_stage("trim", trim_params, modules=(media,), base=cache_dir) if cache_dir else None
     trim = functools.partial(cached_trim, cache=cache, **trim_params)
-    items = [(path, wav_dir / f"{clip_id}.wav") for clip_id, path in zip(index["clip_id"], index["path"])]
+    items = [(path, wav_dir / f"{clip_id}.wav", modality) for clip_id, path, modality in zip(index["clip_id"], index["path"], index["modality"])]
     result = map_clips(
         functools.partial(star_call, trim),
         items,
