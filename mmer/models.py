@@ -1,0 +1,444 @@
+"""The networks: one Keras functional sub-model per modality, fused by one builder.
+
+Inputs are named after the cache arrays they take, so a model is fed a dict::
+
+    {"mfcc": float32 [n, T, n_mfcc], "faces": uint8 [n, n_frames, size, size, 3]}
+
+- ``audio`` sub-model: (average-pool frames) -> (mask the zero pre-padding) ->
+  BLSTM(units, return sequences) -> Dropout -> BLSTM(units) -> Dense(dense, relu).
+- ``video`` sub-model: uint8 frames rescaled to [0, 1] inside the model, a VGG-like
+  Conv2D + MaxPooling stack per frame (``frame_cnn``, applied with TimeDistributed) ->
+  Dense(dense, relu) per frame -> max over time (or a GRU/LSTM).
+- fusion ``concat`` (early): concatenate both representations -> Dense(head_units, relu) ->
+  Dropout -> Dense(n_classes, softmax). ``average``/``learned`` (late): each branch has that
+  head, and the two probability vectors are averaged (plainly, or with learned weights).
+- Unimodal models are the same branch with the same head.
+
+A trained model is saved as ``model.keras`` with ``model.json`` beside it (label names,
+modality, input shapes and the feature params); :func:`predict_proba` is the one way to get
+probabilities from them, for the evaluate stage and ``mmer predict`` alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers
+
+from mmer.config import FUSIONS, MODEL_MODALITIES, TEMPORAL_POOLS
+from mmer.errors import ConfigError, ModelError
+
+logger = logging.getLogger(__name__)
+
+AUDIO_INPUT = "mfcc"
+VIDEO_INPUT = "faces"
+MODALITY_INPUTS = {"av": (AUDIO_INPUT, VIDEO_INPUT), "audio": (AUDIO_INPUT,), "video": (VIDEO_INPUT,)}
+PROBABILITIES = "probabilities"
+
+
+def _check_int(name: str, value: int, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"model.{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def _check_rate(name: str, value: float) -> None:
+    if not 0.0 <= float(value) < 1.0:
+        raise ConfigError(f"model.{name} must be in [0, 1), not {value!r}")
+
+
+@keras.saving.register_keras_serializable(package="mmer")
+class WeightedAverage(layers.Layer):
+    """A learned convex combination of branch outputs: softmax(w) . [p_1, ..., p_k]."""
+
+    def build(self, input_shape: Sequence[tuple]) -> None:
+        self.branch_logits = self.add_weight(name="branch_logits", shape=(len(input_shape),), initializer="zeros")
+
+    def call(self, inputs: Sequence) -> keras.KerasTensor:
+        weights = keras.ops.softmax(self.branch_logits)
+        return sum(weights[i] * x for i, x in enumerate(inputs))
+
+    def compute_output_shape(self, input_shape: Sequence[tuple]) -> tuple:
+        return input_shape[0]
+
+
+def audio_branch(
+    *,
+    input_shape: tuple[int, int],
+    units: int = 64,
+    dropout: float = 0.5,
+    pool: int = 1,
+    mask: bool = True,
+    dense: int = 128,
+    name: str = "audio",
+) -> keras.Model:
+    """The audio sub-model: MFCC frames -> a ``dense``-d representation.
+
+    Parameters
+    ----------
+    input_shape : (T, n_coefficients)
+        Frames (time-major, zero pre-padded) and coefficients per frame.
+    units : int
+        LSTM units per direction in both BLSTM layers.
+    dropout : float
+        Dropout between the two BLSTM layers.
+    pool : int
+        Average ``pool`` consecutive frames before the BLSTM (1: none). Pooling by 2
+        halves the recurrent steps, and the time per epoch nearly with it.
+    mask : bool
+        Mask all-zero frames (the pre-padding), so the backward LSTM starts at the speech.
+    dense : int
+        Size of the representation (a ReLU Dense layer).
+
+    Returns
+    -------
+    keras.Model
+        Input ``mfcc`` float32 [n, T, n_coefficients], output float32 [n, dense].
+    """
+    if len(input_shape) != 2:
+        raise ConfigError(f"audio input_shape must be (T, n_coefficients), not {input_shape!r}")
+    for key, value in (("audio T", input_shape[0]), ("audio coefficients", input_shape[1]), ("audio_units", units), ("audio_pool", pool), ("audio_dense", dense)):
+        _check_int(key, value)
+    _check_rate("audio_dropout", dropout)
+    if pool > input_shape[0]:
+        raise ConfigError(f"model.audio_pool {pool} is longer than the {input_shape[0]} frames of the input")
+    inputs = keras.Input(shape=tuple(input_shape), name=AUDIO_INPUT)
+    x = inputs
+    if pool > 1:
+        # all-zero windows of the pre-padding stay exactly zero, so masking still finds them
+        x = layers.AveragePooling1D(pool_size=pool, name="frame_pool")(x)
+    if mask:
+        x = layers.Masking(mask_value=0.0, name="padding_mask")(x)
+    x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="blstm_1")(x)
+    x = layers.Dropout(dropout, name="blstm_dropout")(x)
+    x = layers.Bidirectional(layers.LSTM(units), name="blstm_2")(x)
+    x = layers.Dense(dense, activation="relu", name="audio_dense")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def frame_cnn(
+    *,
+    frame_shape: tuple[int, int, int],
+    filters: Sequence[int] = (16, 32, 64),
+    convs_per_block: int = 1,
+    dropout: float = 0.25,
+    dense: int = 128,
+    name: str = "frame_cnn",
+) -> keras.Model:
+    """A VGG-like CNN for one face crop: uint8 [size, size, 3] -> float32 [dense].
+
+    Each block is ``convs_per_block`` Conv2D(3x3, same, relu) layers and a 2x2 max pooling;
+    then Flatten -> Dropout -> Dense(dense, relu).
+    """
+    if len(frame_shape) != 3:
+        raise ConfigError(f"frame_shape must be (height, width, channels), not {frame_shape!r}")
+    if not filters:
+        raise ConfigError("model.video_filters must name at least one block")
+    for value in filters:
+        _check_int("video_filters", value)
+    _check_int("video_convs", convs_per_block)
+    _check_int("video_dense", dense)
+    _check_rate("video_dropout", dropout)
+    if min(frame_shape[:2]) < 2 ** len(filters):
+        raise ConfigError(f"{len(filters)} pooling blocks (model.video_filters) need frames of at least {2 ** len(filters)} pixels, not {frame_shape[:2]}")
+    inputs = keras.Input(shape=tuple(frame_shape), dtype="uint8", name="frame")
+    x = layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
+    for block, n_filters in enumerate(filters, start=1):
+        for conv in range(1, convs_per_block + 1):
+            x = layers.Conv2D(n_filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
+        x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="frame_dropout")(x)
+    x = layers.Dense(dense, activation="relu", name="frame_dense")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def video_branch(
+    *,
+    input_shape: tuple[int, int, int, int],
+    filters: Sequence[int] = (16, 32, 64),
+    convs_per_block: int = 1,
+    dropout: float = 0.25,
+    dense: int = 128,
+    temporal: str = "max",
+    name: str = "video",
+) -> keras.Model:
+    """The video sub-model: face crops of a clip -> a ``dense``-d representation.
+
+    Parameters
+    ----------
+    input_shape : (n_frames, size, size, 3)
+        Face crops per clip, uint8 RGB.
+    filters, convs_per_block, dropout, dense
+        The per-frame CNN (see :func:`frame_cnn`).
+    temporal : {'max', 'gru', 'lstm'}
+        Pooling over the frames: element-wise max, or a GRU/LSTM with ``dense`` units.
+
+    Returns
+    -------
+    keras.Model
+        Input ``faces`` uint8 [n, n_frames, size, size, 3], output float32 [n, dense].
+    """
+    if len(input_shape) != 4:
+        raise ConfigError(f"video input_shape must be (n_frames, height, width, channels), not {input_shape!r}")
+    _check_int("video frames", input_shape[0])
+    if temporal not in TEMPORAL_POOLS:
+        raise ConfigError(f"model.video_temporal must be one of {list(TEMPORAL_POOLS)}, not {temporal!r}")
+    cnn = frame_cnn(frame_shape=tuple(input_shape[1:]), filters=filters, convs_per_block=convs_per_block, dropout=dropout, dense=dense)
+    inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name=VIDEO_INPUT)
+    x = layers.TimeDistributed(cnn, name="per_frame")(inputs)
+    if temporal == "max":
+        x = layers.GlobalMaxPooling1D(name="max_over_time")(x)
+    elif temporal == "gru":
+        x = layers.GRU(dense, name="gru_over_time")(x)
+    else:
+        x = layers.LSTM(dense, name="lstm_over_time")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def classifier_head(x: keras.KerasTensor, *, n_classes: int, units: int = 256, dropout: float = 0.5, prefix: str = "") -> keras.KerasTensor:
+    """Dense(units, relu) -> Dropout -> Dense(n_classes, softmax) on a representation."""
+    _check_int("n_classes", n_classes, minimum=2)
+    _check_int("head_units", units)
+    _check_rate("head_dropout", dropout)
+    x = layers.Dense(units, activation="relu", name=f"{prefix}head_dense")(x)
+    x = layers.Dropout(dropout, name=f"{prefix}head_dropout")(x)
+    return layers.Dense(n_classes, activation="softmax", name=f"{prefix}{PROBABILITIES}")(x)
+
+
+def build_model(
+    *,
+    modality: str = "av",
+    n_classes: int,
+    mfcc_shape: tuple[int, int] | None = None,
+    faces_shape: tuple[int, int, int, int] | None = None,
+    fusion: str = "concat",
+    audio_units: int = 64,
+    audio_dropout: float = 0.5,
+    audio_pool: int = 1,
+    audio_mask: bool = True,
+    audio_dense: int = 128,
+    video_filters: Sequence[int] = (16, 32, 64),
+    video_convs: int = 1,
+    video_dropout: float = 0.25,
+    video_dense: int = 128,
+    video_temporal: str = "max",
+    head_units: int = 256,
+    head_dropout: float = 0.5,
+) -> keras.Model:
+    """The emotion classifier for ``modality``, uncompiled.
+
+    Parameters
+    ----------
+    modality : {'av', 'audio', 'video'}
+        Which branches the model has; the inputs are those of :data:`MODALITY_INPUTS`.
+    n_classes : int
+        Number of emotions (2 or more).
+    mfcc_shape : (T, n_coefficients)
+        Needed when the model has the audio branch.
+    faces_shape : (n_frames, size, size, 3)
+        Needed when the model has the video branch.
+    fusion : {'concat', 'average', 'learned'}
+        ``av`` only: early fusion of the representations, or late fusion of each branch's
+        probabilities (plain or learned-weight average).
+    audio_*, video_*, head_*
+        Hyperparameters of :func:`audio_branch`, :func:`video_branch`, :func:`classifier_head`.
+
+    Returns
+    -------
+    keras.Model
+        Named ``<modality>_emotion``; dict inputs ``mfcc``/``faces``; output [n, n_classes]
+        probabilities. The branches are the named sub-models ``audio`` and ``video``.
+
+    Raises
+    ------
+    ConfigError
+        A bad choice, size or rate, or a missing input shape.
+    """
+    if modality not in MODEL_MODALITIES:
+        raise ConfigError(f"model.modality must be one of {list(MODEL_MODALITIES)}, not {modality!r}")
+    if fusion not in FUSIONS:
+        raise ConfigError(f"model.fusion must be one of {list(FUSIONS)}, not {fusion!r}")
+    _check_int("n_classes", n_classes, minimum=2)
+    inputs, features = {}, {}
+    if AUDIO_INPUT in MODALITY_INPUTS[modality]:
+        if mfcc_shape is None:
+            raise ConfigError(f"a {modality} model needs mfcc_shape (T, n_coefficients)")
+        branch = audio_branch(input_shape=tuple(mfcc_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense)
+        inputs[AUDIO_INPUT] = keras.Input(shape=tuple(mfcc_shape), name=AUDIO_INPUT)
+        features["audio"] = branch(inputs[AUDIO_INPUT])
+    if VIDEO_INPUT in MODALITY_INPUTS[modality]:
+        if faces_shape is None:
+            raise ConfigError(f"a {modality} model needs faces_shape (n_frames, size, size, 3)")
+        branch = video_branch(input_shape=tuple(faces_shape), filters=video_filters, convs_per_block=video_convs, dropout=video_dropout, dense=video_dense, temporal=video_temporal)
+        inputs[VIDEO_INPUT] = keras.Input(shape=tuple(faces_shape), dtype="uint8", name=VIDEO_INPUT)
+        features["video"] = branch(inputs[VIDEO_INPUT])
+    head = {"n_classes": n_classes, "units": head_units, "dropout": head_dropout}
+    if len(features) == 1:
+        outputs = classifier_head(next(iter(features.values())), **head)
+    elif fusion == "concat":
+        joint = layers.Concatenate(name="fused")([features["audio"], features["video"]])
+        outputs = classifier_head(joint, **head)
+    else:
+        branch_probabilities = [classifier_head(features[m], prefix=f"{m}_", **head) for m in ("audio", "video")]
+        combine = layers.Average(name=PROBABILITIES) if fusion == "average" else WeightedAverage(name=PROBABILITIES)
+        outputs = combine(branch_probabilities)
+    model = keras.Model(inputs=inputs, outputs=outputs, name=f"{modality}_emotion")
+    logger.info("built %s model (%s fusion): %d parameters", modality, fusion if len(features) > 1 else "no", model.count_params())
+    return model
+
+
+# --- the saved model: model.keras + model.json beside it ---
+
+BUNDLE_FORMAT = 1
+INPUT_DTYPES = {AUDIO_INPUT: "float32", VIDEO_INPUT: "uint8"}
+CACHE_OF_INPUT = {AUDIO_INPUT: "audio", VIDEO_INPUT: "video"}
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """``models/model.json`` for ``models/model.keras``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def model_metadata(
+    model: keras.Model,
+    *,
+    modality: str,
+    label_names: Sequence[str],
+    feature_attrs: Mapping[str, Mapping[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """What ``model.json`` holds: everything needed to prepare features and read the output.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built by :func:`build_model`.
+    modality : str
+    label_names : sequence of str
+        Class names in output order.
+    feature_attrs : mapping
+        The attributes of the feature caches by cache name (``audio``: n_mfcc, max_frames
+        (T), hop_length, ...; ``video``: n_frames, size, margin, ...). Only those of the
+        caches the model reads are kept.
+    **extra
+        Anything else worth keeping (params, clip counts, best epoch).
+    """
+    inputs = {t.name: {"shape": [int(d) for d in t.shape[1:]], "dtype": INPUT_DTYPES[t.name]} for t in model.inputs}
+    if int(model.outputs[0].shape[-1]) != len(label_names):
+        raise ModelError(f"the model has {model.outputs[0].shape[-1]} outputs for {len(label_names)} label names {list(label_names)}")
+    features = {CACHE_OF_INPUT[name]: dict(feature_attrs.get(CACHE_OF_INPUT[name], {})) for name in inputs}
+    meta = {"format": BUNDLE_FORMAT, "modality": modality, "label_names": list(label_names), "inputs": inputs, "features": features, **extra}
+    return _jsonable(meta)
+
+
+def save_model_bundle(model: keras.Model, metadata: Mapping[str, Any], model_path: str | Path) -> None:
+    """Write ``model_path`` (native ``.keras``) and its ``.json`` metadata, each atomically."""
+    from mmer.io import write_json
+
+    model_path = Path(model_path)
+    if model_path.suffix != ".keras":
+        raise ConfigError(f"{model_path}: a model file must end in .keras")
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{model_path.stem}.", dir=model_path.parent) as tmp:
+        staged = Path(tmp) / model_path.name
+        model.save(staged)
+        os.replace(staged, model_path)
+    write_json(_jsonable(dict(metadata)), metadata_path(model_path))
+    logger.info("saved %s and %s", model_path, metadata_path(model_path))
+
+
+def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
+    """Read a model saved by :func:`save_model_bundle` and its metadata.
+
+    Raises
+    ------
+    ModelError
+        The model or its ``.json`` is missing or unreadable, or they disagree.
+    """
+    model_path, meta_path = Path(model_path), metadata_path(model_path)
+    for path in (model_path, meta_path):
+        if not path.is_file():
+            raise ModelError(f"{path}: not found (train a model first: dvc repro train)")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{meta_path}: not valid JSON: {err}") from err
+    for key in ("modality", "label_names", "inputs"):
+        if key not in metadata:
+            raise ModelError(f"{meta_path}: no {key!r} entry; not an mmer model description")
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        raise ModelError(f"{model_path}: cannot load the model: {err}") from err
+    if int(model.outputs[0].shape[-1]) != len(metadata["label_names"]):
+        raise ModelError(f"{model_path} has {model.outputs[0].shape[-1]} outputs but {meta_path} names {len(metadata['label_names'])} labels")
+    return model, metadata
+
+
+def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Mapping[str, np.ndarray], *, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities of clips, from a loaded model and its metadata.
+
+    Parameters
+    ----------
+    model : keras.Model
+    metadata : mapping
+        The content of ``model.json`` (see :func:`model_metadata`).
+    features : mapping of str to ndarray
+        The arrays the model reads, as the caches store them: ``mfcc`` float32 [n, T, c]
+        (standardised, zero pre-padded to T) and/or ``faces`` uint8 [n, frames, size, size, 3].
+        Other keys are ignored.
+    batch_size : int
+
+    Returns
+    -------
+    ndarray [n, n_classes], float32
+        Columns in the order of ``metadata['label_names']``.
+
+    Raises
+    ------
+    ModelError
+        A needed array is missing or its shape differs from the one the model was trained on.
+    """
+    inputs = {}
+    for name, spec in metadata["inputs"].items():
+        if name not in features:
+            raise ModelError(f"the {metadata['modality']} model needs {name!r} features; got {sorted(features)}")
+        array = np.asarray(features[name])
+        if list(array.shape[1:]) != list(spec["shape"]):
+            raise ModelError(f"{name} features have shape {list(array.shape[1:])} per clip; the model was trained on {spec['shape']} (see features.{CACHE_OF_INPUT[name]} in model.json)")
+        inputs[name] = array.astype(spec["dtype"], copy=False)
+    n = {len(a) for a in inputs.values()}
+    if len(n) != 1:
+        raise ModelError(f"the feature arrays have different numbers of clips: { {k: len(v) for k, v in inputs.items()} }")
+    if n == {0}:
+        return np.zeros((0, len(metadata["label_names"])), np.float32)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be positive, not {batch_size}")
+    # batch by batch: model.predict on arrays builds a tf.data pipeline that costs more
+    # than it saves for a few clips (and logs a spurious TensorFlow error line)
+    n_clips = n.pop()
+    chunks = [
+        np.asarray(model.predict_on_batch({k: v[start : start + batch_size] for k, v in inputs.items()}), dtype=np.float32)
+        for start in range(0, n_clips, batch_size)
+    ]
+    return np.concatenate(chunks)
