@@ -1,0 +1,210 @@
+"""Classical baselines: scikit-learn classifiers on pooled, standardised per-clip features.
+
+- audio: mean and standard deviation of each MFCC coefficient over the unpadded frames;
+- video: the face crops in grey, averaged over the frames where a face was found and
+  block-averaged down to ``face_grid x face_grid`` pixels;
+- av: both, concatenated.
+
+Each classifier is fitted on the training speakers; the SVMs' C is chosen by UAR on the
+validation speakers; results are reported on the test speakers in the format of
+``metrics/eval.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmer.config import BASELINE_CLASSIFIERS, BASELINE_FEATURE_SETS
+from mmer.data import ClipData
+from mmer.errors import ConfigError, DatasetError
+from mmer.evaluation import METRIC_KEYS, classification_metrics, majority_baseline
+
+logger = logging.getLogger(__name__)
+
+GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
+TUNED = {"linear_svm", "rbf_svm"}
+
+
+def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of each coefficient over the unpadded frames.
+
+    Parameters
+    ----------
+    mfcc : ndarray [n, T, c]
+        Zero pre-padded: the last ``min(n_frames, T)`` frames of each clip are speech.
+    n_frames : ndarray [n]
+
+    Returns
+    -------
+    ndarray [n, 2c], float32
+        Means, then standard deviations.
+    """
+    if mfcc.ndim != 3 or len(n_frames) != len(mfcc):
+        raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
+    n_time = mfcc.shape[1]
+    lengths = np.clip(np.asarray(n_frames), 1, n_time)
+    speech = np.arange(n_time)[None, :] >= (n_time - lengths)[:, None]  # [n, T]
+    weights = speech[..., None].astype(np.float64)
+    mean = (mfcc * weights).sum(axis=1) / lengths[:, None]
+    var = (((mfcc - mean[:, None, :]) ** 2) * weights).sum(axis=1) / lengths[:, None]
+    return np.concatenate([mean, np.sqrt(var)], axis=1).astype(np.float32)
+
+
+def face_descriptor(faces: np.ndarray, face_found: np.ndarray | None = None, *, grid: int = 8) -> np.ndarray:
+    """Grey face crops averaged over the frames with a face, block-averaged to ``grid x grid``.
+
+    Parameters
+    ----------
+    faces : ndarray [n, f, s, s, 3], uint8
+    face_found : ndarray [n, f] of bool, optional
+        Frames to average; a clip with no found frame uses all its frames.
+    grid : int
+        Output side; must divide the crop size (64 -> 8 means 8x8-pixel blocks).
+
+    Returns
+    -------
+    ndarray [n, grid * grid], float32, in [0, 1]
+    """
+    if faces.ndim != 5:
+        raise ValueError(f"faces must be [n, frames, height, width, 3], got shape {faces.shape}")
+    size = faces.shape[2]
+    if grid < 1 or size % grid or faces.shape[3] != size:
+        raise ConfigError(f"baselines.face_grid {grid} must divide the square crop size {faces.shape[2:4]}")
+    grey = (faces.astype(np.float32) @ GREY) / 255.0  # [n, f, s, s]
+    found = np.ones(faces.shape[:2], bool) if face_found is None else np.asarray(face_found, bool)
+    found = np.where(found.any(axis=1, keepdims=True), found, True)
+    mean = (grey * found[:, :, None, None]).sum(axis=1) / found.sum(axis=1)[:, None, None]
+    block = size // grid
+    pooled = mean.reshape(len(faces), grid, block, grid, block).mean(axis=(2, 4))
+    return pooled.reshape(len(faces), grid * grid).astype(np.float32)
+
+
+def pooled_features(data: ClipData, feature_set: str, *, face_grid: int = 8) -> np.ndarray:
+    """The per-clip feature vectors of ``feature_set`` (audio, video or av) [n, d]."""
+    if feature_set not in BASELINE_FEATURE_SETS:
+        raise ConfigError(f"baselines.feature_sets: {feature_set!r} is not one of {list(BASELINE_FEATURE_SETS)}")
+    parts = []
+    if feature_set in ("audio", "av"):
+        parts.append(mfcc_statistics(data.arrays["mfcc"], data.arrays["n_frames"]))
+    if feature_set in ("video", "av"):
+        parts.append(face_descriptor(data.arrays["faces"], data.arrays.get("face_found"), grid=face_grid))
+    return np.concatenate(parts, axis=1)
+
+
+def make_classifier(name: str, *, c: float = 1.0, seed: int = 0) -> Any:
+    """A scikit-learn pipeline: StandardScaler -> classifier ``name``.
+
+    ``gnb`` Gaussian naive Bayes, ``lda`` linear discriminant analysis (shrinkage by
+    Ledoit-Wolf, since features may outnumber clips per class), ``linear_svm`` and
+    ``rbf_svm`` support vector machines with penalty ``c`` (RBF gamma ``scale``).
+    """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    if name == "gnb":
+        classifier = GaussianNB()
+    elif name == "lda":
+        classifier = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+    elif name == "linear_svm":
+        classifier = SVC(kernel="linear", C=c, random_state=seed)
+    elif name == "rbf_svm":
+        classifier = SVC(kernel="rbf", C=c, gamma="scale", random_state=seed)
+    else:
+        raise ConfigError(f"baselines.classifiers: {name!r} is not one of {list(BASELINE_CLASSIFIERS)}")
+    return make_pipeline(StandardScaler(), classifier)
+
+
+def fit_classifier(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    label_names: Sequence[str],
+    c_grid: Sequence[float] = (0.1, 1.0, 10.0),
+    seed: int = 0,
+) -> tuple[Any, dict[str, Any]]:
+    """Fit classifier ``name`` on train; for the SVMs pick C from ``c_grid`` by validation UAR.
+
+    Returns the fitted pipeline and ``{'C': chosen, 'val_uar': ...}`` (empty C for the
+    classifiers without one).
+    """
+    candidates = list(c_grid) if name in TUNED else [None]
+    best, best_uar, best_c = None, -1.0, None
+    for c in candidates:
+        model = make_classifier(name, c=c or 1.0, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # collinear features in LDA/GNB on tiny sets
+            model.fit(x_train, y_train)
+        uar = classification_metrics(y_val, model.predict(x_val), label_names=label_names)["uar"]
+        if uar > best_uar:
+            best, best_uar, best_c = model, uar, c
+    return best, ({"C": best_c} if best_c is not None else {}) | {"val_uar": best_uar}
+
+
+def run_baselines(
+    data: ClipData,
+    *,
+    label_names: Sequence[str],
+    feature_sets: Sequence[str] = BASELINE_FEATURE_SETS,
+    classifiers: Sequence[str] = BASELINE_CLASSIFIERS,
+    c_grid: Sequence[float] = (0.1, 1.0, 10.0),
+    face_grid: int = 8,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every classifier on every feature set: train speakers -> (val for C) -> test speakers.
+
+    Returns
+    -------
+    dict
+        ``{'n': test clips, 'majority': {...}, '<feature_set>': {'<classifier>': {accuracy,
+        macro_f1, uar, val_uar, C (SVMs)}}}`` on the test speakers.
+    """
+    for value in feature_sets:
+        if value not in BASELINE_FEATURE_SETS:
+            raise ConfigError(f"baselines.feature_sets: {value!r} is not one of {list(BASELINE_FEATURE_SETS)}")
+    for value in classifiers:
+        if value not in BASELINE_CLASSIFIERS:
+            raise ConfigError(f"baselines.classifiers: {value!r} is not one of {list(BASELINE_CLASSIFIERS)}")
+    train, val, test = data.split("train"), data.split("val"), data.split("test")
+    if min(len(train), len(val), len(test)) == 0:
+        raise DatasetError(f"baselines need train, val and test clips; got {len(train)}, {len(val)} and {len(test)}")
+    results: dict[str, Any] = {"n": len(test), "majority": majority_baseline(train.labels, test.labels, label_names=label_names)}
+    for feature_set in feature_sets:
+        x = {name: pooled_features(part, feature_set, face_grid=face_grid) for name, part in (("train", train), ("val", val), ("test", test))}
+        results[feature_set] = {}
+        for name in classifiers:
+            model, chosen = fit_classifier(name, x["train"], train.labels, x["val"], val.labels, label_names=label_names, c_grid=c_grid, seed=seed)
+            metrics = classification_metrics(test.labels, model.predict(x["test"]), label_names=label_names)
+            results[feature_set][name] = {key: metrics[key] for key in METRIC_KEYS} | chosen
+            logger.info("%s on %s features (%d dims): test accuracy %.3f, UAR %.3f", name, feature_set, x["train"].shape[1], metrics["accuracy"], metrics["uar"])
+    return results
+
+
+def baselines_stage(
+    index_path: str | Path,
+    *,
+    audio_path: str | Path,
+    video_path: str | Path,
+    out_path: str | Path,
+    label_names: Sequence[str],
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Stage ``baselines``: :func:`run_baselines` on the clips of both caches -> ``metrics/baselines.json``."""
+    from mmer.data import load_clip_data
+    from mmer.io import write_json
+
+    data = load_clip_data(index_path, audio_path=audio_path, video_path=video_path)
+    results = run_baselines(data, label_names=label_names, **kwargs)
+    write_json(results, out_path)
+    return results

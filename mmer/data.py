@@ -1,0 +1,253 @@
+"""Training data from the feature caches: clips aligned to the index, batches, augmentation.
+
+Every model (audio, video or fused) uses the clips present in *both* caches, so unimodal and
+fused results are measured on the same clips. Augmentations are pure numpy functions of a
+batch and a seeded generator (:class:`mmer.training.ClipBatches` feeds them to Keras).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmer.cache import FeatureCache, read_cache
+from mmer.dataset import fold_splits, read_index
+from mmer.errors import ConfigError, DatasetError
+
+logger = logging.getLogger(__name__)
+
+CACHE_ARRAYS = {"audio": ("mfcc", "n_frames"), "video": ("faces", "face_found")}
+
+
+@dataclasses.dataclass
+class ClipData:
+    """Aligned clips: one row per clip in every array.
+
+    Attributes
+    ----------
+    clip_ids, actors, labels, splits : ndarray [n]
+        From the index; ``splits`` holds train/val/test under the chosen fold.
+    arrays : dict of str to ndarray
+        ``mfcc`` [n, T, c], ``n_frames`` [n], ``faces`` [n, f, s, s, 3], ``face_found`` [n, f].
+    attrs : dict
+        The attributes of each cache, by cache name (``audio``, ``video``).
+    """
+
+    clip_ids: np.ndarray
+    actors: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    arrays: dict[str, np.ndarray]
+    attrs: dict[str, dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def take(self, rows: np.ndarray) -> ClipData:
+        """The clips at ``rows`` (indices or a boolean mask)."""
+        return ClipData(
+            clip_ids=self.clip_ids[rows],
+            actors=self.actors[rows],
+            labels=self.labels[rows],
+            splits=self.splits[rows],
+            arrays={k: v[rows] for k, v in self.arrays.items()},
+            attrs=self.attrs,
+        )
+
+    def split(self, name: str) -> ClipData:
+        """The clips of split ``name`` (train, val or test)."""
+        return self.take(self.splits == name)
+
+    def inputs(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The model inputs ``names`` (e.g. ``('mfcc', 'faces')``) as a dict of arrays."""
+        missing = [n for n in names if n not in self.arrays]
+        if missing:
+            raise DatasetError(f"the feature caches hold no {missing} (have {sorted(self.arrays)})")
+        return {n: self.arrays[n] for n in names}
+
+
+def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold: int = -1) -> ClipData:
+    """The index clips present in every cache, in index order, with their split under ``fold``.
+
+    Parameters
+    ----------
+    index : DataFrame
+        ``data/index.csv`` (clip_id, actor, label, split, fold, ...).
+    caches : mapping of str to FeatureCache
+        ``{'audio': ..., 'video': ...}``; each contributes the arrays of :data:`CACHE_ARRAYS`.
+    fold : int
+        -1: the fixed split; k: cross-validation fold k is the test set (see
+        :func:`mmer.dataset.fold_splits`).
+
+    Raises
+    ------
+    DatasetError
+        When no clip is in every cache.
+    """
+    unknown = sorted(set(caches) - set(CACHE_ARRAYS))
+    if unknown:
+        raise ConfigError(f"unknown caches {unknown}; known: {sorted(CACHE_ARRAYS)}")
+    splits = fold_splits(index, fold)
+    present = np.ones(len(index), dtype=bool)
+    for cache in caches.values():
+        present &= index["clip_id"].isin(set(cache.clip_ids)).to_numpy()
+    kept = index[present]
+    dropped = len(index) - len(kept)
+    if dropped:
+        logger.info("%d of %d index clips are missing from a feature cache and are left out", dropped, len(index))
+    if kept.empty:
+        raise DatasetError(f"no clip of the index ({len(index)} clips) is in every feature cache {sorted(caches)}")
+    ids = kept["clip_id"].tolist()
+    arrays: dict[str, np.ndarray] = {}
+    for name, cache in caches.items():
+        selected = cache.select(ids)
+        arrays.update({key: selected[key] for key in CACHE_ARRAYS[name] if key in selected})
+    return ClipData(
+        clip_ids=np.asarray(ids, dtype=object),
+        actors=kept["actor"].to_numpy(dtype=int),
+        labels=kept["label"].to_numpy(dtype=np.int64),
+        splits=splits[present].to_numpy(dtype=object),
+        arrays=arrays,
+        attrs={name: dict(cache.attrs) for name, cache in caches.items()},
+    )
+
+
+def load_clip_data(index_path: str | Path, *, audio_path: str | Path, video_path: str | Path, fold: int = -1) -> ClipData:
+    """Read the index and both caches and align them (see :func:`align_clips`)."""
+    index = read_index(index_path)
+    caches = {"audio": read_cache(audio_path, CACHE_ARRAYS["audio"]), "video": read_cache(video_path, CACHE_ARRAYS["video"])}
+    return align_clips(index, caches, fold=fold)
+
+
+def augment_mfcc(
+    mfcc: np.ndarray,
+    n_frames: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    noise_std: float = 0.0,
+    time_shift: int = 0,
+    freq_masks: int = 0,
+    freq_mask_width: int = 0,
+    time_masks: int = 0,
+    time_mask_width: int = 0,
+) -> np.ndarray:
+    """Augmented copy of a batch of zero pre-padded MFCCs; the padding stays zero.
+
+    Parameters
+    ----------
+    mfcc : ndarray [n, T, c]
+        Standardised, time-major, zero pre-padded.
+    n_frames : ndarray [n]
+        Frames before padding/truncation; the last ``min(n_frames, T)`` frames are speech.
+    rng : numpy Generator
+    noise_std : float
+        Gaussian noise added to the speech frames.
+    time_shift : int
+        The speech frames are rolled by up to this many frames either way.
+    freq_masks, freq_mask_width : int
+        Number of bands of up to ``freq_mask_width`` coefficients set to 0 (SpecAugment).
+    time_masks, time_mask_width : int
+        Number of runs of up to ``time_mask_width`` speech frames set to 0.
+
+    Returns
+    -------
+    ndarray [n, T, c], float32
+    """
+    if mfcc.ndim != 3 or len(n_frames) != len(mfcc):
+        raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
+    out = np.array(mfcc, dtype=np.float32, copy=True)
+    n_time, n_coef = out.shape[1:]
+    for i, length in enumerate(np.minimum(np.asarray(n_frames), n_time)):
+        start = n_time - int(length)
+        speech = out[i, start:]
+        if time_shift and length > 1:
+            speech[:] = np.roll(speech, int(rng.integers(-time_shift, time_shift + 1)), axis=0)
+        if noise_std:
+            speech += rng.normal(0.0, noise_std, size=speech.shape).astype(np.float32)
+        for _ in range(freq_masks if freq_mask_width else 0):
+            width = int(rng.integers(0, min(freq_mask_width, n_coef) + 1))
+            low = int(rng.integers(0, n_coef - width + 1))
+            speech[:, low : low + width] = 0.0
+        for _ in range(time_masks if time_mask_width else 0):
+            width = int(rng.integers(0, min(time_mask_width, len(speech)) + 1))
+            low = int(rng.integers(0, len(speech) - width + 1))
+            speech[low : low + width] = 0.0
+    return out
+
+
+def augment_faces(
+    faces: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    flip: bool = False,
+    brightness: float = 0.0,
+    contrast: float = 0.0,
+    pixel_shift: int = 0,
+) -> np.ndarray:
+    """Augmented copy of a batch of face crops; every frame of a clip changes the same way.
+
+    Parameters
+    ----------
+    faces : ndarray [n, frames, height, width, 3], uint8
+    rng : numpy Generator
+    flip : bool
+        Mirror left-right with probability 1/2.
+    brightness : float
+        Add up to this share of 255, either way.
+    contrast : float
+        Scale the deviation from the clip's mean by a factor in [1 - contrast, 1 + contrast].
+    pixel_shift : int
+        Translate by up to this many pixels in each direction (edges repeated).
+
+    Returns
+    -------
+    ndarray, uint8, same shape
+    """
+    if faces.ndim != 5:
+        raise ValueError(f"faces must be [n, frames, height, width, channels], got shape {faces.shape}")
+    out = np.empty_like(faces)
+    height, width = faces.shape[2:4]
+    for i, clip in enumerate(faces):
+        x = clip.astype(np.float32)
+        if flip and rng.random() < 0.5:
+            x = x[:, :, ::-1]
+        if contrast:
+            mean = x.mean()
+            x = (x - mean) * rng.uniform(1 - contrast, 1 + contrast) + mean
+        if brightness:
+            x = x + rng.uniform(-brightness, brightness) * 255.0
+        if pixel_shift:
+            dy, dx = (int(v) for v in rng.integers(-pixel_shift, pixel_shift + 1, size=2))
+            padded = np.pad(x, ((0, 0), (pixel_shift, pixel_shift), (pixel_shift, pixel_shift), (0, 0)), mode="edge")
+            x = padded[:, pixel_shift + dy : pixel_shift + dy + height, pixel_shift + dx : pixel_shift + dx + width]
+        out[i] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return out
+
+
+AUDIO_AUGMENT_KEYS = ("noise_std", "time_shift", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width")
+VIDEO_AUGMENT_KEYS = ("flip", "brightness", "contrast", "pixel_shift")
+
+
+def augment_batch(inputs: Mapping[str, np.ndarray], n_frames: np.ndarray | None, *, rng: np.random.Generator, **augment: Any) -> dict[str, np.ndarray]:
+    """Apply :func:`augment_mfcc` / :func:`augment_faces` to the inputs present in ``inputs``.
+
+    ``augment`` holds the keyword arguments of both (the ``augment`` params section without
+    ``enabled``); ``n_frames`` is needed when ``mfcc`` is present.
+    """
+    unknown = sorted(set(augment) - set(AUDIO_AUGMENT_KEYS) - set(VIDEO_AUGMENT_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown augmentation arguments {unknown}")
+    out = dict(inputs)
+    if "mfcc" in out:
+        if n_frames is None:
+            raise ValueError("augmenting mfcc needs n_frames")
+        out["mfcc"] = augment_mfcc(out["mfcc"], n_frames, rng=rng, **{k: v for k, v in augment.items() if k in AUDIO_AUGMENT_KEYS})
+    if "faces" in out:
+        out["faces"] = augment_faces(out["faces"], rng=rng, **{k: v for k, v in augment.items() if k in VIDEO_AUGMENT_KEYS})
+    return out

@@ -1,0 +1,473 @@
+"""Training: seeded Keras fit with callbacks on the validation speakers, DVCLive logs, CV.
+
+Every choice made during training (the learning-rate schedule, early stopping, the best
+checkpoint) watches the *validation* speakers only; the test speakers are not seen here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from mmer.config import AugmentParams, ModelParams, TrainParams
+from mmer.data import ClipData, augment_batch, align_clips
+from mmer.errors import ConfigError, DatasetError
+from mmer.evaluation import METRIC_KEYS, evaluate_split
+from mmer.models import MODALITY_INPUTS, build_model, model_metadata, save_model_bundle
+
+logger = logging.getLogger(__name__)
+
+
+def configure_runtime(*, seed: int, threads: int = 2, deterministic: bool = True) -> None:
+    """Seed Python, numpy and TensorFlow; cap TensorFlow's threads; ask for deterministic ops.
+
+    The thread counts can only be set before TensorFlow's first operation; later calls
+    keep the first setting (and say so at debug level).
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        logger.debug("TensorFlow already running; thread counts stay as they are")
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+
+def class_weights(labels: Sequence[int], *, n_classes: int, mode: str = "none") -> dict[int, float] | None:
+    """Per-class loss weights: None, or ``balanced`` (n / (n_present_classes * count)).
+
+    Classes without training clips get weight 0 (they contribute no loss anyway).
+    """
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ConfigError(f"train.class_weight must be none or balanced, not {mode!r}")
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes)
+    present = int((counts > 0).sum())
+    return {k: (float(len(labels) / (present * c)) if c else 0.0) for k, c in enumerate(counts)}
+
+
+class ClipBatches(keras.utils.PyDataset):
+    """Shuffled, optionally augmented training batches ``(inputs dict, labels)``.
+
+    The generator of each batch is seeded from (seed, epoch, batch), so the same params
+    give the same batches whatever order Keras asks for them in.
+
+    Parameters
+    ----------
+    inputs : mapping of str to ndarray
+        The model inputs by name, one row per clip.
+    labels : ndarray [n]
+    n_frames : ndarray [n], optional
+        Needed to augment ``mfcc``.
+    batch_size : int
+    seed : int
+        With the epoch and batch number, seeds the shuffling and the augmentation.
+    augment : mapping, optional
+        Keyword arguments of :func:`mmer.data.augment_batch`; None: no augmentation.
+    shuffle : bool
+    """
+
+    def __init__(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        labels: np.ndarray,
+        *,
+        n_frames: np.ndarray | None = None,
+        batch_size: int = 32,
+        seed: int = 0,
+        augment: Mapping[str, Any] | None = None,
+        shuffle: bool = True,
+    ) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, not {batch_size}")
+        sizes = {name: len(array) for name, array in inputs.items()}
+        if not sizes or set(sizes.values()) != {len(labels)}:
+            raise ValueError(f"inputs {sizes} and {len(labels)} labels must have the same rows")
+        self.inputs, self.labels, self.n_frames = dict(inputs), np.asarray(labels), n_frames
+        self.batch_size, self.seed, self.augment, self.shuffle = batch_size, seed, dict(augment) if augment else None, shuffle
+        self.epoch = 0
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.labels))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.labels))
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, batch: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        rows = self.order[batch * self.batch_size : (batch + 1) * self.batch_size]
+        inputs = {name: array[rows] for name, array in self.inputs.items()}
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, batch, 1])
+            n_frames = None if self.n_frames is None else self.n_frames[rows]
+            inputs = augment_batch(inputs, n_frames, rng=rng, **self.augment)
+        return inputs, self.labels[rows]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()
+
+
+class LiveLogger(keras.callbacks.Callback):
+    """Per-epoch train/val loss and accuracy and the learning rate into a DVCLive run."""
+
+    def __init__(self, live: Any) -> None:
+        super().__init__()
+        self.live = live
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            name = f"val/{key[4:]}" if key.startswith("val_") else key if key == "learning_rate" else f"train/{key}"
+            self.live.log_metric(name, float(value))
+        self.live.next_step()
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (including the validation pass)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def fit_model(
+    model: keras.Model,
+    train: ClipData,
+    val: ClipData,
+    *,
+    epochs: int = 30,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    clipnorm: float = 1.0,
+    monitor: str = "val_loss",
+    patience: int = 8,
+    lr_patience: int = 3,
+    lr_factor: float = 0.5,
+    min_lr: float = 1e-5,
+    class_weight: str = "none",
+    seed: int = 42,
+    augment: Mapping[str, Any] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """Compile and fit ``model`` on ``train``, watching ``val`` (the validation speakers).
+
+    Adam with gradient-norm clipping; ReduceLROnPlateau, EarlyStopping and a best-epoch
+    checkpoint all monitor ``monitor`` on ``val``. The returned model holds the weights of
+    the best epoch.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`mmer.models.build_model`; its input names pick the arrays.
+    train, val : ClipData
+    epochs, batch_size, learning_rate, clipnorm
+        The optimisation.
+    monitor : {'val_loss', 'val_accuracy'}
+    patience : int
+        Epochs without improvement before stopping.
+    lr_patience, lr_factor, min_lr
+        The learning rate is multiplied by ``lr_factor`` after ``lr_patience`` epochs
+        without improvement, down to ``min_lr``.
+    class_weight : {'none', 'balanced'}
+    seed : int
+        Seeds the batch order and the augmentation.
+    augment : mapping, optional
+        Keyword arguments of :func:`mmer.data.augment_batch`; None: no augmentation.
+    callbacks : sequence of keras callbacks
+        Added to the schedule/stopping/checkpoint callbacks (e.g. :class:`LiveLogger`).
+
+    Returns
+    -------
+    dict
+        ``history`` (per-epoch logs), ``best_epoch`` (1-based), ``epochs_run``,
+        ``seconds_per_epoch`` (mean after the first epoch, which also traces the graph),
+        ``train_seconds`` and ``val`` (loss and accuracy of the returned weights).
+    """
+    if monitor not in ("val_loss", "val_accuracy"):
+        raise ConfigError(f"train.monitor must be val_loss or val_accuracy, not {monitor!r}")
+    if len(train) == 0 or len(val) == 0:
+        raise DatasetError(f"training needs train and validation clips; got {len(train)} train and {len(val)} validation clips")
+    names = [t.name for t in model.inputs]
+    mode = "min" if monitor == "val_loss" else "max"
+    batches = ClipBatches(
+        train.inputs(names), train.labels, n_frames=train.arrays.get("n_frames"), batch_size=batch_size, seed=seed, augment=augment
+    )
+    # validation as a PyDataset too: Keras' tf.data path for arrays logs a spurious
+    # TensorFlow error line (use_unbounded_threadpool) with this Keras/TensorFlow pair
+    val_batches = ClipBatches(val.inputs(names), val.labels, batch_size=max(batch_size, 64), shuffle=False)
+    n_classes = int(model.outputs[0].shape[-1])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory(prefix="mmer-checkpoint-") as tmp:
+        best_path = Path(tmp) / "best.weights.h5"
+        schedule = [
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=lr_factor, patience=lr_patience, min_lr=min_lr),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+            keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
+            timer,
+            *callbacks,
+        ]
+        history = model.fit(
+            batches,
+            validation_data=val_batches,
+            epochs=epochs,
+            class_weight=class_weights(train.labels, n_classes=n_classes, mode=class_weight),
+            callbacks=schedule,
+            verbose=verbose,
+        )
+        if best_path.is_file():
+            model.load_weights(best_path)
+    scores = np.asarray(history.history[monitor])
+    # the first epoch also traces the graph; later ones show the steady speed
+    steady = timer.seconds[1:] or timer.seconds
+    best = int(np.argmin(scores) if mode == "min" else np.argmax(scores))
+    val_loss, val_accuracy = model.evaluate(val_batches, verbose=0)
+    logger.info(
+        "trained %d epochs (%.1f s/epoch); best epoch %d: val loss %.3f, val accuracy %.3f",
+        len(scores), float(np.mean(steady)), best + 1, val_loss, val_accuracy,
+    )
+    return {
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        "best_epoch": best + 1,
+        "epochs_run": len(scores),
+        "seconds_per_epoch": float(np.mean(steady)),
+        "train_seconds": float(np.sum(timer.seconds)),
+        "val": {"loss": float(val_loss), "accuracy": float(val_accuracy)},
+    }
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A trained model, its ``model.json`` content and the fit summary."""
+
+    model: keras.Model
+    metadata: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def input_shapes(data: ClipData, modality: str) -> dict[str, tuple[int, ...]]:
+    """The per-clip shapes of the arrays a ``modality`` model reads (``mfcc_shape``, ``faces_shape``)."""
+    if modality not in MODALITY_INPUTS:
+        raise ConfigError(f"model.modality must be one of {sorted(MODALITY_INPUTS)}, not {modality!r}")
+    return {f"{name}_shape": tuple(int(d) for d in data.arrays[name].shape[1:]) for name in MODALITY_INPUTS[modality]}
+
+
+def train_model(
+    data: ClipData,
+    *,
+    label_names: Sequence[str],
+    model_params: ModelParams,
+    train_params: TrainParams,
+    augment_params: AugmentParams,
+    epochs: int | None = None,
+    live: Any = None,
+    verbose: int = 0,
+) -> TrainResult:
+    """Build, seed and fit a model on the ``train`` clips of ``data``, watching ``val``.
+
+    Parameters
+    ----------
+    data : ClipData
+        Aligned clips with train/val(/test) splits (see :func:`mmer.data.align_clips`).
+    label_names : sequence of str
+        Class names in label order (``mmer.dataset.label_names``).
+    model_params, train_params, augment_params
+        The ``model``, ``train`` and ``augment`` params sections.
+    epochs : int, optional
+        Overrides ``train_params.epochs`` (cross-validation may train shorter).
+    live : dvclive.Live, optional
+        Where to log params, per-epoch curves and the summary.
+
+    Returns
+    -------
+    TrainResult
+    """
+    labels_seen = int(data.labels.max()) if len(data) else -1
+    if labels_seen >= len(label_names):
+        raise DatasetError(f"the index has label {labels_seen} but only {len(label_names)} classes {list(label_names)}; rerun the index stage")
+    configure_runtime(seed=train_params.seed, threads=train_params.threads, deterministic=train_params.deterministic)
+    keras.backend.clear_session()
+    model = build_model(n_classes=len(label_names), **input_shapes(data, model_params.modality), **dataclasses.asdict(model_params))
+    train, val = data.split("train"), data.split("val")
+    fit_kwargs = {k: v for k, v in dataclasses.asdict(train_params).items() if k not in ("deterministic", "threads")}
+    if epochs:
+        fit_kwargs["epochs"] = epochs
+    augment = {k: v for k, v in dataclasses.asdict(augment_params).items() if k != "enabled"} if augment_params.enabled else None
+    params_log = {
+        "model": dataclasses.asdict(model_params),
+        "train": {**dataclasses.asdict(train_params), "epochs": fit_kwargs["epochs"]},
+        "augment": dataclasses.asdict(augment_params),
+    }
+    if live is not None:
+        live.log_params({**params_log, "n_parameters": model.count_params(), "n_train": len(train), "n_val": len(val)})
+    summary = fit_model(model, train, val, augment=augment, callbacks=[LiveLogger(live)] if live is not None else (), verbose=verbose, **fit_kwargs)
+    summary.update(n_parameters=model.count_params(), n_train=len(train), n_val=len(val))
+    metadata = model_metadata(
+        model,
+        modality=model_params.modality,
+        label_names=label_names,
+        feature_attrs=data.attrs,
+        params=params_log,
+        training={k: v for k, v in summary.items() if k != "history"},
+    )
+    return TrainResult(model=model, metadata=metadata, summary=summary)
+
+
+def log_summary(live: Any, summary: Mapping[str, Any]) -> None:
+    """The end-of-training figures as DVCLive summary metrics (not plotted)."""
+    for key in ("best_epoch", "epochs_run", "seconds_per_epoch", "train_seconds", "n_parameters", "n_train", "n_val"):
+        live.log_metric(key, summary[key], plot=False)
+    for key, value in summary["val"].items():
+        live.log_metric(f"best/val_{key}", value, plot=False)
+
+
+def train_stage(
+    index_path: str | Path,
+    *,
+    audio_path: str | Path,
+    video_path: str | Path,
+    model_path: str | Path,
+    live_dir: str | Path,
+    label_names: Sequence[str],
+    model_params: ModelParams,
+    train_params: TrainParams,
+    augment_params: AugmentParams,
+) -> TrainResult:
+    """Stage ``train``: fit on the fixed split, log to DVCLive, save model.keras + model.json."""
+    from dvclive import Live
+
+    from mmer.data import load_clip_data
+
+    data = load_clip_data(index_path, audio_path=audio_path, video_path=video_path)
+    with Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        result = train_model(data, label_names=label_names, model_params=model_params, train_params=train_params, augment_params=augment_params, live=live)
+        log_summary(live, result.summary)
+    save_model_bundle(result.model, result.metadata, model_path)
+    return result
+
+
+def _mean_std(values: Sequence[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def cross_validate(
+    index: Any,
+    caches: Mapping[str, Any],
+    *,
+    label_names: Sequence[str],
+    model_params: ModelParams,
+    train_params: TrainParams,
+    augment_params: AugmentParams,
+    folds: Sequence[int] = (),
+    epochs: int | None = None,
+    batch_size: int = 64,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Speaker cross-validation: for each fold k, train with fold k+1 as validation, test on k.
+
+    Parameters
+    ----------
+    index : DataFrame
+        The clip index (with its ``fold`` column).
+    caches : mapping of str to FeatureCache
+        ``{'audio': ..., 'video': ...}``.
+    label_names, model_params, train_params, augment_params
+        As for :func:`train_model`.
+    folds : sequence of int
+        Folds to run; empty: every fold of the index.
+    epochs : int, optional
+        Overrides ``train_params.epochs``.
+
+    Returns
+    -------
+    summary : dict
+        Mean and standard deviation (over folds, ddof=0) of each metric and of the majority
+        baseline, the folds run and their test actors.
+    per_fold : list of dict
+        One evaluation report per fold (see :func:`mmer.evaluation.evaluation_report`).
+    """
+    n_folds = int(index["fold"].nunique())
+    folds = list(folds) or list(range(n_folds))
+    bad = [k for k in folds if not 0 <= k < n_folds]
+    if bad:
+        raise ConfigError(f"cv.folds {bad} not in 0..{n_folds - 1}")
+    per_fold = []
+    for fold in folds:
+        data = align_clips(index, caches, fold=fold)
+        result = train_model(data, label_names=label_names, model_params=model_params, train_params=train_params, augment_params=augment_params, epochs=epochs)
+        report, _ = evaluate_split(data, result.model, result.metadata, split="test", batch_size=batch_size)
+        report.update(
+            fold=fold,
+            test_actors=sorted(int(a) for a in set(data.split("test").actors)),
+            val_actors=sorted(int(a) for a in set(data.split("val").actors)),
+            training={k: v for k, v in result.summary.items() if k != "history"},
+        )
+        per_fold.append(report)
+        logger.info("fold %d (test actors %s): accuracy %.3f, UAR %.3f", fold, report["test_actors"], report["accuracy"], report["uar"])
+    summary: dict[str, Any] = {"enabled": True, "folds": folds, "n": int(sum(r["n"] for r in per_fold))}
+    for key in METRIC_KEYS:
+        summary[key] = _mean_std([r[key] for r in per_fold])
+        summary[f"majority_{key}"] = _mean_std([r["majority"][key] for r in per_fold])
+    return summary, per_fold
+
+
+def cv_stage(
+    index_path: str | Path,
+    *,
+    audio_path: str | Path,
+    video_path: str | Path,
+    out_dir: str | Path,
+    enabled: bool,
+    folds: Sequence[int] = (),
+    epochs: int = 0,
+    **train_kwargs: Any,
+) -> dict[str, Any]:
+    """Stage ``cv``: ``<out_dir>/summary.json`` and one ``<out_dir>/fold_<k>.json`` per fold.
+
+    When ``enabled`` is false nothing is trained and the summary says so, so ``dvc repro``
+    stays short until ``cv.enabled`` is switched on.
+    """
+    from mmer.cache import read_cache
+    from mmer.data import CACHE_ARRAYS
+    from mmer.dataset import read_index
+    from mmer.io import write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("fold_*.json"):
+        old.unlink()
+    if not enabled:
+        logger.info("cv.enabled is false: no cross-validation run (dvc exp run -S cv.enabled=true runs it)")
+        summary: dict[str, Any] = {"enabled": False}
+    else:
+        caches = {"audio": read_cache(audio_path, CACHE_ARRAYS["audio"]), "video": read_cache(video_path, CACHE_ARRAYS["video"])}
+        summary, per_fold = cross_validate(read_index(index_path), caches, folds=folds, epochs=epochs or None, **train_kwargs)
+        for report in per_fold:
+            write_json(report, out_dir / f"fold_{report['fold']}.json")
+    write_json(summary, out_dir / "summary.json")
+    return summary

@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+
+from feature_factory import make_corpus, write_corpus
+from mmer.baselines import baselines_stage, face_descriptor, make_classifier, mfcc_statistics, pooled_features, run_baselines
+from mmer.config import BaselinesParams, from_mapping, load_section
+from mmer.data import align_clips
+from mmer.errors import ConfigError, DatasetError
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def data():
+    corpus = make_corpus(seed=11, signal=0.35)
+    return align_clips(corpus.index, corpus.caches), corpus.label_names
+
+
+def test_mfcc_statistics_use_only_the_unpadded_frames():
+    mfcc = np.zeros((2, 5, 2), np.float32)
+    mfcc[0, 3:] = [[1, 10], [3, 20]]  # 2 speech frames after 3 frames of padding
+    mfcc[1] = np.arange(10).reshape(5, 2)  # truncated clip: n_frames > T, every frame is speech
+    stats = mfcc_statistics(mfcc, np.array([2, 9]))
+    np.testing.assert_allclose(stats[0], [2, 15, 1, 5])
+    np.testing.assert_allclose(stats[1], [4, 5, np.sqrt(8), np.sqrt(8)], rtol=1e-6)
+    with pytest.raises(ValueError):
+        mfcc_statistics(mfcc[0], np.array([2]))
+
+
+def test_face_descriptor_averages_found_frames_in_grey_blocks():
+    faces = np.zeros((1, 2, 4, 4, 3), np.uint8)
+    faces[0, 0] = 255  # white frame with a face
+    faces[0, 1] = 0  # black frame without one
+    descriptor = face_descriptor(faces, np.array([[True, False]]), grid=2)
+    np.testing.assert_allclose(descriptor, np.ones((1, 4)), atol=1e-3)
+    np.testing.assert_allclose(face_descriptor(faces, np.array([[False, False]]), grid=2), np.full((1, 4), 0.5), atol=1e-3)  # none found: all frames
+    faces[0, 0, :2, :2] = 0
+    assert face_descriptor(faces, None, grid=2)[0].tolist() == pytest.approx([0.0, 0.5, 0.5, 0.5], abs=1e-3)
+    with pytest.raises(ConfigError, match="face_grid"):
+        face_descriptor(faces, grid=3)
+
+
+def test_pooled_feature_sizes(data):
+    clips, _ = data
+    assert pooled_features(clips, "audio").shape == (len(clips), 16)
+    assert pooled_features(clips, "video", face_grid=4).shape == (len(clips), 16)
+    assert pooled_features(clips, "av", face_grid=8).shape == (len(clips), 16 + 64)
+    with pytest.raises(ConfigError):
+        pooled_features(clips, "text")
+
+
+def test_baselines_beat_chance_on_learnable_features(data):
+    clips, names = data
+    results = run_baselines(clips, label_names=names, c_grid=(0.1, 10.0))
+    assert results["n"] == len(clips.split("test")) and results["majority"]["accuracy"] < 0.5
+    for feature_set in ("audio", "video", "av"):
+        for name in ("gnb", "lda", "linear_svm", "rbf_svm"):
+            metrics = results[feature_set][name]
+            assert set(metrics) >= {"accuracy", "macro_f1", "uar", "val_uar"}
+            assert metrics["uar"] > 0.5, (feature_set, name, metrics)  # chance is 0.25
+        assert results[feature_set]["rbf_svm"]["C"] in (0.1, 10.0) and "C" not in results[feature_set]["gnb"]
+    json.dumps(results, allow_nan=False)
+
+
+def test_baselines_stage_writes_json(tmp_path):
+    corpus = write_corpus(tmp_path, make_corpus(seed=2))
+    results = baselines_stage(corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, out_path=tmp_path / "baselines.json",
+                              label_names=corpus.label_names, feature_sets=("audio",), classifiers=("gnb",))
+    assert json.loads((tmp_path / "baselines.json").read_text()) == results
+    assert set(results) == {"n", "majority", "audio"}
+
+
+def test_bad_baseline_arguments_raise(data):
+    clips, names = data
+    with pytest.raises(ConfigError, match="classifiers"):
+        run_baselines(clips, label_names=names, classifiers=("knn",))
+    with pytest.raises(ConfigError, match="feature_sets"):
+        run_baselines(clips, label_names=names, feature_sets=("text",))
+    with pytest.raises(ConfigError):
+        make_classifier("forest")
+    with pytest.raises(DatasetError, match="train, val and test"):
+        run_baselines(clips.take(clips.splits != "val"), label_names=names)
+    for values in ({"classifiers": ["knn"]}, {"c_grid": [0]}, {"face_grid": 0}, {"feature_set": ["av"]}):
+        with pytest.raises(ConfigError):
+            from_mapping(BaselinesParams, values, section="baselines")
+    assert load_section(BaselinesParams, "baselines", ROOT / "params.yaml").classifiers == ("gnb", "lda", "linear_svm", "rbf_svm")

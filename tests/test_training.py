@@ -1,0 +1,196 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from feature_factory import make_corpus, tiny_augment_params, tiny_model_params, write_corpus
+from mmer.config import AugmentParams, CvParams, TrainParams, from_mapping, load_section
+from mmer.data import align_clips, augment_batch, augment_faces, augment_mfcc
+from mmer.errors import ConfigError, DatasetError
+from mmer.models import build_model, load_model_bundle, predict_proba
+from mmer.training import ClipBatches, class_weights, cv_stage, fit_model, train_model, train_stage
+
+from conftest import ROOT
+
+FAST = TrainParams(epochs=3, batch_size=16, patience=5)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return make_corpus(seed=3)
+
+
+@pytest.fixture(scope="module")
+def data(corpus):
+    return align_clips(corpus.index, corpus.caches)
+
+
+# --- data alignment and folds ---
+
+
+def test_align_uses_clips_of_both_caches_in_index_order(corpus, data):
+    both = set(corpus.audio.clip_ids) & set(corpus.video.clip_ids)
+    assert set(data.clip_ids) == both and len(data) == len(corpus.index) - 4
+    assert list(data.clip_ids) == [c for c in corpus.index["clip_id"] if c in both]
+    row = list(corpus.audio.clip_ids).index(data.clip_ids[0])
+    np.testing.assert_array_equal(data.arrays["mfcc"][0], corpus.audio.arrays["mfcc"][row])
+    assert set(data.arrays) == {"mfcc", "n_frames", "faces", "face_found"}
+    assert {*data.splits} == {"train", "val", "test"}
+    with pytest.raises(ConfigError, match="unknown caches"):
+        align_clips(corpus.index, {"speech": corpus.audio})
+
+
+def test_folds_never_share_a_speaker(corpus):
+    tested = []
+    for fold in range(3):
+        fold_data = align_clips(corpus.index, corpus.caches, fold=fold)
+        actors = {s: set(fold_data.split(s).actors) for s in ("train", "val", "test")}
+        assert all(actors.values())
+        assert not actors["train"] & actors["val"] and not actors["train"] & actors["test"] and not actors["val"] & actors["test"]
+        tested += sorted(actors["test"])
+    assert sorted(tested) == sorted(set(corpus.index["actor"]))  # every speaker tested exactly once
+
+
+# --- augmentation and batches ---
+
+
+def test_augment_mfcc_keeps_padding_and_is_seeded(data):
+    mfcc, n_frames = data.arrays["mfcc"][:8], data.arrays["n_frames"][:8]
+    kwargs = {"noise_std": 0.5, "time_shift": 5, "freq_masks": 2, "freq_mask_width": 3, "time_masks": 2, "time_mask_width": 5}
+    out = augment_mfcc(mfcc, n_frames, rng=np.random.default_rng(1), **kwargs)
+    assert out.shape == mfcc.shape and out.dtype == np.float32
+    padding = mfcc == 0
+    padding &= np.all(mfcc == 0, axis=2, keepdims=True)
+    assert np.all(out[np.broadcast_to(padding, out.shape)] == 0)
+    assert not np.allclose(out, mfcc)
+    np.testing.assert_array_equal(out, augment_mfcc(mfcc, n_frames, rng=np.random.default_rng(1), **kwargs))
+    np.testing.assert_array_equal(augment_mfcc(mfcc, n_frames, rng=np.random.default_rng(1)), mfcc)  # all off: unchanged
+    with pytest.raises(ValueError):
+        augment_mfcc(mfcc[0], n_frames[:1], rng=np.random.default_rng(1))
+
+
+def test_augment_faces(data):
+    faces = data.arrays["faces"][:6]
+    out = augment_faces(faces, rng=np.random.default_rng(2), flip=True, brightness=0.2, contrast=0.2, pixel_shift=2)
+    assert out.shape == faces.shape and out.dtype == np.uint8 and not np.array_equal(out, faces)
+    np.testing.assert_array_equal(augment_faces(faces, rng=np.random.default_rng(2)), faces)
+    flipped = [augment_faces(faces[:1], rng=np.random.default_rng(s), flip=True) for s in range(8)]
+    assert any(np.array_equal(f[0], faces[0][:, :, ::-1]) for f in flipped)
+    with pytest.raises(ValueError):
+        augment_faces(faces[0], rng=np.random.default_rng(2))
+    with pytest.raises(ConfigError, match="unknown augmentation"):
+        augment_batch({"faces": faces}, None, rng=np.random.default_rng(0), hue=0.1)
+
+
+def test_batches_cover_every_clip_once_per_epoch_and_repeat_with_the_seed(data):
+    inputs = data.inputs(["mfcc", "faces"])
+    batches = ClipBatches(inputs, data.labels, n_frames=data.arrays["n_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
+    again = ClipBatches(inputs, data.labels, n_frames=data.arrays["n_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
+    assert len(batches) == -(-len(data) // 10)
+    first = np.concatenate([batches[i][1] for i in range(len(batches))])
+    assert sorted(first) == sorted(data.labels)
+    np.testing.assert_array_equal(batches[2][0]["mfcc"], again[2][0]["mfcc"])
+    order = batches.order.copy()
+    batches.on_epoch_end()
+    assert not np.array_equal(order, batches.order)
+    with pytest.raises(ValueError, match="same rows"):
+        ClipBatches(inputs, data.labels[:-1])
+
+
+def test_class_weights():
+    assert class_weights([0, 0, 1], n_classes=3) is None
+    weights = class_weights([0, 0, 0, 1], n_classes=3, mode="balanced")
+    assert weights[0] == pytest.approx(4 / 6) and weights[1] == pytest.approx(2.0) and weights[2] == 0.0
+    with pytest.raises(ConfigError, match="class_weight"):
+        class_weights([0], n_classes=2, mode="inverse")
+
+
+# --- fitting ---
+
+
+def test_tiny_model_overfits_a_tiny_batch(data):
+    keras.utils.set_random_seed(0)
+    model = build_model(modality="av", n_classes=4, mfcc_shape=data.arrays["mfcc"].shape[1:], faces_shape=data.arrays["faces"].shape[1:],
+                        audio_units=8, audio_dense=16, video_filters=(4, 8), video_dense=16, head_units=16, audio_dropout=0.0, video_dropout=0.0, head_dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    batch = data.take(np.arange(12))
+    history = model.fit(batch.inputs(["mfcc", "faces"]), batch.labels, epochs=40, batch_size=12, verbose=0).history["loss"]
+    assert history[-1] < 0.3 * history[0]
+
+
+def test_fit_model_checks_its_arguments(data):
+    model = build_model(modality="audio", n_classes=4, mfcc_shape=data.arrays["mfcc"].shape[1:], audio_units=4, audio_dense=4, head_units=4)
+    with pytest.raises(ConfigError, match="monitor"):
+        fit_model(model, data.split("train"), data.split("val"), monitor="test_loss")
+    with pytest.raises(DatasetError, match="validation"):
+        fit_model(model, data.split("train"), data.take(np.zeros(len(data), bool)))
+    with pytest.raises(DatasetError, match="label"):
+        train_model(data, label_names=["a", "b"], model_params=tiny_model_params(), train_params=FAST, augment_params=AugmentParams(enabled=False))
+
+
+@pytest.mark.parametrize("section, values, match", [
+    ("train", {"monitor": "test_loss"}, "monitor"),
+    ("train", {"epochs": 0}, "epochs"),
+    ("train", {"lr_factor": 1.5}, "lr_factor"),
+    ("augment", {"noise_std": -1}, "noise_std"),
+    ("cv", {"epochs": -1}, "cv.epochs"),
+])
+def test_bad_params_raise(section, values, match):
+    cls = {"train": TrainParams, "augment": AugmentParams, "cv": CvParams}[section]
+    with pytest.raises(ConfigError, match=match):
+        from_mapping(cls, values, section=section)
+
+
+def test_repo_params_load():
+    for cls, section in [(TrainParams, "train"), (AugmentParams, "augment"), (CvParams, "cv")]:
+        load_section(cls, section, ROOT / "params.yaml")
+    assert load_section(CvParams, "cv", ROOT / "params.yaml").enabled is False
+
+
+def test_train_stage_writes_model_metadata_and_dvclive_files_and_repeats(tmp_path, corpus):
+    files = write_corpus(tmp_path, corpus)
+    model_path, live = tmp_path / "models" / "model.keras", tmp_path / "metrics" / "train"
+    params = {"model_params": tiny_model_params(), "train_params": FAST, "augment_params": tiny_augment_params()}
+    result = train_stage(files.index_path, audio_path=files.audio_path, video_path=files.video_path, model_path=model_path, live_dir=live, label_names=corpus.label_names, **params)
+
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    assert meta["label_names"] == corpus.label_names and meta["modality"] == "av"
+    assert meta["features"]["audio"]["max_frames"] == 40 and meta["features"]["audio"]["n_mfcc"] == 8
+    assert meta["features"]["video"]["size"] == 16 and meta["params"]["train"]["epochs"] == 3
+    metrics = json.loads((live / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3 and metrics["n_train"] == result.summary["n_train"]
+    assert set(metrics["best"]) == {"val_loss", "val_accuracy"} and metrics["seconds_per_epoch"] > 0
+    for curve in ("train/loss", "val/loss", "train/accuracy", "val/accuracy", "learning_rate"):
+        assert len((live / "plots" / "metrics" / f"{curve}.tsv").read_text().splitlines()) == 1 + 3
+    assert yaml.safe_load((live / "params.yaml").read_text())["model"]["audio_units"] == 8
+    assert not (live / "dvc.yaml").exists()
+
+    model, meta = load_model_bundle(model_path)
+    data = align_clips(corpus.index, corpus.caches)
+    probabilities = predict_proba(model, meta, data.split("test").arrays)
+    assert probabilities.shape == (len(data.split("test")), len(corpus.label_names))
+
+    # same params, same seed: the same result (deterministic ops on CPU)
+    again = train_model(data, label_names=corpus.label_names, **params)
+    assert again.summary["val"]["loss"] == pytest.approx(result.summary["val"]["loss"], abs=1e-5)
+    assert again.summary["history"]["loss"] == pytest.approx(result.summary["history"]["loss"], abs=1e-5)
+
+
+def test_cv_stage_off_and_on(tmp_path, corpus):
+    files = write_corpus(tmp_path, corpus)
+    paths = {"audio_path": files.audio_path, "video_path": files.video_path, "out_dir": tmp_path / "cv"}
+    params = {"label_names": corpus.label_names, "model_params": tiny_model_params(), "train_params": FAST, "augment_params": AugmentParams(enabled=False)}
+    assert cv_stage(files.index_path, enabled=False, **paths, **params) == {"enabled": False}
+    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["summary.json"]
+
+    summary = cv_stage(files.index_path, enabled=True, folds=(1,), epochs=1, **paths, **params)
+    fold = json.loads((tmp_path / "cv" / "fold_1.json").read_text())
+    assert fold["fold"] == 1 and fold["test_actors"] == [3, 4] and fold["val_actors"] == [5, 6]
+    assert fold["training"]["epochs_run"] == 1
+    assert summary["folds"] == [1] and summary["accuracy"]["mean"] == pytest.approx(fold["accuracy"]) and summary["accuracy"]["std"] == 0.0
+    assert summary["majority_accuracy"]["mean"] == pytest.approx(fold["majority"]["accuracy"])
+    assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary
+    with pytest.raises(ConfigError, match="cv.folds"):
+        cv_stage(files.index_path, enabled=True, folds=(7,), **paths, **params)
