@@ -1,0 +1,1 @@
+"""The sample corpus: RAVDESS-shaped clips of faces and synthetic emotional speech."""
