@@ -5,6 +5,12 @@ mean and unit variance over the clip's frames, so the whole matrix is too), then
 with zeros (or truncated) to a fixed number of frames ``T``. The array is time-major,
 ``[T, n_coefficients]``, ready for a recurrent network. Zeros sit at the start so the
 last steps a forward LSTM sees are speech.
+
+Options for real speech (defaults keep the above): log-mel energies instead of MFCCs
+(``features='logmel'``), no per-clip standardisation (``normalise='none'``: loudness and
+the spread of each coefficient carry emotion; the model then standardises with statistics
+of the training speakers), and speed/pitch perturbed copies of a signal
+(:func:`perturb`) that the feature stage stores beside the originals for training only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from mmer.errors import ConfigError, MediaError
 logger = logging.getLogger(__name__)
 
 EPSILON = 1e-8
+FEATURE_KINDS = ("mfcc", "logmel")
+NORMALISATIONS = ("clip", "none")  # per clip | raw (the model standardises with training statistics)
+LOG_MEL_FLOOR_DB = -100.0  # log-mel energies below this (digital silence) are clipped to it
 
 
 def mfcc(
@@ -69,15 +78,108 @@ def mfcc(
         n_mels=n_mels,
         center=False,
     )
-    if deltas:
-        width = min(9, coefficients.shape[1] - (1 - coefficients.shape[1] % 2))
-        if width >= 3:
-            d1 = librosa.feature.delta(coefficients, width=width, order=1)
-            d2 = librosa.feature.delta(coefficients, width=width, order=2)
-        else:
-            d1 = d2 = np.zeros_like(coefficients)
-        coefficients = np.concatenate([coefficients, d1, d2], axis=0)
-    return coefficients.T.astype(np.float32)
+    return _with_deltas(coefficients, deltas).T.astype(np.float32)
+
+
+def log_mel(
+    signal: np.ndarray,
+    sample_rate: int,
+    *,
+    n_fft: int = 512,
+    win_length: int = 400,
+    hop_length: int = 160,
+    n_mels: int = 40,
+    deltas: bool = False,
+) -> np.ndarray:
+    """Log mel-band energies (dB, floored at ``LOG_MEL_FLOOR_DB``) of a mono signal, time-major.
+
+    The same framing as :func:`mfcc` (``center=False``), so a clip has as many frames with
+    either feature. An absolute dB scale (re 1.0, not re the clip's maximum) keeps loudness.
+
+    Returns
+    -------
+    ndarray, shape (n_frames, n_mels) or (n_frames, 3 * n_mels), float32
+    """
+    signal = np.asarray(signal, dtype=np.float32)
+    if signal.ndim != 1:
+        raise ConfigError(f"log_mel expects a mono signal of shape (n_samples,), got {signal.shape}")
+    if win_length > n_fft:
+        raise ConfigError(f"audio.win_length ({win_length}) must not exceed audio.n_fft ({n_fft})")
+    if len(signal) < max(win_length, n_fft):
+        raise ConfigError(f"signal of {len(signal)} samples is shorter than one window ({max(win_length, n_fft)})")
+    power = librosa.feature.melspectrogram(
+        y=signal, sr=sample_rate, n_fft=n_fft, win_length=win_length, hop_length=hop_length, n_mels=n_mels, center=False
+    )
+    energies = np.maximum(librosa.power_to_db(power, ref=1.0, top_db=None), LOG_MEL_FLOOR_DB)
+    return _with_deltas(energies, deltas).T.astype(np.float32)
+
+
+def _with_deltas(coefficients: np.ndarray, deltas: bool) -> np.ndarray:
+    """``[c, n_frames]`` -> ``[3c, n_frames]`` with first and second derivatives (when asked)."""
+    if not deltas:
+        return coefficients
+    width = min(9, coefficients.shape[1] - (1 - coefficients.shape[1] % 2))
+    if width >= 3:
+        d1 = librosa.feature.delta(coefficients, width=width, order=1)
+        d2 = librosa.feature.delta(coefficients, width=width, order=2)
+    else:
+        d1 = d2 = np.zeros_like(coefficients)
+    return np.concatenate([coefficients, d1, d2], axis=0)
+
+
+def perturb(signal: np.ndarray, sample_rate: int, *, speed: float = 1.0, semitones: float = 0.0) -> np.ndarray:
+    """A speed- or pitch-perturbed copy of a mono signal (offline data augmentation).
+
+    Parameters
+    ----------
+    signal : ndarray, shape (n_samples,)
+    sample_rate : int
+    speed : float
+        Tempo and pitch together, as in Kaldi's speed perturbation: 1.1 is 10% faster
+        and higher (the signal is resampled and played at the original rate).
+    semitones : float
+        Pitch only, tempo kept (:func:`librosa.effects.pitch_shift`).
+
+    Returns
+    -------
+    ndarray, float32
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    signal = np.asarray(signal, dtype=np.float32)
+    if signal.ndim != 1:
+        raise ConfigError(f"perturb expects a mono signal of shape (n_samples,), got {signal.shape}")
+    if not 0.5 <= speed <= 2.0:
+        raise ConfigError(f"speed factor must be in [0.5, 2], not {speed}")
+    out = signal
+    if speed != 1.0:
+        ratio = Fraction(speed).limit_denominator(100)
+        out = resample_poly(out, ratio.denominator, ratio.numerator).astype(np.float32)
+    if semitones:
+        out = librosa.effects.pitch_shift(out, sr=sample_rate, n_steps=float(semitones))
+    return out.astype(np.float32)
+
+
+def parse_perturbation(name: str) -> dict[str, float]:
+    """``'speed0.9'`` -> ``{'speed': 0.9}``; ``'pitch-2'`` -> ``{'semitones': -2.0}``.
+
+    Raises
+    ------
+    ConfigError
+        Any other form.
+    """
+    for prefix, key in (("speed", "speed"), ("pitch", "semitones")):
+        if name.startswith(prefix):
+            try:
+                value = float(name[len(prefix) :])
+            except ValueError:
+                break
+            if key == "speed" and not 0.5 <= value <= 2.0:
+                break
+            return {key: value}
+    raise ConfigError(f"audio.perturbations: {name!r} is not speedF (0.5 <= F <= 2, e.g. speed0.9) or pitchS (semitones, e.g. pitch-2)")
 
 
 def standardise(features: np.ndarray) -> np.ndarray:
@@ -129,20 +231,43 @@ def clip_mfcc(
     hop_length: int = 160,
     n_mels: int = 40,
     deltas: bool = False,
+    features: str = "mfcc",
+    normalise: str = "clip",
+    perturbations: Sequence[str] = (),
 ) -> np.ndarray:
-    """Standardised MFCCs of one speech span, unpadded (``[n_frames, n_features]``)."""
-    return standardise(
-        mfcc(
-            signal,
-            sample_rate,
-            n_mfcc=n_mfcc,
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            n_mels=n_mels,
-            deltas=deltas,
-        )
-    )
+    """Features of one speech span, unpadded (``[n_frames, n_features]``).
+
+    ``features`` picks MFCCs (``n_mfcc`` of them) or log-mel energies (``n_mels``);
+    ``normalise='clip'`` standardises them per clip, ``'none'`` leaves them raw.
+    ``perturbations`` is not used here (see :func:`clip_feature_set`).
+    """
+    if features not in FEATURE_KINDS:
+        raise ConfigError(f"audio.features must be one of {list(FEATURE_KINDS)}, not {features!r}")
+    if normalise not in NORMALISATIONS:
+        raise ConfigError(f"audio.normalise must be one of {list(NORMALISATIONS)}, not {normalise!r}")
+    framing = {"n_fft": n_fft, "win_length": win_length, "hop_length": hop_length, "n_mels": n_mels, "deltas": deltas}
+    if features == "mfcc":
+        values = mfcc(signal, sample_rate, n_mfcc=n_mfcc, **framing)
+    else:
+        values = log_mel(signal, sample_rate, **framing)
+    return standardise(values) if normalise == "clip" else values
+
+
+def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Sequence[str] = (), **params) -> list[np.ndarray]:
+    """Features of a span and of each perturbed copy of it: ``[original, *perturbed]``.
+
+    ``params`` are those of :func:`clip_mfcc`; ``perturbations`` names the copies
+    (see :func:`parse_perturbation`).
+    """
+    copies = [clip_mfcc(signal, sample_rate, **params)]
+    for name in perturbations:
+        copies.append(clip_mfcc(perturb(signal, sample_rate, **parse_perturbation(name)), sample_rate, **params))
+    return copies
+
+
+def n_features(*, features: str = "mfcc", n_mfcc: int = 24, n_mels: int = 40, deltas: bool = False, **_: object) -> int:
+    """Columns per frame for these feature params."""
+    return (n_mfcc if features == "mfcc" else n_mels) * (3 if deltas else 1)
 
 
 def mean_frames(lengths: Sequence[int]) -> int:
@@ -179,5 +304,14 @@ def wav_mfcc(path: str | Path, **params) -> np.ndarray:
     signal, sample_rate = read_wav(path)
     try:
         return clip_mfcc(signal, sample_rate, **params)
+    except ConfigError as err:
+        raise MediaError(f"{path}: {err}") from err
+
+
+def wav_feature_set(path: str | Path, **params) -> list[np.ndarray]:
+    """Like :func:`wav_mfcc`, with the perturbed copies: ``[original, *perturbed]``."""
+    signal, sample_rate = read_wav(path)
+    try:
+        return clip_feature_set(signal, sample_rate, **params)
     except ConfigError as err:
         raise MediaError(f"{path}: {err}") from err

@@ -85,8 +85,21 @@ class AudioParams:
     n_mels: int = 40
     max_frames: int = 0  # 0: the mean number of frames over the training split
     deltas: bool = False
+    features: str = "mfcc"  # mfcc (n_mfcc) | logmel (n_mels log mel-band energies)
+    normalise: str = "clip"  # clip (standardised per clip) | none (raw; the model standardises with training statistics)
+    perturbations: tuple[str, ...] = ()  # offline copies for training clips only, e.g. [speed0.9, speed1.1, pitch-2]
 
     def __post_init__(self) -> None:
+        from mmer.audio import FEATURE_KINDS, NORMALISATIONS, parse_perturbation
+
+        if self.features not in FEATURE_KINDS:
+            raise ConfigError(f"audio.features must be one of {list(FEATURE_KINDS)}, not {self.features!r}")
+        if self.normalise not in NORMALISATIONS:
+            raise ConfigError(f"audio.normalise must be one of {list(NORMALISATIONS)}, not {self.normalise!r}")
+        for name in self.perturbations:
+            parse_perturbation(name)
+        if len(set(self.perturbations)) != len(self.perturbations):
+            raise ConfigError(f"audio.perturbations names a copy twice: {list(self.perturbations)}")
         if self.n_mfcc < 1 or self.n_mfcc > self.n_mels:
             raise ConfigError(f"audio.n_mfcc must be in 1..audio.n_mels ({self.n_mels}), not {self.n_mfcc}")
         if self.win_length > self.n_fft:

@@ -165,6 +165,11 @@ def audio_features_stage(
 
     T (``params.max_frames``) is fixed, or the mean number of frames over the training
     split when 0; it is stored in the cache's attributes.
+
+    With ``params.perturbations`` (e.g. ``speed0.9``), the features of each perturbed copy
+    are stored too, as ``mfcc_perturbed`` [n, P, T, c] and ``n_frames_perturbed`` [n, P],
+    for every clip: which clips train depends on the fold, so the training code takes the
+    copies of its training clips only (:func:`mmer.data.with_perturbed_copies`).
     """
     index = read_index(index_path)
     spans = read_spans(spans_path)
@@ -172,24 +177,34 @@ def audio_features_stage(
     feature_params = {k: v for k, v in dataclasses.asdict(params).items() if k != "max_frames"}
     wav_dir = Path(wav_dir)
     result = map_clips(
-        functools.partial(audio.wav_mfcc, **feature_params),
+        functools.partial(audio.wav_feature_set, **feature_params),
         [wav_dir / f"{clip_id}.wav" for clip_id in with_audio["clip_id"]],
         keys=list(with_audio["clip_id"]),
         paths=list(with_audio["path"]),
         stage="audio_features",
-        jobs=1,  # a few ms per clip: a pool would cost more than it saves
+        jobs=cpu_jobs(0) if params.perturbations else 1,  # a few ms per clip: a pool would cost more than it saves, unless perturbing
         progress=progress,
     )
     clip_ids = [c for c in with_audio["clip_id"] if c in result.results]
-    lengths = np.array([len(result.results[c]) for c in clip_ids], dtype=np.int32)
+    lengths = np.array([len(result.results[c][0]) for c in clip_ids], dtype=np.int32)
     train_ids = set(with_audio.loc[with_audio["split"] == "train", "clip_id"])
     n_frames = params.max_frames or audio.mean_frames([n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths))
+    n_columns = audio.n_features(**feature_params)
     if clip_ids:
-        mfcc = audio.stack_padded([result.results[c] for c in clip_ids], n_frames)
+        mfcc = audio.stack_padded([result.results[c][0] for c in clip_ids], n_frames)
     else:
-        mfcc = np.zeros((0, n_frames, params.n_mfcc * (3 if params.deltas else 1)), np.float32)
+        mfcc = np.zeros((0, n_frames, n_columns), np.float32)
+    arrays = {"mfcc": mfcc, "n_frames": lengths}
+    if params.perturbations:
+        n_copies = len(params.perturbations)
+        arrays["mfcc_perturbed"] = np.zeros((len(clip_ids), n_copies, n_frames, n_columns), np.float32)
+        arrays["n_frames_perturbed"] = np.zeros((len(clip_ids), n_copies), np.int32)
+        for row, clip_id in enumerate(clip_ids):
+            copies = result.results[clip_id][1:]
+            arrays["mfcc_perturbed"][row] = audio.stack_padded(copies, n_frames)
+            arrays["n_frames_perturbed"][row] = [len(c) for c in copies]
     attrs = {**dataclasses.asdict(params), "max_frames": n_frames, "sample_rate": sample_rate, "layout": "clip,time,coefficient"}
-    write_cache(out_path, {"mfcc": mfcc, "n_frames": lengths}, clip_ids, attrs)
+    write_cache(out_path, arrays, clip_ids, attrs)
     logger.info("audio_features: %d clips, T=%d frames, %d coefficients", len(clip_ids), n_frames, mfcc.shape[-1])
     _finish(
         result,
