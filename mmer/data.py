@@ -23,6 +23,8 @@ from mmer.errors import ConfigError, DatasetError
 logger = logging.getLogger(__name__)
 
 CACHE_ARRAYS = {"audio": ("mfcc", "n_frames"), "video": ("faces", "face_found")}
+# speed/pitch-perturbed audio copies [n, P, T, c] and [n, P], when audio.perturbations is set
+PERTURBED_ARRAYS = {"mfcc": "mfcc_perturbed", "n_frames": "n_frames_perturbed"}
 
 
 @dataclasses.dataclass
@@ -107,7 +109,8 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
     arrays: dict[str, np.ndarray] = {}
     for name, cache in caches.items():
         selected = cache.select(ids)
-        arrays.update({key: selected[key] for key in CACHE_ARRAYS[name] if key in selected})
+        wanted = (*CACHE_ARRAYS[name], *(PERTURBED_ARRAYS.values() if name == "audio" else ()))
+        arrays.update({key: selected[key] for key in wanted if key in selected})
     return ClipData(
         clip_ids=np.asarray(ids, dtype=object),
         actors=kept["actor"].to_numpy(dtype=int),
@@ -120,9 +123,65 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
 
 def load_clip_data(index_path: str | Path, *, audio_path: str | Path, video_path: str | Path, fold: int = -1) -> ClipData:
     """Read the index and both caches and align them (see :func:`align_clips`)."""
-    index = read_index(index_path)
-    caches = {"audio": read_cache(audio_path, CACHE_ARRAYS["audio"]), "video": read_cache(video_path, CACHE_ARRAYS["video"])}
-    return align_clips(index, caches, fold=fold)
+    return align_clips(read_index(index_path), read_caches(audio_path, video_path), fold=fold)
+
+
+def read_caches(audio_path: str | Path, video_path: str | Path) -> dict[str, FeatureCache]:
+    """The audio cache (with any perturbed copies) and the video cache's crops and flags."""
+    return {"audio": read_cache(audio_path), "video": read_cache(video_path, CACHE_ARRAYS["video"])}
+
+
+def with_perturbed_copies(clips: ClipData) -> ClipData:
+    """The clips followed by each clip's perturbed audio copies, as extra clips.
+
+    A copy keeps its clip's label, actor, split and faces; its id is
+    ``<clip_id>~<perturbation>`` (names from the audio cache's ``perturbations``
+    attribute). Without perturbed arrays the clips come back unchanged. Use it on the
+    training clips only: validation and test clips are never perturbed.
+    """
+    if PERTURBED_ARRAYS["mfcc"] not in clips.arrays:
+        return clips
+    copies_mfcc, copies_frames = clips.arrays[PERTURBED_ARRAYS["mfcc"]], clips.arrays[PERTURBED_ARRAYS["n_frames"]]
+    n_clips, n_copies = copies_mfcc.shape[:2]
+    names = list(clips.attrs.get("audio", {}).get("perturbations") or [f"copy{k}" for k in range(n_copies)])
+    if len(names) != n_copies:
+        raise DatasetError(f"the audio cache has {n_copies} perturbed copies per clip but names {len(names)} perturbations {names}")
+    rows = np.tile(np.arange(n_clips), n_copies)  # copy k of every clip, then copy k+1
+    base = {k: v for k, v in clips.arrays.items() if k not in PERTURBED_ARRAYS.values()}
+    extra = {k: v[rows] for k, v in base.items()}
+    extra["mfcc"] = copies_mfcc.transpose(1, 0, 2, 3).reshape(n_copies * n_clips, *copies_mfcc.shape[2:])
+    extra["n_frames"] = copies_frames.T.reshape(-1)
+    suffixes = np.repeat(np.asarray([f"~{name}" for name in names], dtype=object), n_clips)
+    return ClipData(
+        clip_ids=np.concatenate([clips.clip_ids, clips.clip_ids[rows] + suffixes]),
+        actors=np.concatenate([clips.actors, clips.actors[rows]]),
+        labels=np.concatenate([clips.labels, clips.labels[rows]]),
+        splits=np.concatenate([clips.splits, clips.splits[rows]]),
+        arrays={k: np.concatenate([v, extra[k]]) for k, v in base.items()},
+        attrs=clips.attrs,
+    )
+
+
+def frame_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each coefficient over the unpadded frames of all clips.
+
+    Parameters
+    ----------
+    mfcc : ndarray [n, T, c]
+        Zero pre-padded: the last ``min(n_frames, T)`` frames of each clip are speech.
+    n_frames : ndarray [n]
+
+    Returns
+    -------
+    mean, std : ndarray [c], float32
+        ``std`` is at least 1e-6, so dividing by it is safe.
+    """
+    if mfcc.ndim != 3 or len(n_frames) != len(mfcc) or len(mfcc) == 0:
+        raise ValueError(f"mfcc must be [n > 0, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
+    n_time = mfcc.shape[1]
+    speech = np.arange(n_time)[None, :] >= (n_time - np.clip(np.asarray(n_frames), 1, n_time))[:, None]
+    frames = mfcc[speech].astype(np.float64)  # [speech frames, c]
+    return frames.mean(axis=0).astype(np.float32), np.maximum(frames.std(axis=0), 1e-6).astype(np.float32)
 
 
 def augment_mfcc(

@@ -77,6 +77,7 @@ def audio_branch(
     pool: int = 1,
     mask: bool = True,
     dense: int = 128,
+    standardise: tuple[Sequence[float], Sequence[float]] | None = None,
     name: str = "audio",
 ) -> keras.Model:
     """The audio sub-model: MFCC frames -> a ``dense``-d representation.
@@ -96,6 +97,10 @@ def audio_branch(
         Mask all-zero frames (the pre-padding), so the backward LSTM starts at the speech.
     dense : int
         Size of the representation (a ReLU Dense layer).
+    standardise : (mean, std), optional
+        Per-coefficient training statistics, for features not standardised per clip
+        (``audio.normalise: none``): frames are standardised inside the model, after the
+        padding mask is taken, so the padding stays masked.
 
     Returns
     -------
@@ -116,6 +121,11 @@ def audio_branch(
         x = layers.AveragePooling1D(pool_size=pool, name="frame_pool")(x)
     if mask:
         x = layers.Masking(mask_value=0.0, name="padding_mask")(x)
+    if standardise is not None:
+        mean, std = (np.asarray(v, dtype=np.float32) for v in standardise)
+        if mean.shape != (input_shape[1],) or std.shape != (input_shape[1],) or not np.all(std > 0):
+            raise ConfigError(f"audio standardise needs a mean and a positive std for each of the {input_shape[1]} coefficients")
+        x = layers.Normalization(mean=mean, variance=np.square(std), name="standardise")(x)
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="blstm_1")(x)
     x = layers.Dropout(dropout, name="blstm_dropout")(x)
     x = layers.Bidirectional(layers.LSTM(units), name="blstm_2")(x)
@@ -225,6 +235,7 @@ def build_model(
     audio_pool: int = 1,
     audio_mask: bool = True,
     audio_dense: int = 128,
+    audio_standardise: tuple[Sequence[float], Sequence[float]] | None = None,
     video_filters: Sequence[int] = (16, 32, 64),
     video_convs: int = 1,
     video_dropout: float = 0.25,
@@ -271,7 +282,9 @@ def build_model(
     if AUDIO_INPUT in MODALITY_INPUTS[modality]:
         if mfcc_shape is None:
             raise ConfigError(f"a {modality} model needs mfcc_shape (T, n_coefficients)")
-        branch = audio_branch(input_shape=tuple(mfcc_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense)
+        branch = audio_branch(
+            input_shape=tuple(mfcc_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense, standardise=audio_standardise
+        )
         inputs[AUDIO_INPUT] = keras.Input(shape=tuple(mfcc_shape), name=AUDIO_INPUT)
         features["audio"] = branch(inputs[AUDIO_INPUT])
     if VIDEO_INPUT in MODALITY_INPUTS[modality]:

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from mmer.config import AugmentParams, ModelParams, TrainParams
-from mmer.data import ClipData, augment_batch, align_clips
+from mmer.data import ClipData, align_clips, augment_batch, frame_statistics, read_caches, with_perturbed_copies
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, evaluate_split
 from mmer.models import MODALITY_INPUTS, build_model, model_metadata, save_model_bundle
@@ -278,6 +278,14 @@ def input_shapes(data: ClipData, modality: str) -> dict[str, tuple[int, ...]]:
     return {f"{name}_shape": tuple(int(d) for d in data.arrays[name].shape[1:]) for name in MODALITY_INPUTS[modality]}
 
 
+def audio_statistics(train: ClipData, modality: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Training-frame statistics for the model to standardise with, when the cache holds raw
+    features (``normalise: none`` in its attributes); None when they are standardised per clip."""
+    if "mfcc" not in MODALITY_INPUTS[modality] or train.attrs.get("audio", {}).get("normalise", "clip") != "none" or len(train) == 0:
+        return None
+    return frame_statistics(train.arrays["mfcc"], train.arrays["n_frames"])
+
+
 def train_model(
     data: ClipData,
     *,
@@ -290,6 +298,10 @@ def train_model(
     verbose: int = 0,
 ) -> TrainResult:
     """Build, seed and fit a model on the ``train`` clips of ``data``, watching ``val``.
+
+    Perturbed audio copies in the cache (``audio.perturbations``) join the training clips
+    only; raw audio features (``audio.normalise: none``) are standardised inside the model
+    with statistics of the training frames.
 
     Parameters
     ----------
@@ -313,8 +325,13 @@ def train_model(
         raise DatasetError(f"the index has label {labels_seen} but only {len(label_names)} classes {list(label_names)}; rerun the index stage")
     configure_runtime(seed=train_params.seed, threads=train_params.threads, deterministic=train_params.deterministic)
     keras.backend.clear_session()
-    model = build_model(n_classes=len(label_names), **input_shapes(data, model_params.modality), **dataclasses.asdict(model_params))
-    train, val = data.split("train"), data.split("val")
+    train, val = with_perturbed_copies(data.split("train")), data.split("val")
+    model = build_model(
+        n_classes=len(label_names),
+        audio_standardise=audio_statistics(train, model_params.modality),
+        **input_shapes(data, model_params.modality),
+        **dataclasses.asdict(model_params),
+    )
     fit_kwargs = {k: v for k, v in dataclasses.asdict(train_params).items() if k not in ("deterministic", "threads")}
     if epochs:
         fit_kwargs["epochs"] = epochs
@@ -327,7 +344,7 @@ def train_model(
     if live is not None:
         live.log_params({**params_log, "n_parameters": model.count_params(), "n_train": len(train), "n_val": len(val)})
     summary = fit_model(model, train, val, augment=augment, callbacks=[LiveLogger(live)] if live is not None else (), verbose=verbose, **fit_kwargs)
-    summary.update(n_parameters=model.count_params(), n_train=len(train), n_val=len(val))
+    summary.update(n_parameters=model.count_params(), n_train=len(train), n_perturbed=len(train) - int((data.splits == "train").sum()), n_val=len(val))
     metadata = model_metadata(
         model,
         modality=model_params.modality,
@@ -341,7 +358,7 @@ def train_model(
 
 def log_summary(live: Any, summary: Mapping[str, Any]) -> None:
     """The end-of-training figures as DVCLive summary metrics (not plotted)."""
-    for key in ("best_epoch", "epochs_run", "seconds_per_epoch", "train_seconds", "n_parameters", "n_train", "n_val"):
+    for key in ("best_epoch", "epochs_run", "seconds_per_epoch", "train_seconds", "n_parameters", "n_train", "n_perturbed", "n_val"):
         live.log_metric(key, summary[key], plot=False)
     for key, value in summary["val"].items():
         live.log_metric(f"best/val_{key}", value, plot=False)
@@ -452,8 +469,6 @@ def cv_stage(
     When ``enabled`` is false nothing is trained and the summary says so, so ``dvc repro``
     stays short until ``cv.enabled`` is switched on.
     """
-    from mmer.cache import read_cache
-    from mmer.data import CACHE_ARRAYS
     from mmer.dataset import read_index
     from mmer.io import write_json
 
@@ -465,7 +480,7 @@ def cv_stage(
         logger.info("cv.enabled is false: no cross-validation run (dvc exp run -S cv.enabled=true runs it)")
         summary: dict[str, Any] = {"enabled": False}
     else:
-        caches = {"audio": read_cache(audio_path, CACHE_ARRAYS["audio"]), "video": read_cache(video_path, CACHE_ARRAYS["video"])}
+        caches = read_caches(audio_path, video_path)
         summary, per_fold = cross_validate(read_index(index_path), caches, folds=folds, epochs=epochs or None, **train_kwargs)
         for report in per_fold:
             write_json(report, out_dir / f"fold_{report['fold']}.json")

@@ -115,22 +115,38 @@ def make_corpus(
     size: int = 16,
     signal: float = 1.0,
     drop: int = 2,
+    raw: bool = False,
+    perturbations: tuple[str, ...] = (),
     **index_kwargs,
 ) -> FakeCorpus:
-    """Index + audio and video caches in memory; ``drop`` clips missing from each cache."""
+    """Index + audio and video caches in memory; ``drop`` clips missing from each cache.
+
+    ``raw``: MFCCs not standardised per clip (``normalise: none``, offset and scaled);
+    ``perturbations``: names of perturbed audio copies stored beside the originals.
+    """
     rng = np.random.default_rng(seed)
     index = make_index(**index_kwargs)
     labels = index["label"].to_numpy()
     mfcc, lengths = fake_mfcc(labels, rng=rng, max_frames=max_frames, n_mfcc=n_mfcc, signal=signal)
+    if raw:
+        mfcc = np.where(mfcc != 0, 8.0 * mfcc + 20.0, 0.0).astype(np.float32)
+    audio_arrays = {"mfcc": mfcc, "n_frames": lengths}
+    if perturbations:
+        noise = rng.normal(0, 0.1 * (8.0 if raw else 1.0), size=(len(perturbations), *mfcc.shape)).astype(np.float32)
+        audio_arrays["mfcc_perturbed"] = np.where(mfcc != 0, mfcc + noise, 0.0).transpose(1, 0, 2, 3).astype(np.float32)
+        audio_arrays["n_frames_perturbed"] = np.repeat(lengths[:, None], len(perturbations), axis=1)
     faces, found = fake_faces(labels, rng=rng, n_frames=n_frames, size=size, signal=signal)
     ids = index["clip_id"].tolist()
     no_audio = set(rng.choice(len(ids), size=drop, replace=False)) if drop else set()
     no_video = set(rng.choice(len(ids), size=drop, replace=False)) if drop else set()
     keep_audio = [i for i in range(len(ids)) if i not in no_audio]
     keep_video = [i for i in range(len(ids)) if i not in no_video]
-    audio_attrs = {"n_mfcc": n_mfcc, "max_frames": max_frames, "hop_length": 160, "n_fft": 512, "win_length": 400, "n_mels": 40, "deltas": False, "sample_rate": 16000, "layout": "clip,time,coefficient"}
+    audio_attrs = {
+        "n_mfcc": n_mfcc, "max_frames": max_frames, "hop_length": 160, "n_fft": 512, "win_length": 400, "n_mels": 40, "deltas": False,
+        "sample_rate": 16000, "layout": "clip,time,coefficient", "normalise": "none" if raw else "clip", "perturbations": list(perturbations),
+    }
     video_attrs = {"n_frames": n_frames, "size": size, "margin": 0.25, "model": "short", "min_confidence": 0.5, "layout": "clip,frame,y,x,rgb"}
-    audio = FeatureCache({"mfcc": mfcc[keep_audio], "n_frames": lengths[keep_audio]}, [ids[i] for i in keep_audio], audio_attrs)
+    audio = FeatureCache({k: v[keep_audio] for k, v in audio_arrays.items()}, [ids[i] for i in keep_audio], audio_attrs)
     video = FeatureCache(
         {"faces": faces[keep_video], "face_found": found[keep_video], "boxes": np.zeros((len(keep_video), n_frames, 4), np.float32)},
         [ids[i] for i in keep_video],

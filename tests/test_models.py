@@ -1,5 +1,6 @@
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -72,6 +73,20 @@ def test_default_audio_branch_is_the_seed_architecture():
     branch = audio_branch(input_shape=(300, 24))
     assert branch.count_params() == 2 * lstm(24, 64) + 2 * lstm(128, 64) + dense(128, 128) == 160_896
     assert [layer.name for layer in branch.layers if "blstm" in layer.name] == ["blstm_1", "blstm_dropout", "blstm_2"]
+
+
+def test_audio_branch_standardises_raw_frames_after_masking(rng, tmp_path):
+    mean, std = rng.normal(20, 1, N_MFCC).astype(np.float32), rng.uniform(5, 9, N_MFCC).astype(np.float32)
+    branch = audio_branch(input_shape=MFCC_SHAPE, units=8, dense=16, standardise=(mean, std))
+    assert branch.count_params() == audio_count()  # the statistics are constants of the layer, not weights
+    raw = np.zeros((2, *MFCC_SHAPE), np.float32)
+    raw[:, 10:] = rng.normal(20, 8, size=(2, T - 10, N_MFCC))
+    branch.save(tmp_path / "audio.keras")
+    loaded = keras.saving.load_model(tmp_path / "audio.keras")  # the statistics are saved with the model
+    standardised = np.asarray(keras.Model(loaded.input, loaded.get_layer("standardise").output)(raw))
+    np.testing.assert_allclose(standardised[:, 10:], (raw[:, 10:] - mean) / std, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="standardise"):
+        audio_branch(input_shape=MFCC_SHAPE, standardise=(mean[:3], std[:3]))
 
 
 @pytest.mark.parametrize("temporal", ["max", "gru", "lstm"])

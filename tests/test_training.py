@@ -7,14 +7,14 @@ import yaml
 
 from feature_factory import make_corpus, tiny_augment_params, tiny_model_params, write_corpus
 from mmer.config import AugmentParams, CvParams, TrainParams, from_mapping, load_section
-from mmer.data import align_clips, augment_batch, augment_faces, augment_mfcc
+from mmer.data import align_clips, augment_batch, augment_faces, augment_mfcc, frame_statistics, with_perturbed_copies
 from mmer.errors import ConfigError, DatasetError
 from mmer.models import build_model, load_model_bundle, predict_proba
-from mmer.training import ClipBatches, class_weights, cv_stage, fit_model, train_model, train_stage
+from mmer.training import ClipBatches, audio_statistics, class_weights, cv_stage, fit_model, train_model, train_stage
 
 from conftest import ROOT
 
-FAST = TrainParams(epochs=3, batch_size=16, patience=5)
+FAST = TrainParams(epochs=2, batch_size=16, patience=5)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,35 @@ def test_folds_never_share_a_speaker(corpus):
         assert not actors["train"] & actors["val"] and not actors["train"] & actors["test"] and not actors["val"] & actors["test"]
         tested += sorted(actors["test"])
     assert sorted(tested) == sorted(set(corpus.index["actor"]))  # every speaker tested exactly once
+
+
+def test_perturbed_copies_join_the_training_clips_only():
+    corpus = make_corpus(seed=4, perturbations=("speed0.9", "pitch-2"))
+    data = align_clips(corpus.index, corpus.caches)
+    train = data.split("train")
+    extended = with_perturbed_copies(train)
+    n = len(train)
+    assert len(extended) == 3 * n and list(extended.clip_ids[:n]) == list(train.clip_ids)
+    assert extended.clip_ids[n] == f"{train.clip_ids[0]}~speed0.9" and extended.clip_ids[2 * n] == f"{train.clip_ids[0]}~pitch-2"
+    np.testing.assert_array_equal(extended.arrays["mfcc"][2 * n + 1], train.arrays["mfcc_perturbed"][1, 1])
+    np.testing.assert_array_equal(extended.arrays["faces"][n + 1], train.arrays["faces"][1])
+    np.testing.assert_array_equal(extended.labels[n:2 * n], train.labels)
+    assert set(extended.arrays) == {"mfcc", "n_frames", "faces", "face_found"} and set(extended.splits) == {"train"}
+    plain = align_clips(make_corpus(seed=4).index, make_corpus(seed=4).caches).split("train")
+    assert with_perturbed_copies(plain) is plain
+
+
+def test_frame_statistics_skip_the_padding():
+    mfcc = np.zeros((2, 4, 2), np.float32)
+    mfcc[0, 2:] = [[1, 10], [3, 10]]
+    mfcc[1, 3:] = [[2, 13]]
+    mean, std = frame_statistics(mfcc, np.array([2, 1]))
+    np.testing.assert_allclose(mean, [2, 11])
+    np.testing.assert_allclose(std, [np.sqrt(2 / 3), np.sqrt(2)], rtol=1e-6)
+    assert frame_statistics(np.zeros((1, 3, 1), np.float32), np.array([3]))[1][0] == pytest.approx(1e-6)
+    raw = align_clips(*(lambda c: (c.index, c.caches))(make_corpus(raw=True)))
+    assert audio_statistics(raw.split("train"), "av")[0].mean() > 10
+    assert audio_statistics(raw.split("train"), "video") is None
 
 
 # --- augmentation and batches ---
@@ -116,7 +145,7 @@ def test_tiny_model_overfits_a_tiny_batch(data):
                         audio_units=8, audio_dense=16, video_filters=(4, 8), video_dense=16, head_units=16, audio_dropout=0.0, video_dropout=0.0, head_dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     batch = data.take(np.arange(12))
-    history = model.fit(batch.inputs(["mfcc", "faces"]), batch.labels, epochs=40, batch_size=12, verbose=0).history["loss"]
+    history = model.fit(batch.inputs(["mfcc", "faces"]), batch.labels, epochs=30, batch_size=12, verbose=0).history["loss"]
     assert history[-1] < 0.3 * history[0]
 
 
@@ -158,12 +187,12 @@ def test_train_stage_writes_model_metadata_and_dvclive_files_and_repeats(tmp_pat
     meta = json.loads(model_path.with_suffix(".json").read_text())
     assert meta["label_names"] == corpus.label_names and meta["modality"] == "av"
     assert meta["features"]["audio"]["max_frames"] == 40 and meta["features"]["audio"]["n_mfcc"] == 8
-    assert meta["features"]["video"]["size"] == 16 and meta["params"]["train"]["epochs"] == 3
+    assert meta["features"]["video"]["size"] == 16 and meta["params"]["train"]["epochs"] == 2
     metrics = json.loads((live / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3 and metrics["n_train"] == result.summary["n_train"]
+    assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2 and metrics["n_train"] == result.summary["n_train"]
     assert set(metrics["best"]) == {"val_loss", "val_accuracy"} and metrics["seconds_per_epoch"] > 0
     for curve in ("train/loss", "val/loss", "train/accuracy", "val/accuracy", "learning_rate"):
-        assert len((live / "plots" / "metrics" / f"{curve}.tsv").read_text().splitlines()) == 1 + 3
+        assert len((live / "plots" / "metrics" / f"{curve}.tsv").read_text().splitlines()) == 1 + 2
     assert yaml.safe_load((live / "params.yaml").read_text())["model"]["audio_units"] == 8
     assert not (live / "dvc.yaml").exists()
 
@@ -178,7 +207,9 @@ def test_train_stage_writes_model_metadata_and_dvclive_files_and_repeats(tmp_pat
     assert again.summary["history"]["loss"] == pytest.approx(result.summary["history"]["loss"], abs=1e-5)
 
 
-def test_cv_stage_off_and_on(tmp_path, corpus):
+def test_cv_stage_off_and_on(tmp_path):
+    # raw features with a perturbed copy: the model standardises, the copies train
+    corpus = make_corpus(seed=3, raw=True, perturbations=("speed1.1",))
     files = write_corpus(tmp_path, corpus)
     paths = {"audio_path": files.audio_path, "video_path": files.video_path, "out_dir": tmp_path / "cv"}
     params = {"label_names": corpus.label_names, "model_params": tiny_model_params(), "train_params": FAST, "augment_params": AugmentParams(enabled=False)}
@@ -189,6 +220,7 @@ def test_cv_stage_off_and_on(tmp_path, corpus):
     fold = json.loads((tmp_path / "cv" / "fold_1.json").read_text())
     assert fold["fold"] == 1 and fold["test_actors"] == [3, 4] and fold["val_actors"] == [5, 6]
     assert fold["training"]["epochs_run"] == 1
+    assert fold["training"]["n_perturbed"] == fold["training"]["n_train"] // 2 > 0
     assert summary["folds"] == [1] and summary["accuracy"]["mean"] == pytest.approx(fold["accuracy"]) and summary["accuracy"]["std"] == 0.0
     assert summary["majority_accuracy"]["mean"] == pytest.approx(fold["majority"]["accuracy"])
     assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary
