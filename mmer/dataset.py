@@ -339,6 +339,14 @@ def build_index(
     folds = assign_folds(index["actor"], min(n_folds, index["actor"].nunique()))
     index["fold"] = index["actor"].map(folds).astype(int)
     index = index.sort_values("clip_id", kind="stable").reset_index(drop=True)
+    empty = [name for name in ("val", "test") if not (index["split"] == name).any()]
+    if empty:
+        actors = sorted(int(a) for a in index["actor"].unique())
+        logger.warning(
+            "the fixed split has no %s clips: index.val_actors %s / index.test_actors %s are not among this corpus's actors %s; "
+            "the train and evaluate stages need both (cross-validation folds do not), so set them to actors of this corpus",
+            " or ".join(empty), list(val_actors), list(test_actors), actors,
+        )
     logger.info("%s", summarise(index))
     return index[INDEX_COLUMNS]
 

@@ -279,17 +279,21 @@ def samples_stage(
     out_path: str | Path,
     n_samples: int = 3,
 ) -> None:
-    """Stage ``samples``: the seed's figure of a few clips (face crops, MFCC image, emotion)."""
+    """Stage ``samples``: the seed's figure of a few clips (face crops, MFCC image, emotion).
+
+    On an audio-only corpus (an empty video cache) the figure shows the MFCC images alone.
+    """
     from mmer.cache import read_cache
     from mmer.plots import pick_samples, sample_figure
 
     index = read_index(index_path).set_index("clip_id")
-    audio_cache, video_cache = read_cache(audio_path), read_cache(video_path)
-    common = [c for c in audio_cache.clip_ids if c in set(video_cache.clip_ids)]
+    audio_cache, video_cache = read_cache(audio_path, ("mfcc",)), read_cache(video_path, ("faces",))
+    with_video = bool(video_cache.clip_ids)
+    common = [c for c in audio_cache.clip_ids if c in set(video_cache.clip_ids)] if with_video else list(audio_cache.clip_ids)
     rows = pick_samples([index.at[c, "label"] for c in common], n_samples)
     chosen = [common[r] for r in rows]
     sample_figure(
-        video_cache.select(chosen)["faces"],
+        video_cache.select(chosen)["faces"] if with_video else None,
         audio_cache.select(chosen)["mfcc"],
         [f"{c}: {index.at[c, 'emotion']}" for c in chosen],
         out_path,

@@ -39,7 +39,8 @@ def sample_figure(
 
     Parameters
     ----------
-    faces : ndarray, shape (n, n_frames, size, size, 3), uint8
+    faces : ndarray, shape (n, n_frames, size, size, 3), uint8, or None
+        None (an audio-only corpus): the MFCC images alone.
     mfcc : ndarray, shape (n, T, n_mfcc)
         Time-major, as in the audio cache.
     titles : sequence of str
@@ -53,7 +54,9 @@ def sample_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n, n_frames = faces.shape[:2]
+    n, n_frames = (len(mfcc), 0) if faces is None else faces.shape[:2]
+    if n == 0:
+        raise ValueError("sample_figure needs at least one sample")
     fig = plt.figure(figsize=(2 + 1.3 * n_frames + 4, 1.9 * n), dpi=100)
     grid = fig.add_gridspec(n, n_frames + 3)
     for row in range(n):
