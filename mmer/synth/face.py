@@ -317,7 +317,7 @@ JAW_OPEN: dict[str, tuple[float, float]] = {
 }
 
 UNIT_NAMES = tuple(ACTION_UNITS)
-MAX_MOVE_PER_WIDTH = 1.1  # largest move of a control point, in RBF widths
+MAX_MOVE_PER_WIDTH = 1.3  # largest move of a control point, in RBF widths (folds start near 1.6)
 # (upper, lower, smallest gap in IOD units) of points that must not cross
 MIN_GAPS = (("lid_up_l", "lid_lo_l", 0.08), ("lid_up_r", "lid_lo_r", 0.08), ("lip_up", "lip_lo", 0.11))
 MAX_OPENING = 0.5  # IOD units

@@ -105,6 +105,8 @@ STATEMENTS: dict[int, list[tuple[float, list[tuple[str, int]]]]] = {
 }
 FORMANT_BANDWIDTHS = (90.0, 110.0, 170.0, 250.0, 300.0)
 F4_HZ, F5_HZ = 3500.0, 4500.0
+TILT_DB = 18.0  # high-shelf gain at tilt 1 (negative: duller)
+TILT_CORNER_HZ = 1000.0
 
 
 @dataclass(frozen=True)
@@ -427,14 +429,20 @@ def glottal_source(f0: np.ndarray, params: VoiceParams, rng: np.random.Generator
 
 
 def spectral_tilt(x: np.ndarray, tilt: float) -> np.ndarray:
-    """Make a signal duller (``tilt`` > 0, one-pole low-pass) or brighter (< 0, pre-emphasis)."""
-    if tilt > 0:
-        a = 0.85 * tilt
-        return signal.lfilter([1.0 - a], [1.0, -a], x).astype(np.float32)
-    if tilt < 0:
-        b = 0.75 * -tilt
-        return (signal.lfilter([1.0, -b], [1.0], x) / (1.0 - 0.5 * b)).astype(np.float32)
-    return x.astype(np.float32)
+    """Make a signal duller (``tilt`` > 0) or brighter (< 0): a high shelf.
+
+    A Linkwitz-Riley crossover at :data:`TILT_CORNER_HZ` splits the signal into bands
+    that sum back to the input; the upper band gets ``-TILT_DB * tilt`` dB. This is the
+    spectral balance that vocal effort changes (loud, tense voices are bright).
+    """
+    if tilt == 0:
+        return x.astype(np.float32)
+    low_sos = signal.butter(2, TILT_CORNER_HZ, btype="lowpass", fs=SAMPLE_RATE, output="sos")
+    high_sos = signal.butter(2, TILT_CORNER_HZ, btype="highpass", fs=SAMPLE_RATE, output="sos")
+    low = signal.sosfilt(low_sos, signal.sosfilt(low_sos, x))
+    high = signal.sosfilt(high_sos, signal.sosfilt(high_sos, x))
+    gain = 10.0 ** (-TILT_DB * tilt / 20.0)
+    return (low + gain * high).astype(np.float32)
 
 
 def formant_tracks(segments: list[_Segment], params: VoiceParams, *, female: bool = False) -> np.ndarray:
