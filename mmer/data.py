@@ -96,6 +96,12 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
     if unknown:
         raise ConfigError(f"unknown caches {unknown}; known: {sorted(CACHE_ARRAYS)}")
     splits = fold_splits(index, fold)
+    # an empty cache is a modality the corpus does not have (no video in an audio-only
+    # corpus): it takes no part, and a model that needs its arrays says so in inputs()
+    empty = sorted(name for name, cache in caches.items() if not cache.clip_ids)
+    if empty and len(empty) < len(caches):
+        logger.info("the %s cache holds no clips: aligning on %s alone", "/".join(empty), "/".join(sorted(set(caches) - set(empty))))
+        caches = {name: cache for name, cache in caches.items() if name not in empty}
     present = np.ones(len(index), dtype=bool)
     for cache in caches.values():
         present &= index["clip_id"].isin(set(cache.clip_ids)).to_numpy()
