@@ -181,6 +181,9 @@ def run_baselines(
         raise DatasetError(f"baselines need train, val and test clips; got {len(train)}, {len(val)} and {len(test)}")
     results: dict[str, Any] = {"n": len(test), "majority": majority_baseline(train.labels, test.labels, label_names=label_names)}
     for feature_set in feature_sets:
+        if feature_set in ("video", "av") and "faces" not in data.arrays:
+            logger.warning("baselines: no face crops (an audio-only corpus): the %s feature set is skipped", feature_set)
+            continue
         x = {name: pooled_features(part, feature_set, face_grid=face_grid) for name, part in (("train", train), ("val", val), ("test", test))}
         results[feature_set] = {}
         for name in classifiers:
