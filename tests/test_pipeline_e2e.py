@@ -1,7 +1,8 @@
 """End to end: the real `dvc repro` on a tiny generated corpus, in a temporary git repo.
 
-Checks the outputs, that a change of `audio.n_mfcc` reruns only the audio side, and that
-a second `dvc repro` with no change runs nothing.
+Checks the outputs of every stage, that a second `dvc repro` with no change runs nothing,
+that `dvc exp run -S train.epochs=1` reruns only training and evaluation and shows in
+`dvc metrics diff`, and that a change of `audio.n_mfcc` reruns only the audio side.
 """
 
 from __future__ import annotations
@@ -63,11 +64,17 @@ def repo(tmp_path_factory) -> Path:
         [sys.executable, "-m", "mmer", "-q", "synth", "--out", "data/raw", "--preset", "tiny", "--actors", TINY_ACTORS, "--seed", "0"],
         repo,
     )
-    set_params(repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1})
+    set_params(repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2})
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny corpus pipeline"], repo)
-    run(["dvc", "repro", "samples"], repo)
+    run(["dvc", "repro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline results"], repo)
     return repo
+
+
+def ran(out: str) -> set[str]:
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
 
 
 def test_preprocessing_outputs(repo):
@@ -92,11 +99,36 @@ def test_preprocessing_outputs(repo):
     assert (repo / "metrics/samples.png").stat().st_size > 10_000
 
 
+def test_training_outputs(repo):
+    meta = json.loads((repo / "models/model.json").read_text())
+    assert meta["modality"] == "av" and len(meta["label_names"]) == 7
+    assert (repo / "models/model.keras").stat().st_size > 10_000
+    metrics = json.loads((repo / "metrics/eval.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["n"] > 0
+    assert "majority" in json.dumps(metrics)
+    predictions = pd.read_csv(repo / "metrics/predictions.csv", dtype={"clip_id": str})
+    assert len(predictions) == metrics["n"] and {"actual", "predicted"} <= set(predictions.columns)
+    assert (repo / "metrics/train/metrics.json").is_file()
+    assert (repo / "metrics/baselines.json").is_file()
+    assert (repo / "metrics/confusion.png").stat().st_size > 5_000
+
+
 def test_second_repro_runs_nothing(repo):
-    out = run(["dvc", "repro", "samples"], repo)
-    assert "Running stage" not in out, out
+    out = run(["dvc", "repro"], repo)
+    assert not ran(out), out
     status = run(["dvc", "status"], repo)
     assert "up to date" in status
+
+
+def test_exp_run_train_param_reruns_only_training(repo):
+    out = run(["dvc", "exp", "run", "-S", "train.epochs=1"], repo)
+    assert {"train", "evaluate"} <= ran(out) <= {"train", "evaluate", "cv"}, ran(out)
+    diff = run(["dvc", "params", "diff"], repo)
+    assert "train.epochs" in diff
+    metrics_diff = run(["dvc", "metrics", "diff", "--all"], repo)
+    assert "metrics/eval.json" in metrics_diff and "accuracy" in metrics_diff
+    shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], repo)
+    assert "train.epochs" in shown
 
 
 def test_n_mfcc_change_reruns_only_the_audio_side(repo):
@@ -106,9 +138,7 @@ def test_n_mfcc_change_reruns_only_the_audio_side(repo):
     status = run(["dvc", "status"], repo)
     assert "audio_features" in status and "face_crops" not in status and "trim:" not in status
     out = run(["dvc", "repro", "samples"], repo)
-    assert "Running stage 'audio_features'" in out and "Running stage 'samples'" in out
-    for stage in ("index", "trim", "face_crops"):
-        assert f"Running stage '{stage}'" not in out
+    assert ran(out) == {"audio_features", "samples"}, ran(out)
     assert lock_outs(repo, "trim") == trim_before and lock_outs(repo, "face_crops") == faces_before
     assert (repo / "features/video.h5").stat().st_mtime_ns == video_mtime
     assert read_cache(repo / "features/audio.h5").arrays["mfcc"].shape[2] == 13
