@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 EPSILON = 1e-8
 FEATURE_KINDS = ("mfcc", "logmel")
-NORMALISATIONS = ("clip", "none")  # per clip | raw (the model standardises with training statistics)
+# per clip | per speaker (all frames of the speaker's clips; no labels) | raw (the model
+# standardises with training statistics)
+NORMALISATIONS = ("clip", "speaker", "none")
 LOG_MEL_FLOOR_DB = -100.0  # log-mel energies below this (digital silence) are clipped to it
 
 
@@ -238,7 +240,8 @@ def clip_mfcc(
     """Features of one speech span, unpadded (``[n_frames, n_features]``).
 
     ``features`` picks MFCCs (``n_mfcc`` of them) or log-mel energies (``n_mels``);
-    ``normalise='clip'`` standardises them per clip, ``'none'`` leaves them raw.
+    ``normalise='clip'`` standardises them per clip; ``'none'`` and ``'speaker'`` leave them
+    raw (speaker statistics need all of a speaker's clips: :func:`speaker_standardise`).
     ``perturbations`` is not used here (see :func:`clip_feature_set`).
     """
     if features not in FEATURE_KINDS:
@@ -251,6 +254,39 @@ def clip_mfcc(
     else:
         values = log_mel(signal, sample_rate, **framing)
     return standardise(values) if normalise == "clip" else values
+
+
+def speaker_standardise(features: Sequence[np.ndarray], speakers: Sequence[object]) -> list[np.ndarray]:
+    """Standardise each clip with the statistics of all frames of its speaker's clips.
+
+    Speaker normalisation is the classic remedy for speaker variability in emotion
+    recognition: what is left is how a clip departs from the speaker's usual voice. It uses
+    the speaker's unlabelled speech only (never a label), but it needs that speech: at test
+    time, several clips of every test speaker. A single new clip cannot be normalised so.
+
+    Parameters
+    ----------
+    features : sequence of ndarray [n_frames_i, c]
+        Raw (unnormalised) features of each clip.
+    speakers : sequence
+        The speaker of each clip (any hashable); clips of one speaker share the statistics.
+
+    Returns
+    -------
+    list of ndarray [n_frames_i, c], float32
+    """
+    if len(features) != len(speakers):
+        raise ConfigError(f"{len(features)} clips but {len(speakers)} speakers")
+    by_speaker: dict[object, list[int]] = {}
+    for row, speaker in enumerate(speakers):
+        by_speaker.setdefault(speaker, []).append(row)
+    out: list[np.ndarray] = [np.empty(0)] * len(features)
+    for rows in by_speaker.values():
+        frames = np.concatenate([features[r] for r in rows]).astype(np.float64)
+        mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), EPSILON)
+        for r in rows:
+            out[r] = ((features[r] - mean) / std).astype(np.float32)
+    return out
 
 
 def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Sequence[str] = (), **params) -> list[np.ndarray]:

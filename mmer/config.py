@@ -86,7 +86,7 @@ class AudioParams:
     max_frames: int = 0  # 0: the mean number of frames over the training split
     deltas: bool = False
     features: str = "mfcc"  # mfcc (n_mfcc) | logmel (n_mels log mel-band energies)
-    normalise: str = "clip"  # clip (standardised per clip) | none (raw; the model standardises with training statistics)
+    normalise: str = "clip"  # clip | none (raw; the model standardises with training statistics) | speaker (per actor, unlabelled)
     perturbations: tuple[str, ...] = ()  # offline copies for training clips only, e.g. [speed0.9, speed1.1, pitch-2]
 
     def __post_init__(self) -> None:

@@ -170,6 +170,9 @@ def audio_features_stage(
     are stored too, as ``mfcc_perturbed`` [n, P, T, c] and ``n_frames_perturbed`` [n, P],
     for every clip: which clips train depends on the fold, so the training code takes the
     copies of its training clips only (:func:`mmer.data.with_perturbed_copies`).
+
+    ``params.normalise='speaker'`` standardises every clip with the statistics of its
+    actor's clips (:func:`mmer.audio.speaker_standardise`; no labels are read).
     """
     index = read_index(index_path)
     spans = read_spans(spans_path)
@@ -186,6 +189,15 @@ def audio_features_stage(
         progress=progress,
     )
     clip_ids = [c for c in with_audio["clip_id"] if c in result.results]
+    if params.normalise == "speaker" and clip_ids:
+        # each perturbed copy is its own pseudo-speaker (as in Kaldi's speed perturbation)
+        actor_of = dict(zip(with_audio["clip_id"], with_audio["actor"]))
+        n_sets = 1 + len(params.perturbations)
+        flat = audio.speaker_standardise(
+            [result.results[c][k] for c in clip_ids for k in range(n_sets)],
+            [(actor_of[c], k) for c in clip_ids for k in range(n_sets)],
+        )
+        result.results.update({c: flat[i * n_sets : (i + 1) * n_sets] for i, c in enumerate(clip_ids)})
     lengths = np.array([len(result.results[c][0]) for c in clip_ids], dtype=np.int32)
     train_ids = set(with_audio.loc[with_audio["split"] == "train", "clip_id"])
     n_frames = params.max_frames or audio.mean_frames([n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths))
