@@ -178,7 +178,7 @@ def test_repo_params_load():
     assert load_section(CvParams, "cv", ROOT / "params.yaml").enabled is False
 
 
-def test_train_stage_writes_model_metadata_and_dvclive_files_and_repeats(tmp_path, corpus):
+def test_train_stage_writes_model_metadata_and_dvclive_files(tmp_path, corpus):
     files = write_corpus(tmp_path, corpus)
     model_path, live = tmp_path / "models" / "model.keras", tmp_path / "metrics" / "train"
     params = {"model_params": tiny_model_params(), "train_params": FAST, "augment_params": tiny_augment_params()}
@@ -200,11 +200,16 @@ def test_train_stage_writes_model_metadata_and_dvclive_files_and_repeats(tmp_pat
     data = align_clips(corpus.index, corpus.caches)
     probabilities = predict_proba(model, meta, data.split("test").arrays)
     assert probabilities.shape == (len(data.split("test")), len(corpus.label_names))
+    np.testing.assert_allclose(probabilities, predict_proba(result.model, result.metadata, data.split("test").arrays), atol=1e-5)
 
-    # same params, same seed: the same result (deterministic ops on CPU)
-    again = train_model(data, label_names=corpus.label_names, **params)
-    assert again.summary["val"]["loss"] == pytest.approx(result.summary["val"]["loss"], abs=1e-5)
-    assert again.summary["history"]["loss"] == pytest.approx(result.summary["history"]["loss"], abs=1e-5)
+
+def test_same_params_give_the_same_metrics(data, corpus):
+    # seeds (weights, batch order, augmentation) and deterministic ops: equal to 1e-5; the
+    # video model keeps the test short, the seeding is the same for every modality
+    params = {"model_params": tiny_model_params(modality="video"), "train_params": FAST, "augment_params": tiny_augment_params()}
+    first, again = (train_model(data, label_names=corpus.label_names, **params) for _ in range(2))
+    assert again.summary["val"]["loss"] == pytest.approx(first.summary["val"]["loss"], abs=1e-5)
+    assert again.summary["history"]["loss"] == pytest.approx(first.summary["history"]["loss"], abs=1e-5)
 
 
 def test_cv_stage_off_and_on(tmp_path):
