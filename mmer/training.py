@@ -275,6 +275,9 @@ def input_shapes(data: ClipData, modality: str) -> dict[str, tuple[int, ...]]:
     """The per-clip shapes of the arrays a ``modality`` model reads (``mfcc_shape``, ``faces_shape``)."""
     if modality not in MODALITY_INPUTS:
         raise ConfigError(f"model.modality must be one of {sorted(MODALITY_INPUTS)}, not {modality!r}")
+    missing = [name for name in MODALITY_INPUTS[modality] if name not in data.arrays]
+    if missing:
+        raise DatasetError(f"a model.modality {modality} model needs {missing} features, which the corpus does not have (an audio-only corpus trains model.modality: audio)")
     return {f"{name}_shape": tuple(int(d) for d in data.arrays[name].shape[1:]) for name in MODALITY_INPUTS[modality]}
 
 

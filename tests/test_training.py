@@ -42,6 +42,18 @@ def test_align_uses_clips_of_both_caches_in_index_order(corpus, data):
         align_clips(corpus.index, {"speech": corpus.audio})
 
 
+def test_an_empty_video_cache_leaves_an_audio_only_corpus(corpus):
+    from mmer.cache import FeatureCache
+    from mmer.training import input_shapes
+
+    no_video = FeatureCache({k: v[:0] for k, v in corpus.video.arrays.items()}, [], corpus.video.attrs)
+    audio_only = align_clips(corpus.index, {"audio": corpus.audio, "video": no_video})
+    assert len(audio_only) == len(corpus.audio.clip_ids) and "faces" not in audio_only.arrays
+    assert input_shapes(audio_only, "audio") == {"mfcc_shape": (40, 8)}
+    with pytest.raises(DatasetError, match="modality: audio"):
+        input_shapes(audio_only, "av")
+
+
 def test_folds_never_share_a_speaker(corpus):
     tested = []
     for fold in range(3):
