@@ -4,7 +4,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 export GLOG_minloglevel ?= 2
 export PYTHONHASHSEED ?= 0
 # dvc.yaml runs `python stages/...`: make it the venv's python

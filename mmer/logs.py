@@ -9,7 +9,7 @@ import warnings
 
 def quiet_third_party() -> None:
     """Silence TensorFlow/MediaPipe start-up chatter that says nothing to the user."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", category=UserWarning, module="google.protobuf")
     logging.getLogger("absl").setLevel(logging.ERROR)
