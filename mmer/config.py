@@ -179,6 +179,8 @@ def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS) 
 MODEL_MODALITIES = ("av", "audio", "video")
 FUSIONS = ("concat", "average", "learned")
 TEMPORAL_POOLS = ("max", "gru", "lstm")
+AUDIO_FRONTENDS = ("none", "conv1d")
+AUDIO_POOLINGS = ("last", "attention", "stats")
 MONITORS = ("val_loss", "val_accuracy")
 CLASS_WEIGHTS = ("none", "balanced")
 BASELINE_FEATURE_SETS = ("audio", "video", "av")
@@ -207,6 +209,11 @@ class ModelParams:
     audio_pool: int = 2  # frames averaged before the BLSTM (1 = none)
     audio_mask: bool = True
     audio_dense: int = 128
+    audio_frontend: str = "none"  # none | conv1d (Conv1D blocks over time before the BLSTMs)
+    audio_conv_filters: int = 128
+    audio_conv_layers: int = 2  # each halves the frames
+    audio_rnn_layers: int = 2  # BLSTM layers: 2 (reference) | 1 | 0 (pooling straight after the front end)
+    audio_pooling: str = "last"  # last (BLSTM final states) | attention | stats (mean and std over time)
     video_filters: tuple[int, ...] = (16, 32, 64)
     video_convs: int = 1  # Conv2D layers per block
     video_dropout: float = 0.25
@@ -219,6 +226,9 @@ class ModelParams:
         _check_choice("model", "modality", self.modality, MODEL_MODALITIES)
         _check_choice("model", "fusion", self.fusion, FUSIONS)
         _check_choice("model", "video_temporal", self.video_temporal, TEMPORAL_POOLS)
+        _check_choice("model", "audio_frontend", self.audio_frontend, AUDIO_FRONTENDS)
+        _check_choice("model", "audio_pooling", self.audio_pooling, AUDIO_POOLINGS)
+        _check_choice("model", "audio_rnn_layers", self.audio_rnn_layers, (0, 1, 2))
 
 
 @dataclasses.dataclass(frozen=True)

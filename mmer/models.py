@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from mmer.config import FUSIONS, MODEL_MODALITIES, TEMPORAL_POOLS
+from mmer.config import AUDIO_FRONTENDS, AUDIO_POOLINGS, FUSIONS, MODEL_MODALITIES, TEMPORAL_POOLS
 from mmer.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,67 @@ class WeightedAverage(layers.Layer):
         return input_shape[0]
 
 
+@keras.saving.register_keras_serializable(package="mmer")
+class SpeechFrames(layers.Layer):
+    """1.0 for frames with any non-zero coefficient (speech), 0.0 for the zero pre-padding: [n, t, c] -> [n, t, 1]."""
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        return keras.ops.cast(keras.ops.any(keras.ops.not_equal(x, 0.0), axis=-1, keepdims=True), x.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], 1)
+
+
+@keras.saving.register_keras_serializable(package="mmer")
+class MaskedStatsPooling(layers.Layer):
+    """Mean and standard deviation over the unmasked time steps: [n, t, d] -> [n, 2d]."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x: keras.KerasTensor, mask: keras.KerasTensor | None = None) -> keras.KerasTensor:
+        ops = keras.ops
+        weights = ops.ones_like(x[..., :1]) if mask is None else ops.cast(mask, x.dtype)[..., None]
+        count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+        mean = ops.sum(x * weights, axis=1) / count
+        variance = ops.sum(weights * ops.square(x - mean[:, None, :]), axis=1) / count
+        return ops.concatenate([mean, ops.sqrt(variance + 1e-6)], axis=-1)
+
+    def compute_mask(self, x: keras.KerasTensor, mask: keras.KerasTensor | None = None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], 2 * input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="mmer")
+class AttentionPooling(layers.Layer):
+    """Softmax attention over the unmasked time steps (one learned score per step): [n, t, d] -> [n, d]."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.score = layers.Dense(1, name="score")
+
+    def build(self, input_shape: tuple) -> None:
+        self.score.build(input_shape)
+
+    def call(self, x: keras.KerasTensor, mask: keras.KerasTensor | None = None) -> keras.KerasTensor:
+        ops = keras.ops
+        scores = self.score(x)  # [n, t, 1]
+        if mask is not None:
+            scores = scores + (1.0 - ops.cast(mask, scores.dtype)[..., None]) * -1e9
+        weights = ops.softmax(scores, axis=1)
+        return ops.sum(weights * x, axis=1)
+
+    def compute_mask(self, x: keras.KerasTensor, mask: keras.KerasTensor | None = None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], input_shape[-1])
+
+
 def audio_branch(
     *,
     input_shape: tuple[int, int],
@@ -78,6 +139,11 @@ def audio_branch(
     mask: bool = True,
     dense: int = 128,
     standardise: tuple[Sequence[float], Sequence[float]] | None = None,
+    frontend: str = "none",
+    conv_filters: int = 128,
+    conv_layers: int = 2,
+    rnn_layers: int = 2,
+    pooling: str = "last",
     name: str = "audio",
 ) -> keras.Model:
     """The audio sub-model: MFCC frames -> a ``dense``-d representation.
@@ -101,6 +167,16 @@ def audio_branch(
         Per-coefficient training statistics, for features not standardised per clip
         (``audio.normalise: none``): frames are standardised inside the model, after the
         padding mask is taken, so the padding stays masked.
+    frontend : {'none', 'conv1d'}
+        ``conv1d``: ``conv_layers`` blocks of Conv1D(``conv_filters``, 5) -> BatchNorm ->
+        ReLU -> MaxPooling(2) over time before the recurrent layers (local spectral-temporal
+        patterns, and 2**conv_layers fewer recurrent steps); the padding stays zero.
+    rnn_layers : {0, 1, 2}
+        BLSTM layers (0: the pooling reads the front end's output directly).
+    pooling : {'last', 'attention', 'stats'}
+        How the sequence becomes one vector: the last BLSTM's final states (the seed's
+        reference), softmax attention over the steps, or the mean and standard deviation
+        of the steps (statistics pooling); padding steps are left out of both.
 
     Returns
     -------
@@ -114,21 +190,91 @@ def audio_branch(
     _check_rate("audio_dropout", dropout)
     if pool > input_shape[0]:
         raise ConfigError(f"model.audio_pool {pool} is longer than the {input_shape[0]} frames of the input")
+    if frontend not in AUDIO_FRONTENDS:
+        raise ConfigError(f"model.audio_frontend must be one of {list(AUDIO_FRONTENDS)}, not {frontend!r}")
+    if pooling not in AUDIO_POOLINGS:
+        raise ConfigError(f"model.audio_pooling must be one of {list(AUDIO_POOLINGS)}, not {pooling!r}")
+    if rnn_layers not in (0, 1, 2) or isinstance(rnn_layers, bool):
+        raise ConfigError(f"model.audio_rnn_layers must be 0, 1 or 2, not {rnn_layers!r}")
+    if rnn_layers == 0 and pooling == "last":
+        raise ConfigError("model.audio_rnn_layers 0 needs model.audio_pooling attention or stats (no BLSTM state to take)")
+    if frontend != "none":
+        _check_int("audio_conv_filters", conv_filters)
+        _check_int("audio_conv_layers", conv_layers)
     inputs = keras.Input(shape=tuple(input_shape), name=AUDIO_INPUT)
     x = inputs
     if pool > 1:
         # all-zero windows of the pre-padding stay exactly zero, so masking still finds them
         x = layers.AveragePooling1D(pool_size=pool, name="frame_pool")(x)
+    if frontend != "none":
+        return _conv_audio_branch(
+            inputs, x, units=units, dropout=dropout, mask=mask, dense=dense, standardise=standardise, conv_filters=conv_filters,
+            conv_layers=conv_layers, rnn_layers=rnn_layers, pooling=pooling, n_coefficients=input_shape[1], name=name,
+        )
     if mask:
         x = layers.Masking(mask_value=0.0, name="padding_mask")(x)
     if standardise is not None:
-        mean, std = (np.asarray(v, dtype=np.float32) for v in standardise)
-        if mean.shape != (input_shape[1],) or std.shape != (input_shape[1],) or not np.all(std > 0):
-            raise ConfigError(f"audio standardise needs a mean and a positive std for each of the {input_shape[1]} coefficients")
-        x = layers.Normalization(mean=mean, variance=np.square(std), name="standardise")(x)
-    x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="blstm_1")(x)
-    x = layers.Dropout(dropout, name="blstm_dropout")(x)
-    x = layers.Bidirectional(layers.LSTM(units), name="blstm_2")(x)
+        x = layers.Normalization(**_standardise_stats(standardise, input_shape[1]), name="standardise")(x)
+    x = _recurrent_pooling(x, units=units, dropout=dropout, rnn_layers=rnn_layers, pooling=pooling)
+    x = layers.Dense(dense, activation="relu", name="audio_dense")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _standardise_stats(standardise: tuple[Sequence[float], Sequence[float]], n_coefficients: int) -> dict[str, np.ndarray]:
+    """``mean`` and ``variance`` keyword arguments of a Normalization layer, checked."""
+    mean, std = (np.asarray(v, dtype=np.float32) for v in standardise)
+    if mean.shape != (n_coefficients,) or std.shape != (n_coefficients,) or not np.all(std > 0):
+        raise ConfigError(f"audio standardise needs a mean and a positive std for each of the {n_coefficients} coefficients")
+    return {"mean": mean, "variance": np.square(std)}
+
+
+def _recurrent_pooling(x: keras.KerasTensor, *, units: int, dropout: float, rnn_layers: int, pooling: str) -> keras.KerasTensor:
+    """The BLSTM layers and the pooling over time (the reference: two BLSTMs, last state)."""
+    if rnn_layers >= 1:
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=rnn_layers == 2 or pooling != "last"), name="blstm_1")(x)
+    if rnn_layers == 2:
+        x = layers.Dropout(dropout, name="blstm_dropout")(x)
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=pooling != "last"), name="blstm_2")(x)
+    if pooling == "stats":
+        x = MaskedStatsPooling(name="stats_pooling")(x)
+    elif pooling == "attention":
+        x = AttentionPooling(name="attention_pooling")(x)
+    return x
+
+
+def _conv_audio_branch(
+    inputs: keras.KerasTensor,
+    x: keras.KerasTensor,
+    *,
+    units: int,
+    dropout: float,
+    mask: bool,
+    dense: int,
+    standardise: tuple[Sequence[float], Sequence[float]] | None,
+    conv_filters: int,
+    conv_layers: int,
+    rnn_layers: int,
+    pooling: str,
+    n_coefficients: int,
+    name: str,
+) -> keras.Model:
+    """The audio branch with a Conv1D front end; the padding is found before the convolutions
+    (which would smear it) and set back to zero after each stage that moves it."""
+    speech = SpeechFrames(name="speech_frames")(x)  # [n, t, 1]
+    if standardise is not None:
+        x = layers.Normalization(**_standardise_stats(standardise, n_coefficients), name="standardise")(x)
+        x = layers.Multiply(name="zero_padding")([x, speech])
+    for block in range(1, conv_layers + 1):
+        x = layers.Conv1D(conv_filters, 5, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = layers.BatchNormalization(name=f"conv{block}_norm")(x)
+        x = layers.ReLU(name=f"conv{block}_relu")(x)
+        x = layers.MaxPooling1D(2, padding="same", name=f"conv{block}_pool")(x)
+    speech = layers.MaxPooling1D(2**conv_layers, padding="same", name="speech_frames_pooled")(speech)
+    x = layers.Multiply(name="conv_zero_padding")([x, speech])
+    x = layers.Dropout(dropout, name="conv_dropout")(x)
+    if mask:
+        x = layers.Masking(mask_value=0.0, name="padding_mask")(x)
+    x = _recurrent_pooling(x, units=units, dropout=dropout, rnn_layers=rnn_layers, pooling=pooling)
     x = layers.Dense(dense, activation="relu", name="audio_dense")(x)
     return keras.Model(inputs, x, name=name)
 
@@ -236,6 +382,11 @@ def build_model(
     audio_mask: bool = True,
     audio_dense: int = 128,
     audio_standardise: tuple[Sequence[float], Sequence[float]] | None = None,
+    audio_frontend: str = "none",
+    audio_conv_filters: int = 128,
+    audio_conv_layers: int = 2,
+    audio_rnn_layers: int = 2,
+    audio_pooling: str = "last",
     video_filters: Sequence[int] = (16, 32, 64),
     video_convs: int = 1,
     video_dropout: float = 0.25,
@@ -283,7 +434,8 @@ def build_model(
         if mfcc_shape is None:
             raise ConfigError(f"a {modality} model needs mfcc_shape (T, n_coefficients)")
         branch = audio_branch(
-            input_shape=tuple(mfcc_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense, standardise=audio_standardise
+            input_shape=tuple(mfcc_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense, standardise=audio_standardise,
+            frontend=audio_frontend, conv_filters=audio_conv_filters, conv_layers=audio_conv_layers, rnn_layers=audio_rnn_layers, pooling=audio_pooling,
         )
         inputs[AUDIO_INPUT] = keras.Input(shape=tuple(mfcc_shape), name=AUDIO_INPUT)
         features["audio"] = branch(inputs[AUDIO_INPUT])
