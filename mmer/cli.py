@@ -21,6 +21,7 @@ logger = logging.getLogger("mmer")
 COMMANDS = {
     "synth": ("mmer.synth.cli", "write a RAVDESS-shaped sample corpus (faces + synthetic emotional speech)"),
     "predict": ("mmer.predict", "recognise the emotion of new clips"),
+    "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
 }
 
 
