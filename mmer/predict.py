@@ -280,9 +280,11 @@ class Predictor:
         if "faces" in self.metadata["inputs"]:
             self._init_detector()
         self._tmp = tempfile.TemporaryDirectory(prefix="mmer-predict-")
+        branches = sorted(set(self._heads) - {self.modality})
         logger.info(
-            "loaded %s (%s model, %s; classes %s) in %.1f s",
-            self.model_path, self.modality, ", ".join(sorted(self._heads)) + " heads", ", ".join(self.label_names), time.perf_counter() - started,
+            "loaded %s (%s model%s; classes %s) in %.1f s",
+            self.model_path, self.modality, f" with {' and '.join(branches)}-only heads" if branches else "",
+            ", ".join(self.label_names), time.perf_counter() - started,
         )
 
     # ------------------------------------------------------------------ set-up
@@ -435,12 +437,19 @@ class Predictor:
         )
 
     def predict_many(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Prediction | MmerError]]:
-        """Predict clip after clip; a failed clip yields its error instead and the rest go on."""
+        """Predict clip after clip; a failed clip yields its error instead and the rest go on.
+
+        An exception outside the :class:`MmerError` family (a bug, or a library failing in
+        a way mmer does not know) is wrapped in one naming the clip, as the stages do.
+        """
         for path in paths:
             try:
                 yield Path(path), self.predict(path)
             except MmerError as err:
                 yield Path(path), err
+            except Exception as err:  # noqa: BLE001 - one clip must not end a batch
+                logger.debug("%s: unexpected error", path, exc_info=True)
+                yield Path(path), MmerError(f"{path}: unexpected {type(err).__name__}: {err}")
 
     def annotate(self, prediction: Prediction, out_path: str | Path) -> Path:
         """Write ``prediction``'s clip with the face box, label and probabilities drawn (see :mod:`mmer.annotate`)."""
@@ -649,7 +658,7 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 logger.error("%s", result)
             elif args.annotate:
-                if not media.probe(path).has_video:
+                if result.input_kind == "audio":
                     logger.warning("%s: audio-only: no video to annotate", path)
                 else:
                     target = annotation_target(args.annotate, path, len(clips), taken)
