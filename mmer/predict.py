@@ -241,6 +241,10 @@ class Predictor:
     threads : int, optional
         TensorFlow intra-op threads (None: TensorFlow's choice).
 
+    The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
+    the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
+    process replaces it.
+
     Raises
     ------
     ModelError
