@@ -296,7 +296,7 @@ def build_index(
     names = label_names(classes, subset)
     roots = [root] if isinstance(root, (str, Path)) else list(root)
     rows, bad_names, seen = [], [], {}
-    dropped = 0
+    dropped: list[str] = []
     for path in [p for r in roots for p in find_media(r)]:
         try:
             parsed = parse_name(path)
@@ -308,7 +308,7 @@ def build_index(
         seen[parsed.clip_id] = path
         label = emotion_label(parsed.emotion, names)
         if parsed.modality not in modalities or parsed.vocal_channel not in vocal_channels or label is None:
-            dropped += 1
+            dropped.append(str(path))
             continue
         rows.append(
             {
@@ -332,7 +332,11 @@ def build_index(
         shown = ", ".join(bad_names[:10]) + (f" and {len(bad_names) - 10} more" if len(bad_names) > 10 else "")
         logger.warning("skipped %d files whose names are not RAVDESS names: %s", len(bad_names), shown)
     if dropped:
-        logger.info("left out %d clips outside modalities=%s, vocal_channels=%s, classes=%s", dropped, list(modalities), list(vocal_channels), names)
+        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        logger.info(
+            "left out %d clips outside modalities=%s, vocal_channels=%s, classes=%s: %s",
+            len(dropped), list(modalities), list(vocal_channels), names, shown,
+        )
     if not rows:
         raise DatasetError(f"{', '.join(map(str, roots))}: no usable RAVDESS clips found (checked {len(seen) + len(bad_names)} media files)")
     index = one_per_recording(pd.DataFrame(rows))

@@ -58,6 +58,10 @@ NOISE_MARGIN_DB = 10.0
 # Decoded audio this much shorter than the container says means a truncated file.
 MAX_MISSING_S = 0.25
 MAX_MISSING_SHARE = 0.05
+# A variable-frame-rate video (phones, screen recordings) can leave gaps between frames far
+# longer than its mean frame period; read_frames decodes this far past the last time asked for
+# (stretches down to 4 fps; more would cost every clip decode time).
+MAX_FRAME_GAP_S = 0.25
 
 _STDERR_NOISE = (
     "at least one output file must be specified",
@@ -97,7 +101,10 @@ def _stderr_reason(stderr: bytes | str | None, path: str | Path | None = None) -
             continue
         reasons.append(line)
     reason = reasons[-1] if reasons else "ffmpeg failed without a message"
-    return reason.removeprefix("Error opening input files: ").removeprefix("Error opening input: ")
+    reason = reason.removeprefix("Error opening input files: ").removeprefix("Error opening input: ")
+    if reason == "End of file":  # cut off inside the container's header
+        return "End of file inside the header (truncated file)"
+    return reason
 
 
 def _run(stream: ffmpeg.nodes.OutputStream, path: str | Path, what: str, **cmd_args) -> tuple[bytes, bytes]:
@@ -567,10 +574,12 @@ def read_frames(
     """The frames nearest the requested times, decoded in one ffmpeg run, never to disk.
 
     ffmpeg seeks (input ``-ss``, to the keyframe before) to just before the first time,
-    decodes up to just after the last, and passes on only the frames within one frame
-    period of a requested time (a ``select`` filter); ``showinfo`` reports their timestamps
-    and the nearest frame is kept for each time. Times past the last frame get the last
-    frame.
+    decodes up to just after the last, and passes on only, for each requested time, the
+    frames within one frame period before it and the first frame at or after it (a
+    ``select`` filter); ``showinfo`` reports their timestamps and the nearest frame is kept
+    for each time. With a constant frame rate that is the nearest frame of the clip; with a
+    variable one (gaps longer than the mean period) it may be the first frame after the
+    time. Times past the last frame get the last frame.
 
     Parameters
     ----------
@@ -613,8 +622,9 @@ def read_frames(
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
     # -ss and -t count from the start of the file, select and showinfo in its timestamps
     seek_s = max(0.0, float(wanted.min()) - info.start_s - 2 * period)
-    read_s = float(wanted.max()) - info.start_s - seek_s + 3 * period
-    near = "+".join(f"lt(abs(t-{t:.6f}),{period:.6f})" for t in np.unique(wanted))
+    read_s = float(wanted.max()) - info.start_s - seek_s + 3 * period + MAX_FRAME_GAP_S
+    # prev_t is the previous decoded frame's time (NAN for the first: not(gte(NAN, T)) is 1)
+    near = "+".join(f"gte(t,{t - period:.6f})*not(gte(prev_t,{t:.6f}))" for t in np.unique(wanted))
     video = ffmpeg.input(str(path), ss=f"{seek_s:.6f}", t=f"{read_s:.6f}").video.filter("select", near).filter("showinfo")
     if (width, height) != info.frame_size:
         video = video.filter("scale", width, height, flags="area")
@@ -630,7 +640,9 @@ def read_frames(
     picked = np.empty((len(wanted), height, width, 3), dtype=np.uint8)
     for i, t in enumerate(wanted):
         gaps = np.abs(pts - t) if len(pts) else np.array([np.inf])
-        if gaps.min() > period:
+        # no frame within a period, but one after: a sparse stretch of a variable frame rate
+        sparse = bool(np.any((pts >= t - 1e-6) & (pts - t <= MAX_FRAME_GAP_S + period)))
+        if gaps.min() > period and not sparse:
             reached = f"decoded frames end at {pts.max() - info.start_s:.2f} s" if len(pts) else "no frame decoded there"
             raise MediaError(f"{path}: no video frame near {times[i]:.2f} s ({reached}; truncated file?)")
         picked[i] = frames[int(np.argmin(gaps))]
