@@ -512,6 +512,10 @@ def model_metadata(
     if int(model.outputs[0].shape[-1]) != len(label_names):
         raise ModelError(f"the model has {model.outputs[0].shape[-1]} outputs for {len(label_names)} label names {list(label_names)}")
     features = {CACHE_OF_INPUT[name]: dict(feature_attrs.get(CACHE_OF_INPUT[name], {})) for name in inputs}
+    # the speech-span params shape both inputs (the audio span, the frames inside it)
+    trim = next((attrs["trim"] for attrs in feature_attrs.values() if isinstance(attrs, Mapping) and "trim" in attrs), None)
+    if trim:
+        features["trim"] = dict(trim)
     meta = {"format": BUNDLE_FORMAT, "modality": modality, "label_names": list(label_names), "inputs": inputs, "features": features, **extra}
     return _jsonable(meta)
 

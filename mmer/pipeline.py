@@ -94,6 +94,11 @@ def _finish(
     check_failed_share(len(result.failures), n_total, max_failed_share, stage=stage, failures_path=str(failures_path))
 
 
+def span_params(trim: TrimParams) -> dict[str, Any]:
+    """The trim params that decide a clip's speech span (not the stage's jobs or failure share)."""
+    return {k: v for k, v in dataclasses.asdict(trim).items() if k not in ("jobs", "max_failed_share")}
+
+
 def read_spans(path: str | Path) -> pd.DataFrame:
     """Read ``data/interim/spans.csv``."""
     return pd.read_csv(path, dtype={"clip_id": str})
@@ -118,7 +123,7 @@ def trim_stage(
     index = read_index(index_path)
     wav_dir = Path(wav_dir)
     wav_dir.mkdir(parents=True, exist_ok=True)
-    trim_params = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("jobs", "max_failed_share")}
+    trim_params = span_params(params)
     cache = ClipCache.for_stage("trim", trim_params, modules=(media,), base=cache_dir) if cache_dir else None
     trim = functools.partial(cached_trim, cache=cache, **trim_params)
     items = [(path, wav_dir / f"{clip_id}.wav", modality) for clip_id, path, modality in zip(index["clip_id"], index["path"], index["modality"])]
@@ -157,14 +162,17 @@ def audio_features_stage(
     failures_path: str | Path,
     metrics_path: str | Path,
     params: AudioParams,
-    sample_rate: int,
+    sample_rate: int = 16000,
     max_failed_share: float = 0.1,
+    trim: TrimParams | None = None,
     progress: bool = True,
 ) -> None:
     """Stage ``audio_features``: MFCCs of every span wav -> ``features/audio.h5``.
 
     T (``params.max_frames``) is fixed, or the mean number of frames over the training
-    split when 0; it is stored in the cache's attributes.
+    split when 0; it is stored in the cache's attributes. ``trim`` (the trim params that
+    made the spans) overrides ``sample_rate``/``max_failed_share`` and is recorded in the
+    cache, so a trained model knows how to cut a new clip.
 
     With ``params.perturbations`` (e.g. ``speed0.9``), the features of each perturbed copy
     are stored too, as ``mfcc_perturbed`` [n, P, T, c] and ``n_frames_perturbed`` [n, P],
@@ -174,6 +182,8 @@ def audio_features_stage(
     ``params.normalise='speaker'`` standardises every clip with the statistics of its
     actor's clips (:func:`mmer.audio.speaker_standardise`; no labels are read).
     """
+    if trim is not None:
+        sample_rate, max_failed_share = trim.sample_rate, trim.max_failed_share
     index = read_index(index_path)
     spans = read_spans(spans_path)
     with_audio = index.merge(spans[spans["has_audio"].astype(bool)][["clip_id"]], on="clip_id")
@@ -216,6 +226,8 @@ def audio_features_stage(
             arrays["mfcc_perturbed"][row] = audio.stack_padded(copies, n_frames)
             arrays["n_frames_perturbed"][row] = [len(c) for c in copies]
     attrs = {**dataclasses.asdict(params), "max_frames": n_frames, "sample_rate": sample_rate, "layout": "clip,time,coefficient"}
+    if trim is not None:
+        attrs["trim"] = span_params(trim)
     write_cache(out_path, arrays, clip_ids, attrs)
     logger.info("audio_features: %d clips, T=%d frames, %d coefficients", len(clip_ids), n_frames, mfcc.shape[-1])
     _finish(
@@ -237,6 +249,7 @@ def face_crops_stage(
     failures_path: str | Path,
     metrics_path: str | Path,
     params: FacesParams,
+    trim: TrimParams | None = None,
     progress: bool = True,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
 ) -> None:
@@ -270,7 +283,10 @@ def face_crops_stage(
         "face_found": np.stack([c.found for c in crops]) if crops else np.zeros((0, params.n_frames), bool),
         "boxes": np.stack([c.boxes for c in crops]).astype(np.float32) if crops else np.zeros((0, params.n_frames, 4), np.float32),
     }
-    write_cache(out_path, arrays, clip_ids, {**dataclasses.asdict(params), "layout": "clip,frame,y,x,rgb"})
+    attrs = {**dataclasses.asdict(params), "layout": "clip,frame,y,x,rgb"}
+    if trim is not None:
+        attrs["trim"] = span_params(trim)  # the span the frames were taken from
+    write_cache(out_path, arrays, clip_ids, attrs)
     found_share = float(arrays["face_found"].mean()) if crops else 0.0
     _finish(
         result,

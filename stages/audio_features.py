@@ -16,7 +16,6 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     setup_logging()
-    trim = load_section(TrimParams, "trim")
     audio_features_stage(
         args.index,
         args.spans,
@@ -25,6 +24,5 @@ if __name__ == "__main__":
         failures_path=args.failures,
         metrics_path=args.metrics,
         params=load_section(AudioParams, "audio"),
-        sample_rate=trim.sample_rate,
-        max_failed_share=trim.max_failed_share,
+        trim=load_section(TrimParams, "trim"),
     )
