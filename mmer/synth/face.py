@@ -346,12 +346,12 @@ class FaceExpression:
 # emotion -> (action units, mouth opening at rest, teeth)
 EMOTION_UNITS: dict[str, tuple[dict[str, float], float, float]] = {
     "neutral": ({}, 0.0, 0.0),
-    "calm": ({"lid_tighten": 0.35, "lip_corner_pull": 0.15}, 0.0, 0.0),
+    "calm": ({"lid_tighten": 0.25, "lip_corner_pull": 0.1}, 0.0, 0.0),
     "happy": ({"lip_corner_pull": 1.0, "cheek_raise": 1.0, "lid_tighten": 0.3}, 0.08, 0.6),
     "sad": ({"inner_brow_raise": 1.0, "brow_lower": 0.45, "lip_corner_depress": 1.0, "chin_raise": 0.8, "lid_tighten": 0.3}, 0.0, 0.0),
-    "angry": ({"brow_lower": 1.0, "lid_tighten": 0.8, "lip_press": 1.0, "chin_raise": 0.5}, 0.0, 0.0),
-    "disgust": ({"brow_lower": 0.9, "lid_tighten": 0.8, "upper_lip_raise": 0.9, "lip_corner_depress": 0.35, "chin_raise": 0.3}, 0.02, 0.3),
-    "fearful": ({"inner_brow_raise": 1.0, "outer_brow_raise": 0.6, "brow_lower": 0.3, "lid_raise": 1.0, "lip_stretch": 0.9}, 0.15, 0.3),
+    "angry": ({"brow_lower": 1.0, "lid_tighten": 0.8, "lip_press": 0.8, "upper_lip_raise": 0.3, "chin_raise": 0.4}, 0.0, 0.0),
+    "disgust": ({"brow_lower": 0.9, "lid_tighten": 0.8, "upper_lip_raise": 0.8, "lip_press": 0.3, "lip_corner_depress": 0.35, "chin_raise": 0.3}, 0.02, 0.3),
+    "fearful": ({"inner_brow_raise": 1.0, "outer_brow_raise": 0.8, "brow_lower": 0.2, "lid_raise": 1.0, "lip_stretch": 0.6}, 0.18, 0.2),
     "surprised": ({"inner_brow_raise": 1.0, "outer_brow_raise": 1.0, "lid_raise": 1.0}, 0.26, 0.0),
 }
 
@@ -441,42 +441,64 @@ def control_moves(landmarks: Mapping[str, np.ndarray], expression: FaceExpressio
     return points, moves, widths
 
 
-def displacement_field(points: np.ndarray, moves: np.ndarray, widths: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
-    """Backward displacement of a warp that moves ``points`` by ``moves``.
+@dataclass(frozen=True)
+class WarpField:
+    """A fitted backward displacement field (see :func:`fit_warp`)."""
+
+    centres: np.ndarray
+    weights: np.ndarray
+    widths: np.ndarray
+
+    def __call__(self, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+        """The field at (grid_x, grid_y): shape grid_x.shape + (2,), float32."""
+        out = np.zeros(np.shape(grid_x) + (2,), dtype=np.float32)
+        for centre, width, weight in zip(self.centres, self.widths, self.weights):
+            if not np.any(np.abs(weight) > 1e-7):
+                continue
+            g = np.exp(-((grid_x - centre[0]) ** 2 + (grid_y - centre[1]) ** 2) / (2.0 * width**2)).astype(np.float32)
+            out[..., 0] += weight[0] * g
+            out[..., 1] += weight[1] * g
+        return out
+
+
+def fit_warp(points: np.ndarray, moves: np.ndarray, widths: np.ndarray) -> WarpField:
+    """Fit the backward displacement of a warp that moves ``points`` by ``moves``.
 
     Gaussian radial basis functions centred on the *moved* points are fitted so that the
     field equals the move there exactly: the output pixel at ``point + move`` samples the
-    source at ``point``; between the points the field is smooth and dies away beyond a few
-    widths.
+    source at ``point``. Points that do not move anchor the field, so nearby moves do not
+    drag them; between the points the field is smooth and it dies away beyond a few widths.
 
     Parameters
     ----------
     points, moves : ndarray, shape (n, 2)
+        Control points and their displacements, normalised face coordinates.
     widths : ndarray, shape (n,)
-    grid_x, grid_y : ndarray
-        Where to evaluate the field (same shape), normalised face coordinates.
+        RBF widths.
 
     Returns
     -------
-    ndarray, shape grid_x.shape + (2,)
-        Subtract it from the output coordinates to get the source coordinates.
+    WarpField
+        Call it on coordinates; subtract the result from output coordinates to get source
+        coordinates.
     """
-    active = np.abs(moves).sum(axis=1) > 1e-6
-    out = np.zeros(grid_x.shape + (2,), dtype=np.float32)
-    if not active.any():
-        return out
-    # points that do not move anchor the field too, so nearby moves do not drag them
     centres = points + moves
+    if not np.abs(moves).any():
+        return WarpField(centres, np.zeros_like(moves), widths)
     diff = centres[:, None, :] - centres[None, :, :]
     kernel = np.exp(-(diff**2).sum(-1) / (2.0 * widths[None, :] ** 2))
     weights = np.linalg.solve(kernel + 1e-3 * np.eye(len(centres)), moves)
-    for centre, width, weight in zip(centres, widths, weights):
-        if not np.any(np.abs(weight) > 1e-7):
-            continue
-        g = np.exp(-((grid_x - centre[0]) ** 2 + (grid_y - centre[1]) ** 2) / (2.0 * width**2)).astype(np.float32)
-        out[..., 0] += weight[0] * g
-        out[..., 1] += weight[1] * g
-    return out
+    return WarpField(centres, weights, widths)
+
+
+def displacement_field(points: np.ndarray, moves: np.ndarray, widths: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+    """The backward displacement of :func:`fit_warp` evaluated at (grid_x, grid_y).
+
+    Returns
+    -------
+    ndarray, shape grid_x.shape + (2,), float32
+    """
+    return fit_warp(points, moves, widths)(grid_x, grid_y)
 
 
 def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -613,22 +635,22 @@ def patch_grid(*, iod_px: float, roll_deg: float = 0.0) -> tuple[np.ndarray, np.
     return x.astype(np.float32), y.astype(np.float32), anchor
 
 
-def _field_on_grid(points: np.ndarray, moves: np.ndarray, widths: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _field_on_grid(warp: WarpField, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The displacement field at (x, y), computed on a coarse grid and interpolated."""
-    x0, x1, y0, y1 = PATCH_EXTENT
+    if not np.abs(warp.weights).any():
+        return np.zeros(x.shape + (2,), dtype=np.float32)
     pad = 0.2
-    grid_cols = np.arange(x0 - 1.0 - pad, x1 + 1.0 + pad, FIELD_STEP, dtype=np.float32)
-    grid_rows = np.arange(y0 - 1.0 - pad, y1 + 1.0 + pad, FIELD_STEP, dtype=np.float32)
     # only the region around the control points moves; elsewhere the field is ~0
-    centres = points + moves
-    reach = 4.0 * widths.max()
-    keep_c = (grid_cols > centres[:, 0].min() - reach) & (grid_cols < centres[:, 0].max() + reach)
-    keep_r = (grid_rows > centres[:, 1].min() - reach) & (grid_rows < centres[:, 1].max() + reach)
-    grid_cols, grid_rows = grid_cols[keep_c], grid_rows[keep_r]
+    reach = 4.0 * warp.widths.max()
+    low = np.maximum(warp.centres.min(axis=0) - reach, [x.min() - pad, y.min() - pad])
+    high = np.minimum(warp.centres.max(axis=0) + reach, [x.max() + pad, y.max() + pad])
+    if np.any(high <= low):
+        return np.zeros(x.shape + (2,), dtype=np.float32)
+    grid_cols = np.arange(low[0], high[0] + FIELD_STEP, FIELD_STEP, dtype=np.float32)
+    grid_rows = np.arange(low[1], high[1] + FIELD_STEP, FIELD_STEP, dtype=np.float32)
     gx, gy = np.meshgrid(grid_cols, grid_rows)
-    coarse = displacement_field(points, moves, widths, gx, gy)
     # zero border so that sampling outside the box gives no displacement
-    coarse = np.pad(coarse, ((1, 1), (1, 1), (0, 0)))
+    coarse = np.pad(warp(gx, gy), ((1, 1), (1, 1), (0, 0)))
     rows = (y - grid_rows[0]) / FIELD_STEP + 1.0
     cols = (x - grid_cols[0]) / FIELD_STEP + 1.0
     return bilinear(coarse, rows, cols)
@@ -666,10 +688,38 @@ def render_face(
     FacePatch
     """
     x, y, anchor = grid if grid is not None else patch_grid(iod_px=iod_px, roll_deg=roll_deg)
+    return _render(style, expression, x, y, anchor, iod_px=iod_px, roll_deg=roll_deg, mouth_open=mouth_open)
+
+
+def _to_pixels(anchor: tuple[float, float], iod_px: float, roll_deg: float) -> np.ndarray:
+    """The 2x3 affine map from normalised face coordinates to patch (column, row)."""
+    angle = np.deg2rad(roll_deg)
+    return np.array(
+        [
+            [iod_px * np.cos(angle), -iod_px * np.sin(angle), anchor[0] - 0.5],
+            [iod_px * np.sin(angle), iod_px * np.cos(angle), anchor[1] - 0.5],
+        ]
+    )
+
+
+def _render(
+    style: FaceStyle,
+    expression: FaceExpression,
+    x: np.ndarray,
+    y: np.ndarray,
+    anchor: tuple[float, float],
+    *,
+    iod_px: float,
+    roll_deg: float,
+    mouth_open: float,
+    shading: tuple[np.ndarray, np.ndarray] | None = None,
+) -> FacePatch:
+    """Render the face on the grid (x, y); ``shading`` (dark, light) as from :func:`wrinkle_shading`."""
     source = _source(style.source)
     landmarks = landmarks_normalised(style.source)
     points, moves, widths = control_moves(landmarks, expression, mouth_open=mouth_open)
-    field = _field_on_grid(points, moves, widths, x, y)
+    warp = fit_warp(points, moves, widths)
+    field = _field_on_grid(warp, x, y)
     src_x = x - field[..., 0]
     src_y = y - field[..., 1]
 
@@ -688,11 +738,14 @@ def render_face(
         edge = 1.5 * LFW_UPSAMPLE
         inside = np.minimum.reduce([px, width - px, py, height - py]) / edge
         alpha = alpha * _smoothstep(inside)
-    opening = max(expression.mouth_open + mouth_open, 0.0)
+    if shading is None:
+        shading = wrinkle_shading(landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, iod_px, roll_deg))
+    _apply_shading(rgb, shading)
+    opening = min(max(expression.mouth_open + mouth_open, 0.0), MAX_OPENING)
     if opening > 0.004:
         names = list(CONTROL_POINTS)
         corners = (points + moves)[names.index("corner_l")], (points + moves)[names.index("corner_r")]
-        centre = _mouth_line_centre(points, moves, widths, landmarks["mouth_c"])
+        centre = _mouth_line_centre(warp, landmarks["mouth_c"])
         _paint_mouth(rgb, x, y, centre, corners, opening, expression.teeth, feather)
     alpha = alpha[..., None]
     colour = rgb * alpha
@@ -704,12 +757,145 @@ def render_face(
     return FacePatch(rgba, anchor)
 
 
-def _mouth_line_centre(points: np.ndarray, moves: np.ndarray, widths: np.ndarray, mouth_c: np.ndarray) -> np.ndarray:
+# Skin folds and shading that action units make (FACS appearance changes), drawn on top of
+# the warp so that an expression still shows in a 64 px crop of a blurry face:
+# unit -> [(kind, anchor landmark, points relative to it, width, amount)]; "line" darkens
+# along a polyline, "spot" darkens and "light" brightens an ellipse given as
+# (centre, half-axes). Points are for the image-left side and mirrored to the right
+# unless the anchor is a midline landmark (mouth_c, chin).
+WRINKLES: dict[str, list[tuple[str, str, tuple[tuple[float, float], ...], float, float]]] = {
+    "brow_lower": [
+        ("line", "eye_l", ((0.43, -0.44), (0.45, -0.18)), 0.045, 0.42),  # vertical furrows
+        ("spot", "eye_l", ((0.05, -0.30), (0.26, 0.07)), 0.0, 0.26),  # heavy, lowered brows
+    ],
+    "inner_brow_raise": [
+        ("line", "mouth_c", ((-0.32, -1.78), (0.0, -1.82), (0.32, -1.78)), 0.036, 0.26),
+        ("line", "mouth_c", ((-0.25, -1.93), (0.0, -1.96), (0.25, -1.93)), 0.036, 0.22),
+    ],
+    "outer_brow_raise": [
+        ("line", "mouth_c", ((-0.62, -1.70), (-0.3, -1.78), (0.3, -1.78), (0.62, -1.70)), 0.036, 0.19),
+    ],
+    "lid_raise": [
+        ("light", "eye_l", ((0.0, -0.04), (0.21, 0.07)), 0.0, 0.42),  # the whites show above the iris
+        ("spot", "eye_l", ((0.0, 0.0), (0.06, 0.06)), 0.0, 0.42),  # iris
+    ],
+    "lid_tighten": [
+        ("line", "eye_l", ((-0.2, 0.0), (0.0, 0.015), (0.2, 0.0)), 0.054, 0.34),  # narrowed slit
+    ],
+    "cheek_raise": [
+        ("line", "eye_l", ((-0.28, 0.0), (-0.42, -0.07)), 0.025, 0.3),  # crow's feet
+        ("line", "eye_l", ((-0.28, 0.04), (-0.44, 0.06)), 0.025, 0.3),
+        ("line", "eye_l", ((-0.2, 0.15), (0.0, 0.19), (0.18, 0.15)), 0.036, 0.22),  # lower lid bulge
+    ],
+    "lip_corner_pull": [
+        ("line", "mouth_l", ((0.19, -0.46), (0.01, -0.25), (-0.07, -0.02)), 0.054, 0.38),  # nasolabial folds
+    ],
+    "lip_corner_depress": [
+        ("line", "mouth_l", ((0.02, 0.03), (-0.05, 0.32)), 0.045, 0.36),  # marionette lines
+    ],
+    "lip_stretch": [
+        ("line", "mouth_l", ((-0.02, 0.06), (-0.16, 0.22)), 0.045, 0.3),  # neck and jaw tension
+    ],
+    "lip_press": [
+        ("line", "mouth_c", ((-0.3, 0.0), (0.0, 0.01), (0.3, 0.0)), 0.045, 0.48),  # tight dark line
+    ],
+    "upper_lip_raise": [
+        ("line", "mouth_c", ((-0.14, -0.78), (0.14, -0.78)), 0.036, 0.36),  # nose wrinkles
+        ("line", "mouth_c", ((-0.12, -0.68), (0.12, -0.68)), 0.036, 0.36),
+        ("line", "mouth_l", ((0.19, -0.44), (0.02, -0.2)), 0.054, 0.3),
+    ],
+    "chin_raise": [
+        ("line", "mouth_c", ((-0.18, 0.36), (0.0, 0.40), (0.18, 0.36)), 0.054, 0.36),  # chin crease
+    ],
+}
+MAX_SHADE = 0.6
+_MIDLINE = ("mouth_c", "chin")
+
+
+def _segment_distance(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip(((x - a[0]) * ab[0] + (y - a[1]) * ab[1]) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+    return np.hypot(x - (a[0] + t * ab[0]), y - (a[1] + t * ab[1]))
+
+
+def wrinkle_shading(
+    landmarks: Mapping[str, np.ndarray],
+    expression: FaceExpression,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    feather: float,
+    to_pixels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much each pixel is darkened (folds) and brightened (eye whites) by the expression.
+
+    Parameters
+    ----------
+    landmarks : mapping
+        Normalised landmarks of the face.
+    expression : FaceExpression
+        Active units select elements of :data:`WRINKLES`, scaled by their activation.
+    x, y : ndarray
+        Normalised coordinates of the patch pixels.
+    feather : float
+        One output pixel or two, normalised units (the thinnest line drawn).
+    to_pixels : ndarray, shape (2, 3)
+        Maps normalised coordinates to patch (column, row); each element is only computed
+        inside its bounding box.
+
+    Returns
+    -------
+    dark, light : ndarray, shape x.shape, float32
+        Shares in [0, :data:`MAX_SHADE`].
+    """
+    dark = np.zeros(x.shape, dtype=np.float32)
+    light = np.zeros(x.shape, dtype=np.float32)
+    height, width_px = x.shape
+    for unit, activation in expression.units.items():
+        if activation <= 0.02 or unit not in WRINKLES:
+            continue
+        for kind, anchor, shape, width, amount in WRINKLES[unit]:
+            sides = [(anchor, 1.0)] if anchor in _MIDLINE else [(anchor, 1.0), (anchor[:-1] + "r", -1.0)]
+            for name, mirror in sides:
+                origin = landmarks[name]
+                pts = np.array([origin + np.array([mirror * px_, py_]) for px_, py_ in shape])
+                reach = 3.0 * max(width, feather) if kind == "line" else 0.0
+                if kind != "line":
+                    half = np.asarray(shape[1])
+                    corners = np.array([pts[0] - 2 * half, pts[0] + 2 * half])
+                else:
+                    corners = np.array([pts.min(axis=0) - reach, pts.max(axis=0) + reach])
+                box = np.array([[corners[i, 0], corners[j, 1], 1.0] for i in (0, 1) for j in (0, 1)]) @ to_pixels.T
+                c0, r0 = np.maximum(np.floor(box.min(axis=0)).astype(int), 0)
+                c1, r1 = np.ceil(box.max(axis=0)).astype(int) + 1
+                c1, r1 = min(c1, width_px), min(r1, height)
+                if c0 >= c1 or r0 >= r1:
+                    continue
+                xs, ys = x[r0:r1, c0:c1], y[r0:r1, c0:c1]
+                if kind == "line":
+                    width_here = max(width, feather)
+                    distance = np.min([_segment_distance(xs, ys, a, b) for a, b in zip(pts[:-1], pts[1:])], axis=0)
+                    dark[r0:r1, c0:c1] += amount * activation * (width / width_here) * np.exp(-0.5 * (distance / width_here) ** 2)
+                else:
+                    radius2 = ((xs - pts[0, 0]) / half[0]) ** 2 + ((ys - pts[0, 1]) / half[1]) ** 2
+                    target = dark if kind == "spot" else light
+                    target[r0:r1, c0:c1] += amount * activation * np.exp(-2.0 * radius2)
+    return np.clip(dark, 0.0, MAX_SHADE), np.clip(light, 0.0, MAX_SHADE)
+
+
+def _apply_shading(rgb: np.ndarray, shading: tuple[np.ndarray, np.ndarray]) -> None:
+    dark, light = shading
+    if dark.any():
+        rgb *= (1.0 - dark)[..., None]
+    if light.any():
+        rgb += (1.0 - rgb) * light[..., None]
+
+
+def _mouth_line_centre(warp: WarpField, mouth_c: np.ndarray) -> np.ndarray:
     """Where the source's mouth centre lands in the output (inverting the backward field)."""
     out = mouth_c.astype(np.float64).copy()
     for _ in range(4):
-        shift = displacement_field(points, moves, widths, np.array([out[0]]), np.array([out[1]]))[0]
-        out = mouth_c + shift
+        out = mouth_c + warp(np.array([out[0]]), np.array([out[1]]))[0]
     return out
 
 
@@ -863,6 +1049,7 @@ def patch_yuv420(patch: FacePatch, *, gains: tuple[float, float, float] = (1.0, 
 
 
 HALF_RESOLUTION_IOD = 44.0  # px: above this, faces are rendered at half resolution
+JAW_ROWS_FROM = 0.45  # normalised y below which mouth openings change nothing
 
 
 def face_levels_yuv420(
@@ -896,10 +1083,22 @@ def face_levels_yuv420(
     """
     half = iod_px >= HALF_RESOLUTION_IOD
     render_iod = iod_px / 2.0 if half else iod_px
-    grid = patch_grid(iod_px=render_iod, roll_deg=roll_deg)
+    x, y, anchor = patch_grid(iod_px=render_iod, roll_deg=roll_deg)
+    feather = 2.0 / render_iod
+    landmarks = landmarks_normalised(style.source)
+    shading = wrinkle_shading(landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, render_iod, roll_deg))
+    # the mouth moves nothing above the nose: other openings only re-render the rows below
+    split = int(np.argmax(y.max(axis=1) >= JAW_ROWS_FROM)) if (y.max(axis=1) >= JAW_ROWS_FROM).any() else len(y)
+    split -= split % 2
     patches = []
+    base: FacePatch | None = None
     for opening in np.asarray(openings, dtype=np.float64):
-        patch = render_face(style, expression, iod_px=render_iod, roll_deg=roll_deg, mouth_open=float(opening), grid=grid)
+        options = {"iod_px": render_iod, "roll_deg": roll_deg, "mouth_open": float(opening)}
+        if base is None:
+            patch = base = _render(style, expression, x, y, anchor, shading=shading, **options)
+        else:
+            lower = _render(style, expression, x[split:], y[split:], (anchor[0], anchor[1] - split), shading=(shading[0][split:], shading[1][split:]), **options)
+            patch = FacePatch(np.concatenate([base.rgba[:split], lower.rgba], axis=0), anchor)
         patches.append(patch_yuv420(patch, gains=gains, half_resolution=half))
     return patches
 
