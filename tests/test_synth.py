@@ -261,6 +261,19 @@ def test_happy_and_sad_differ_at_the_mouth_in_a_64px_crop(source):
     assert np.abs(happy[hair] - sad[hair]).max() * grey_levels < 0.5  # the warp is local
 
 
+@pytest.mark.parametrize("source", ["astronaut", "lfw-01", "lfw-93"])
+def test_face_confuses_angry_with_disgust_and_fearful_with_surprised(source):
+    style = face.FaceStyle(source)
+    crops = {e: _face_crop(style, e)[0] for e in ("happy", "surprised", "angry", "disgust", "fearful", "neutral", "calm", "sad")}
+
+    def distance(a: str, b: str) -> float:
+        return float(np.abs(crops[a] - crops[b]).mean())
+
+    assert distance("angry", "disgust") < 0.5 * distance("happy", "surprised")
+    assert distance("fearful", "surprised") < 0.5 * distance("happy", "surprised")
+    assert distance("neutral", "calm") < 0.3 * distance("sad", "neutral")
+
+
 def test_mediapipe_mesh_sees_the_smile_and_the_frown(face_detector):
     mp = pytest.importorskip("mediapipe")
     style = face.FaceStyle("astronaut")
@@ -294,6 +307,17 @@ def test_bad_face_inputs_raise():
 def test_yuv_conversion_of_white_black_and_grey():
     yuv = face.rgb_to_yuv(np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]))
     np.testing.assert_allclose(yuv, [[235, 128, 128], [16, 128, 128], [125.5, 128, 128]], atol=0.01)
+
+
+def test_a_transparent_patch_leaves_the_frame_unchanged():
+    rng = np.random.default_rng(0)
+    background = face.frame_yuv420(rng.random((32, 48, 3), dtype=np.float32))
+    patch = face.patch_yuv420(face.FacePatch(np.zeros((10, 12, 4), dtype=np.float32), (5.0, 5.0)))
+    buffer = np.zeros(32 * 48 * 3 // 2, dtype=np.uint8)
+    planes = (buffer[: 32 * 48].reshape(32, 48), buffer[32 * 48 : 32 * 60].reshape(16, 24), buffer[32 * 60 :].reshape(16, 24))
+    face.composite_yuv420(background, patch, left=7, top=9, out=planes)
+    for plane, expected in zip(planes, (background.y, background.u, background.v)):
+        np.testing.assert_array_equal(plane, expected.astype(np.uint8))
 
 
 def test_composite_clips_a_patch_at_the_frame_edge():

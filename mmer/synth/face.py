@@ -970,7 +970,7 @@ def _half(plane: np.ndarray) -> np.ndarray:
 
 @dataclass
 class YuvPlanes:
-    """A 4:2:0 image: Y (h, w) and U, V (h/2, w/2), float32."""
+    """A 4:2:0 image: Y (h, w) and U, V (h/2, w/2), float32 holding whole numbers."""
 
     y: np.ndarray
     u: np.ndarray
@@ -991,7 +991,9 @@ def frame_yuv420(rgb: np.ndarray, *, gains: tuple[float, float, float] = (1.0, 1
     if height % 2 or width % 2:
         raise ConfigError(f"frame size must be even for 4:2:0 video, not {width}x{height}")
     yuv = rgb_to_yuv(np.clip(rgb * np.asarray(gains, dtype=np.float32), 0.0, 1.0))
-    return YuvPlanes(yuv[..., 0].copy(), _half(yuv[..., 1]), _half(yuv[..., 2]))
+    # whole numbers: copied as they are where no face is, and blended the same way where
+    # the face patch is transparent, so the patch's box never shows
+    return YuvPlanes(np.rint(yuv[..., 0]), np.rint(_half(yuv[..., 1])), np.rint(_half(yuv[..., 2])))
 
 
 @dataclass
