@@ -1,0 +1,194 @@
+"""``metrics/bench.json`` (written by :mod:`mmer.bench`) as Markdown tables.
+
+Run as ``python -m mmer.bench_report [metrics/bench.json]``; ``make bench`` prints the same
+tables at the end of its run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mmer.errors import ConfigError
+
+PREPROCESS_ROWS = (
+    ("trim", "trim"),
+    ("audio_features", "audio_features"),
+    ("face_crops", "face_crops"),
+    ("**trim + audio_features + face_crops**", "trim_audio_faces"),
+    ("naive face crops (decode and detect every frame)", "naive_face_crops"),
+    ("trim + audio_features + naive face crops", "trim_audio_naive"),
+)
+PREPROCESS_STAGES = tuple(key for _, key in PREPROCESS_ROWS)
+
+# every figure the tables show: a complete bench.json has each as a positive number
+FIGURE_KEYS = (
+    *(f"preprocess.stages.{stage}.{field}" for stage in PREPROCESS_STAGES for field in ("clips_per_s", "ms_per_clip", "peak_pss_mb", "peak_rss_mb")),
+    "preprocess.face_crops_speedup_vs_naive",
+    "preprocess.pipeline_speedup_vs_naive",
+    "preprocess.seconds_for_1440_clips",
+    "train.seconds_per_epoch",
+    "train.first_epoch_s",
+    "train.n_train",
+    "train.peak_pss_mb",
+    "predict.warm_s",
+    "predict.cold_s",
+    "predict.clip_duration_s",
+    "dvc.noop_s",
+    "dvc.train_change_s",
+    "dvc.corpus_clips",
+    "incremental.full_s",
+    "incremental.added_s",
+    "incremental.added_to_full_ratio",
+    "incremental.base_clips",
+    "incremental.added_clips",
+    "corpus.clips",
+    "machine.cores",
+    "seconds",
+)
+
+
+def figure(report: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted key such as ``preprocess.stages.trim.clips_per_s`` (None when absent)."""
+    value: Any = report
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _header(report: Mapping[str, Any]) -> list[str]:
+    machine, corpus, settings = report.get("machine", {}), report.get("corpus", {}), report.get("settings", {})
+    load = "/".join(f"{x:.2f}" for x in machine.get("load_average_start", [])) or "?"
+    code = report.get("code", {})
+    commit = (code.get("commit") or "?")[:10] + (" (with local changes)" if code.get("dirty") else "")
+    lines = [
+        f"mmer bench, {report.get('started', '?')}: {machine.get('cores', '?')} cores ({machine.get('cpu_model', '?')}), "
+        f"{_num(machine.get('memory_total_mb'), 0)} MB, load average {load} at start; mmer {code.get('version', '?')} at {commit}.",
+        f"Corpus: {corpus.get('clips', '?')} generated clips at {corpus.get('size', '?')}; each figure the median of "
+        f"{settings.get('repeats', '?')} runs unless said otherwise; whole run {_num(report.get('seconds'), 0)} s."
+        + (" Quick mode: the figures only show that the bench works." if settings.get("quick") else ""),
+    ]
+    return lines
+
+
+def _preprocess(section: Mapping[str, Any]) -> list[str]:
+    stages = section.get("stages", {})
+    lines = [
+        f"Preprocessing, {section.get('jobs', '?')} workers, no per-clip cache:",
+        "",
+        "| stage | clips/s | ms per clip | peak memory, PSS (MB) | peak memory, RSS sum (MB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, key in PREPROCESS_ROWS:
+        stage = stages.get(key, {})
+        lines.append(f"| {label} | {_num(stage.get('clips_per_s'))} | {_num(stage.get('ms_per_clip'), 0)} "
+                     f"| {_num(stage.get('peak_pss_mb'), 0)} | {_num(stage.get('peak_rss_mb'), 0)} |")
+    target = section.get("target", {})
+    together = stages.get("trim_audio_faces", {})
+    met = "met" if section.get("meets_target") else "NOT met"
+    lines += [
+        "",
+        f"face_crops is {_num(section.get('face_crops_speedup_vs_naive'), 1)}x as fast as decoding and detecting every frame; "
+        f"trim + audio_features + face_crops {_num(section.get('pipeline_speedup_vs_naive'), 1)}x as fast as the same with it.",
+        f"{target.get('clips', 1440)} clips: {_num(section.get('seconds_for_1440_clips'), 0)} s"
+        f"{' (extrapolated from ' + str(together.get('clips', '?')) + ' clips)' if section.get('extrapolated') else ''}; "
+        f"target under {_num(target.get('seconds'), 0)} s (>= {_num(target.get('clips_per_s'), 1)} clips/s) in under "
+        f"{_num(target.get('peak_pss_mb'), 0)} MB (PSS): {met}.",
+        "Peak memory is of the stage's process and its workers: PSS splits shared pages (libraries, copy-on-write memory) "
+        "between the processes that share them; the RSS sum counts them once per process.",
+    ]
+    return lines
+
+
+def _others(report: Mapping[str, Any]) -> list[str]:
+    rows = []
+    train = report.get("train") or {}
+    if train:
+        rows.append(("training, default model", f"{_num(train.get('seconds_per_epoch'))} s per epoch",
+                     f"{_num(train.get('n_train'))} training clips, batch {_num(train.get('batch_size'))}, {_num(train.get('threads'))} threads; "
+                     f"median of {_num(train.get('repeats'))} epochs after the first (tracing) one, which took {_num(train.get('first_epoch_s'))} s; "
+                     f"peak {_num(train.get('peak_pss_mb'), 0)} MB (PSS)"))
+    predict = report.get("predict") or {}
+    if predict:
+        clip = f"{_num(predict.get('clip_duration_s'))} s {predict.get('frame_size', '?')} clip"
+        rows.append(("`Predictor.predict`, model loaded", f"{_num(predict.get('warm_s'))} s per clip", clip))
+        rows.append(("`mmer predict clip.mp4`, new process", f"{_num(predict.get('cold_s'))} s", f"{clip}; imports and model load included"))
+    dvc = report.get("dvc") or {}
+    if dvc:
+        rows.append(("`dvc repro`, nothing changed", f"{_num(dvc.get('noop_s'))} s", f"{_num(dvc.get('corpus_clips'))}-clip repo"))
+        rows.append(("`dvc repro` after a `train.*` change", f"{_num(dvc.get('train_change_s'))} s",
+                     f"reran {', '.join(dvc.get('train_change_stages', [])) or '?'}; no preprocessing stage; train.epochs {_num(dvc.get('train_epochs'))}"))
+    incremental = report.get("incremental") or {}
+    if incremental:
+        rows.append((f"{_num(incremental.get('added_clips'))} clips added to {_num(incremental.get('base_clips'))} processed (per-clip cache)",
+                     f"{_num(incremental.get('added_s'))} s",
+                     f"full run {_num(incremental.get('full_s'))} s (ratio {_num(incremental.get('added_to_full_ratio'), 3)}); "
+                     f"{_num(incremental.get('cached_entries_reused'))} cached results reused, none recomputed"))
+    if not rows:
+        return []
+    lines = ["| measure | figure | conditions |", "| --- | ---: | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return lines
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The bench figures as Markdown: a header line, the preprocessing table, the other figures.
+
+    Parts the run skipped are left out.
+    """
+    lines = _header(report)
+    if report.get("preprocess"):
+        lines += ["", *_preprocess(report["preprocess"])]
+    others = _others(report)
+    if others:
+        lines += ["", *others]
+    return "\n".join(lines) + "\n"
+
+
+def missing_figures(report: Mapping[str, Any]) -> list[str]:
+    """The keys of :data:`FIGURE_KEYS` that are absent or not a positive number (parts the
+    run was told to skip, ``settings.skipped``, are not expected)."""
+    skipped = set(figure(report, "settings.skipped") or ())
+    bad = []
+    for key in FIGURE_KEYS:
+        if key.split(".")[0] in skipped:
+            continue
+        value = figure(report, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            bad.append(key)
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m mmer.bench_report``."""
+    parser = argparse.ArgumentParser(prog="python -m mmer.bench_report", description="Print metrics/bench.json as Markdown tables.")
+    parser.add_argument("bench_json", nargs="?", default="metrics/bench.json")
+    args = parser.parse_args(argv)
+    path = Path(args.bench_json)
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        print(f"{path}: not found (run make bench first)", file=sys.stderr)
+        return 1
+    except ValueError as err:
+        raise ConfigError(f"{path}: not valid JSON: {err}") from err
+    sys.stdout.write(render_markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""mmer.bench and mmer.bench_report: the pieces on fabricated input, and a quick smoke run.
+
+No test asserts a speed: the smoke run checks that the JSON has every figure of the parts it
+ran as a positive number and that the report renders.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from mmer import bench
+from mmer.bench_report import FIGURE_KEYS, figure, missing_figures, render_markdown
+from mmer.errors import ConfigError
+
+
+def fake_report() -> dict:
+    """A bench.json with every figure set to 1.5."""
+    report: dict = {"settings": {"repeats": 3, "skipped": []}, "machine": {"load_average_start": [1.0, 1.0, 1.0]}}
+    for key in FIGURE_KEYS:
+        *parents, last = key.split(".")
+        node = report
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = 1.5
+    report["dvc"]["train_change_stages"] = ["evaluate", "train"]
+    return report
+
+
+@pytest.mark.parametrize(("clips", "actors", "per_actor"), [(1, 6, 1), (6, 6, 1), (7, 6, 2), (24, 24, 1), (120, 24, 5), (1440, 24, 60)])
+def test_corpus_for_rounds_up_to_equal_clips_per_actor(clips, actors, per_actor):
+    spec = bench.corpus_for(clips, "320x180")
+    assert (len(spec.actors), spec.clips_per_actor) == (actors, per_actor)
+    assert spec.n_clips >= clips
+    assert {19, 24} <= set(spec.actors)  # validation and test speakers of the default split
+
+
+@pytest.mark.parametrize("clips", [0, -3, 1441])
+def test_corpus_for_rejects_bad_sizes(clips):
+    with pytest.raises(ConfigError, match="--clips"):
+        bench.corpus_for(clips, "1280x720")
+
+
+@pytest.mark.parametrize("argv", [["--repeats", "0"], ["--added", "0"], ["--jobs", "-1"], ["--size", "1281x720"], ["--clips", "5000"]])
+def test_bad_options_raise(argv):
+    with pytest.raises(ConfigError):
+        bench.resolve_options(bench.build_parser().parse_args(argv))
+
+
+def test_quick_defaults():
+    options = bench.resolve_options(bench.build_parser().parse_args(["--quick", "--workdir", "/tmp/x"]))
+    assert (options.clips, options.repeats, options.size, options.train_epochs_timed) == (bench.QUICK_CLIPS, 1, bench.QUICK_SIZE, 1)
+
+
+def test_dvc_stages_from_output():
+    output = (
+        "Stage 'index' didn't change, skipping\n"
+        "Running stage 'train':\n> python stages/train.py\n"
+        "Stage 'cv' is cached - skipping run, checking out outputs\n"
+        "Running stage 'evaluate':\n"
+    )
+    assert bench.dvc_stages(output) == ({"train", "evaluate"}, {"cv"})
+    assert bench.dvc_stages("Data and pipelines are up to date.\n") == (set(), set())
+
+
+def test_tree_memory_sees_a_child_process():
+    code = "import time; block = bytearray(150 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096]); time.sleep(1.5)"
+    with bench.TreeMemory(interval_s=0.02, pss_interval_s=0.2) as memory:
+        memory.take_peak()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        peak = memory.take_peak()
+    assert peak["rss"] > 150 * bench.MB and peak["pss"] > 100 * bench.MB
+
+
+def test_epoch_clock():
+    clock = bench.EpochClock()
+    clock.log_params({})
+    for _ in range(3):
+        time.sleep(0.01)
+        clock.log_metric("loss", 1.0)
+        clock.next_step()
+    seconds = clock.epoch_seconds()
+    assert len(seconds) == 3 and all(s >= 0.009 for s in seconds)
+
+
+def test_report_renders_every_part():
+    report = fake_report()
+    assert missing_figures(report) == []
+    text = render_markdown(report)
+    for needle in ("| trim |", "naive face crops", "s per epoch", "`mmer predict clip.mp4`", "`dvc repro`, nothing changed", "clips added"):
+        assert needle in text
+    assert figure(report, "preprocess.stages.trim.clips_per_s") == 1.5 and figure(report, "nope.nothing") is None
+
+
+def test_missing_figures_names_bad_values_and_ignores_skipped_parts():
+    report = fake_report()
+    report["train"]["seconds_per_epoch"] = 0.0
+    report["dvc"]["noop_s"] = "fast"
+    del report["predict"]
+    assert set(missing_figures(report)) == {"train.seconds_per_epoch", "dvc.noop_s", "predict.warm_s", "predict.cold_s", "predict.clip_duration_s"}
+    report["settings"]["skipped"] = ["train", "predict", "dvc"]
+    assert missing_figures(report) == []
+    assert "s per epoch" not in render_markdown({k: v for k, v in report.items() if k != "train"})
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_figure(tmp_path):
+    """``--quick`` on six 320x180 clips, preprocessing and the incremental run (training,
+    prediction and the DVC timings, each a minute of TensorFlow start-up, are left out)."""
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "mmer.bench", "--quick", "--jobs", "1", "--workdir", str(tmp_path / "work"), "--out", str(out),
+           "--params", str(ROOT / "params.yaml"), "--skip", "train", "--skip", "predict", "--skip", "dvc"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert missing_figures(report) == []
+    assert report["settings"]["repeats"] == 1 and report["corpus"]["size"] == "320x180"
+    assert report["incremental"]["cache_hits_verified"] and report["incremental"]["cached_entries_reused"] == 2 * report["corpus"]["clips"]
+    assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
+    assert "trim + audio_features + face_crops" in proc.stdout  # the table printed at the end
