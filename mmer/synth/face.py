@@ -1,10 +1,11 @@
 """Synthetic emotional faces: real photographs, deformed by emotion, composited in YUV.
 
-Pure functions (arrays in, arrays out); the only input they read is the photographs that
-scikit-image ships (``skimage.data.astronaut`` and the faces among the first 100 images of
-``skimage.data.lfw_subset``), which need no download. ``skimage.data.camera()`` is not used: its man is seen in
-profile, where MediaPipe's short-range face detector (the one the ``face_crops`` stage
-runs) finds no face, and the frontal deformation model below does not apply.
+Pure functions (arrays in, arrays out, numpy only); the only
+input they read is the photographs that scikit-image ships (``skimage.data.astronaut`` and
+the faces among the first 100 images of ``skimage.data.lfw_subset``), which need no
+download. ``skimage.data.camera()`` is not used: its man is seen in profile, where
+MediaPipe's short-range face detector (the one the ``face_crops`` stage runs) finds no
+face, and the frontal deformation model below does not apply.
 
 Geometry
 --------
@@ -12,9 +13,8 @@ Every face is handled in *normalised face coordinates*: origin between the eyes,
 the right of the image, y down, unit = the inter-ocular distance (IOD). Each photograph
 comes with five landmarks (eye centres, mouth corners, mouth centre) and the chin, which
 were measured once with MediaPipe face mesh (``refine_landmarks=True``) on the faces
-upscaled onto a white canvas; they are
-kept in :data:`FACE_SOURCES` so that rendering needs no detector and gives the same
-pixels on every machine.
+upscaled onto a white canvas; they are kept in :data:`FACE_SOURCES` so that rendering
+needs no detector and gives the same pixels on every machine.
 
 Expression
 ----------
@@ -25,7 +25,10 @@ moves a few control points (brows, lids, cheeks, mouth corners, lips, chin); the
 are turned into a smooth displacement field by Gaussian radial basis functions that pass
 exactly through the control moves (:func:`displacement_field`) and the photograph is
 resampled through it (a backward warp, bilinear). An open mouth is painted as a dark
-interior, with a band of teeth when the expression shows them.
+interior, with a band of teeth when the expression shows them, and the skin folds that
+the units make (brow furrows, forehead lines, nasolabial folds, crow's feet, nose
+wrinkles, the chin crease; :data:`WRINKLES`) and the eye whites of widened eyes are shaded
+in, so that a blurry 25-pixel LFW face still shows its expression in a 64x64 crop.
 
 Emotion prototypes (:data:`EMOTION_UNITS`) and what the face alone confuses
 --------------------------------------------------------------------------
@@ -74,6 +77,9 @@ LANDMARK_NAMES = ("eye_l", "eye_r", "mouth_l", "mouth_r", "mouth_c", "chin")
 LFW_SIZE = 25
 LFW_UPSAMPLE = 4  # LFW faces are resampled once to 100 px (bicubic) before warping
 LFW_BLUR = 0.45  # source pixels: softens the JPEG blocks of the 25 px faces before resampling
+HAIR_ELLIPSE = (0.0, -0.50, 1.42, 1.30)  # drawn behind LFW heads, normalised face coordinates
+JAW_DROP = 0.8  # the chin moves down this share of the mouth opening
+MAX_OPENING = 0.5  # IOD units
 
 # fmt: off
 # MediaPipe face mesh landmarks of the LFW faces used here (index in lfw_subset()[:100]).
@@ -169,6 +175,17 @@ class FaceSource:
     crop: tuple[int, int, int, int]
     hair: bool
 
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """x0, x1, y0, y1 (normalised) of a patch that holds the head, hair and open jaw."""
+        cx, cy, half_w, half_h = self.head
+        x0, x1, y0, y1 = cx - half_w, cx + half_w, cy - half_h, cy + half_h
+        if self.hair:
+            hx, hy, hw, hh = HAIR_ELLIPSE
+            x0, x1, y0 = min(x0, hx - hw), max(x1, hx + hw), min(y0, hy - hh)
+        margin = 0.1
+        return (x0 - margin, x1 + margin, y0 - margin, y1 + margin + JAW_DROP * MAX_OPENING)
+
 
 def _lfw_source(index: int, sex: str, landmarks: tuple) -> FaceSource:
     return FaceSource(f"lfw-{index:02d}", sex, landmarks, (0.0, 0.35, 1.28, 1.62), (0, LFW_SIZE, 0, LFW_SIZE), True)
@@ -179,7 +196,7 @@ FACE_SOURCES: dict[str, FaceSource] = {
         "astronaut",
         "female",
         ((204.0, 101.6), (247.1, 104.1), (202.4, 139.6), (246.0, 140.9), (223.4, 147.1), (221.1, 177.6)),
-        (0.05, 0.35, 2.35, 2.75),
+        (0.0, -0.05, 1.8, 1.95),
         (0, 300, 100, 360),
         False,
     ),
@@ -197,15 +214,17 @@ def face_names(sex: str) -> list[str]:
 
 @functools.lru_cache(maxsize=8)
 def source_image(name: str) -> np.ndarray:
-    """The photograph of a face source, cropped, float32 RGB in [0, 1] (cached per process).
+    """The photograph of a face source, cropped, float32 RGBA in [0, 1] (cached per process).
 
     LFW faces (25x25 grey) are resampled once by :data:`LFW_UPSAMPLE` with a bicubic
     spline so that the later bilinear warps do not show their pixel grid. Grey images
-    come back with three equal channels; colour is given later by :func:`tint_image`.
+    come back with three equal channels; :func:`render_face` colours them with the
+    actor's skin tone (:attr:`FaceStyle.skin`). Alpha separates the person from the
+    backdrop of the astronaut's portrait; LFW crops are all face (alpha 1).
 
     Returns
     -------
-    ndarray, shape (h, w, 3), float32
+    ndarray, shape (h, w, 4), float32
     """
     from skimage import data
     from skimage.filters import gaussian
@@ -214,14 +233,32 @@ def source_image(name: str) -> np.ndarray:
     source = _source(name)
     top, bottom, left, right = source.crop
     if name == "astronaut":
-        image = data.astronaut()[top:bottom, left:right].astype(np.float32) / 255.0
+        rgb = data.astronaut()[top:bottom, left:right].astype(np.float32) / 255.0
+        key = _person_key(rgb)
     else:
         grey = data.lfw_subset()[int(name.split("-")[1])].astype(np.float32)
         grey = gaussian(grey, sigma=LFW_BLUR, mode="nearest")
         grey = resize(grey, (LFW_SIZE * LFW_UPSAMPLE,) * 2, order=3, mode="edge", anti_aliasing=False)
-        image = np.repeat(np.clip(grey, 0.0, 1.0)[..., None], 3, axis=2)
+        rgb = np.repeat(np.clip(grey, 0.0, 1.0)[..., None], 3, axis=2)
+        key = np.ones(rgb.shape[:2], dtype=np.float32)
+    image = np.concatenate([rgb, key[..., None]], axis=2).astype(np.float32)
     image.setflags(write=False)
     return image
+
+
+def _person_key(rgb: np.ndarray) -> np.ndarray:
+    """Alpha of a person before a plain, pale, unsaturated backdrop (the astronaut's portrait).
+
+    Skin and hair are saturated, the suit is dark; holes (eyes, teeth) are filled and the
+    edge is softened by a pixel or two.
+    """
+    from scipy import ndimage
+    from skimage.filters import gaussian
+
+    chroma = rgb.max(axis=2) - rgb.min(axis=2)
+    person = (chroma > 0.12) | (rgb.max(axis=2) < 0.42)
+    person = ndimage.binary_fill_holes(ndimage.binary_opening(person, iterations=2))
+    return gaussian(person.astype(np.float32), sigma=1.5).astype(np.float32)
 
 
 def _source(name: str) -> FaceSource:
@@ -312,7 +349,7 @@ ACTION_UNITS: dict[str, dict[str, tuple[float, float]]] = {
 JAW_OPEN: dict[str, tuple[float, float]] = {
     "lip_up": (0.0, -0.10),
     "lip_lo": (0.0, 0.90),
-    "chin": (0.0, 0.80),
+    "chin": (0.0, JAW_DROP),
     "corner": (-0.05, 0.32),
 }
 
@@ -320,7 +357,6 @@ UNIT_NAMES = tuple(ACTION_UNITS)
 MAX_MOVE_PER_WIDTH = 1.3  # largest move of a control point, in RBF widths (folds start near 1.6)
 # (upper, lower, smallest gap in IOD units) of points that must not cross
 MIN_GAPS = (("lid_up_l", "lid_lo_l", 0.08), ("lid_up_r", "lid_lo_r", 0.08), ("lip_up", "lip_lo", 0.11))
-MAX_OPENING = 0.5  # IOD units
 
 
 @dataclass(frozen=True)
@@ -554,8 +590,6 @@ def _ellipse_alpha(x: np.ndarray, y: np.ndarray, ellipse: tuple[float, float, fl
 FIELD_STEP = 0.02  # IOD units between samples of the displacement field
 MOUTH_INTERIOR_RGB = np.array([0.20, 0.07, 0.07], dtype=np.float32)
 TEETH_RGB = np.array([0.88, 0.86, 0.80], dtype=np.float32)
-HAIR_ELLIPSE = (0.0, -0.50, 1.42, 1.30)  # behind the head, normalised face coordinates
-PATCH_EXTENT = (-1.75, 1.75, -2.05, 2.45)  # x0, x1, y0, y1 of a patch, normalised coordinates
 
 
 @dataclass(frozen=True)
@@ -597,7 +631,7 @@ class FacePatch:
     anchor: tuple[float, float]
 
 
-def patch_grid(*, iod_px: float, roll_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+def patch_grid(*, iod_px: float, roll_deg: float = 0.0, extent: tuple[float, float, float, float] = (-1.8, 1.8, -2.0, 2.5)) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Normalised face coordinates of every pixel of a face patch.
 
     Parameters
@@ -606,6 +640,9 @@ def patch_grid(*, iod_px: float, roll_deg: float = 0.0) -> tuple[np.ndarray, np.
         Inter-ocular distance in output pixels (sets the patch size).
     roll_deg : float
         Head roll (positive: clockwise on screen).
+    extent : tuple of float
+        x0, x1, y0, y1 of the patch before the roll, normalised coordinates
+        (:attr:`FaceSource.extent` holds a whole head).
 
     Returns
     -------
@@ -616,7 +653,7 @@ def patch_grid(*, iod_px: float, roll_deg: float = 0.0) -> tuple[np.ndarray, np.
     """
     if iod_px <= 2:
         raise ConfigError(f"iod_px must be more than 2 pixels, not {iod_px}")
-    x0, x1, y0, y1 = PATCH_EXTENT
+    x0, x1, y0, y1 = extent
     corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) * iod_px
     angle = np.deg2rad(roll_deg)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -687,7 +724,7 @@ def render_face(
     -------
     FacePatch
     """
-    x, y, anchor = grid if grid is not None else patch_grid(iod_px=iod_px, roll_deg=roll_deg)
+    x, y, anchor = grid if grid is not None else patch_grid(iod_px=iod_px, roll_deg=roll_deg, extent=_source(style.source).extent)
     return _render(style, expression, x, y, anchor, iod_px=iod_px, roll_deg=roll_deg, mouth_open=mouth_open)
 
 
@@ -727,12 +764,12 @@ def _render(
     mid, iod, axes = source_frame(style.source)
     px = mid[0] + iod * (src_x * axes[0, 0] + src_y * axes[1, 0])
     py = mid[1] + iod * (src_x * axes[0, 1] + src_y * axes[1, 1])
-    rgb = bilinear(image, py - 0.5, px - 0.5)
-    rgb = (rgb - 0.5) * style.contrast + 0.5 + style.brightness
+    sampled = bilinear(image, py - 0.5, px - 0.5)
+    rgb = (sampled[..., :3] - 0.5) * style.contrast + 0.5 + style.brightness
     if source.name != "astronaut":
         rgb = rgb * np.asarray(style.skin, dtype=np.float32)
     feather = 2.0 / iod_px  # two output pixels
-    alpha = _ellipse_alpha(src_x, src_y, source.head, max(feather, 0.06), taper=0.3 if source.hair else 0.0)
+    alpha = sampled[..., 3] * _ellipse_alpha(src_x, src_y, source.head, max(feather, 0.06), taper=0.3 if source.hair else 0.0)
     if source.hair:
         height, width = image.shape[:2]
         edge = 1.5 * LFW_UPSAMPLE
@@ -809,6 +846,7 @@ WRINKLES: dict[str, list[tuple[str, str, tuple[tuple[float, float], ...], float,
     ],
 }
 MAX_SHADE = 0.6
+FOLD_TINT = np.array([0.85, 1.0, 1.08], dtype=np.float32)
 _MIDLINE = ("mouth_c", "chin")
 
 
@@ -886,7 +924,8 @@ def wrinkle_shading(
 def _apply_shading(rgb: np.ndarray, shading: tuple[np.ndarray, np.ndarray]) -> None:
     dark, light = shading
     if dark.any():
-        rgb *= (1.0 - dark)[..., None]
+        # folds are shadows in skin: a little warmer than grey
+        rgb *= 1.0 - dark[..., None] * FOLD_TINT
     if light.any():
         rgb += (1.0 - rgb) * light[..., None]
 
@@ -1085,7 +1124,7 @@ def face_levels_yuv420(
     """
     half = iod_px >= HALF_RESOLUTION_IOD
     render_iod = iod_px / 2.0 if half else iod_px
-    x, y, anchor = patch_grid(iod_px=render_iod, roll_deg=roll_deg)
+    x, y, anchor = patch_grid(iod_px=render_iod, roll_deg=roll_deg, extent=_source(style.source).extent)
     feather = 2.0 / render_iod
     landmarks = landmarks_normalised(style.source)
     shading = wrinkle_shading(landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, render_iod, roll_deg))
