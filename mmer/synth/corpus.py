@@ -296,12 +296,12 @@ def design_actor(actor: int, *, seed: int) -> ActorDesign:
     )
     wall_level = rng.uniform(0.88, 0.96)
     scene = facelib.SceneStyle(
-        wall=tuple(float(v) for v in np.clip(wall_level * rng.uniform(0.98, 1.02, 3), 0.0, 1.0)),
+        wall=tuple(float(v) for v in np.clip(wall_level * rng.uniform(0.99, 1.01, 3), 0.0, 1.0)),
         shirt=tuple(float(v) for v in np.full(3, rng.uniform(0.04, 0.14)) * rng.uniform(0.9, 1.1, 3)),
         neck=tuple(float(v) for v in np.asarray(style.skin) * rng.uniform(0.5, 0.62)),
         light=(float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.06, 0.0))),
     )
-    gains = tuple(float(v) for v in np.exp(rng.normal(0.0, 0.02, 3)))
+    gains = tuple(float(v) for v in np.exp(rng.normal(0.0, 0.015, 3)))
     if sex == "male":
         f0 = rng.uniform(95.0, 135.0)
     else:
@@ -456,7 +456,7 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     check_size(width, height)
     design = design_actor(spec.actor, seed=seed)
     act = perform(spec, design, seed=seed)
-    voice_rng, noise_rng, texture_rng = _rngs(3, seed, 3, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition)
+    voice_rng, noise_rng = _rngs(2, seed, 3, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition)
 
     # --- audio
     utterance = voicelib.synthesise(spec.statement, act.voice, voice_rng, female=design.sex == "female")
@@ -484,7 +484,7 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     iod_px = design.iod_frac * height * act.iod_scale
     eyes = ((design.eyes[0] + act.offset[0]) * width, (design.eyes[1] + act.offset[1]) * height)
     background = facelib.frame_yuv420(
-        facelib.render_background(design.scene, width=width, height=height, eyes=eyes, iod_px=iod_px, texture_rng=texture_rng),
+        facelib.render_background(design.scene, width=width, height=height, eyes=eyes, iod_px=iod_px),
         gains=design.gains,
     )
     mouth_track = utterance.mouth

@@ -487,14 +487,21 @@ class WarpField:
 
     def __call__(self, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
         """The field at (grid_x, grid_y): shape grid_x.shape + (2,), float32."""
-        out = np.zeros(np.shape(grid_x) + (2,), dtype=np.float32)
-        for centre, width, weight in zip(self.centres, self.widths, self.weights):
-            if not np.any(np.abs(weight) > 1e-7):
-                continue
-            g = np.exp(-((grid_x - centre[0]) ** 2 + (grid_y - centre[1]) ** 2) / (2.0 * width**2)).astype(np.float32)
-            out[..., 0] += weight[0] * g
-            out[..., 1] += weight[1] * g
-        return out
+        shape = np.shape(grid_x)
+        used = np.abs(self.weights).max(axis=1) > 1e-7
+        if not used.any():
+            return np.zeros(shape + (2,), dtype=np.float32)
+        centres = self.centres[used].astype(np.float32)
+        scale = (-0.5 / self.widths[used] ** 2).astype(np.float32)
+        weights = self.weights[used].astype(np.float32)
+        xs = np.asarray(grid_x, dtype=np.float32).reshape(-1, 1)
+        ys = np.asarray(grid_y, dtype=np.float32).reshape(-1, 1)
+        out = np.empty((len(xs), 2), dtype=np.float32)
+        for start in range(0, len(xs), 8192):  # bounded memory: 8192 points x n centres at a time
+            part = slice(start, start + 8192)
+            kernel = np.exp(((xs[part] - centres[:, 0]) ** 2 + (ys[part] - centres[:, 1]) ** 2) * scale)
+            out[part] = kernel @ weights
+        return out.reshape(shape + (2,))
 
 
 def fit_warp(points: np.ndarray, moves: np.ndarray, widths: np.ndarray) -> WarpField:
@@ -1205,7 +1212,7 @@ class SceneStyle:
     light: tuple[float, float] = (0.03, -0.04)
 
 
-def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple[float, float], iod_px: float, texture_rng: np.random.Generator | None = None) -> np.ndarray:
+def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple[float, float], iod_px: float) -> np.ndarray:
     """The static part of a frame: lit wall, neck and shoulders, RGB in [0, 1].
 
     Parameters
@@ -1217,8 +1224,6 @@ def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple
         Frame position (x, y) of the point between the eyes at rest.
     iod_px : float
         Inter-ocular distance in pixels (sets the body's size).
-    texture_rng : numpy.random.Generator, optional
-        Adds a faint static texture to the wall (plaster, sensor pattern).
 
     Returns
     -------
@@ -1232,8 +1237,6 @@ def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple
     image = np.empty((height, width, 3), dtype=np.float32)
     image[:] = np.asarray(scene.wall, dtype=np.float32)
     image *= shade[..., None]
-    if texture_rng is not None:
-        image += texture_rng.normal(0.0, 0.006, size=(height, width, 1)).astype(np.float32)
     feather = 1.5 / iod_px
     neck = _smoothstep((0.68 - np.abs(x)) / feather + 0.5) * _smoothstep((y - 1.0) / feather)
     neck = np.broadcast_to(neck, (height, width))[..., None]
