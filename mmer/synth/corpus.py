@@ -13,13 +13,13 @@ with bit-exact flags).
 How a clip is performed (:func:`perform`)
 -----------------------------------------
 The clip's emotion drives both channels (:mod:`mmer.synth.face`, :mod:`mmer.synth.voice`)
-with a strength set by the intensity (strong = x1.6) and the actor's expressivity,
-then varied per clip and per channel *independently*: a log-normal strength, a share
-(up to 30 %) of another random emotion mixed in, noise on every action unit and voice
-parameter, and in about one clip in eight a channel that barely shows the emotion. Each
-channel alone confuses some pairs that the other separates (see the module docstrings of
-``face`` and ``voice``), and when one channel is weak the other still carries the
-emotion, so fusing both is better than either.
+with a strength set by the intensity (strong = x1.6) and the actor's expressivity, then
+varied per clip and per channel *independently*: a log-normal strength, a share (up to
+30 %) of another random emotion mixed in, noise on every action unit and voice
+parameter, and in 12 % of clips a face and in another 12 % a voice that barely shows
+the emotion (never both). Each channel alone confuses some pairs that the other
+separates (see the module docstrings of ``face`` and ``voice``), and when one channel is
+weak the other still carries the emotion, so fusing both is better than either.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ CLIP_TARGET_S = (3.3, 4.3)  # drawn clip length (kept when the speech and silenc
 CLIP_S = (3.0, 5.0)  # every clip's length is within this
 ROOM_NOISE_DBFS = -66.0
 NOISE_BELOW_SPEECH_DB = 46.0  # room noise stays this far below the loudest 25 ms of speech
-WEAK_CHANNEL_P = 0.12  # chance that one channel barely shows the emotion
+WEAK_CHANNEL_P = 0.12  # chance that the face (and, separately, the voice) barely shows the emotion
+WEAK_SCALE = 0.35  # strength of a weak channel
 MIX_MAX = 0.3  # largest share of a random other emotion mixed into a channel
 # head sway (IOD units) and resting offset (x, y) by emotion
 HEAD_MOTION = {
@@ -355,11 +356,9 @@ class Performance:
     lead_share: float
 
 
-def _channel_strength(rng: np.random.Generator, base: float) -> float:
+def _channel_strength(rng: np.random.Generator, base: float, *, weak: bool) -> float:
     strength = base * float(np.exp(rng.normal(0.0, 0.25)))
-    if rng.random() < WEAK_CHANNEL_P:
-        strength *= 0.35
-    return strength
+    return strength * WEAK_SCALE if weak else strength
 
 
 def _other_emotion(rng: np.random.Generator, emotion: str) -> tuple[str, float]:
@@ -381,8 +380,10 @@ def perform(spec: ClipSpec, design: ActorDesign, *, seed: int) -> Performance:
     face_rng, voice_rng, head_rng = _rngs(3, seed, 2, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition)
     emotion = spec.emotion_name
     intensity = INTENSITY_STRENGTH[spec.intensity]
+    # at most one channel is weak, so the other one still carries the emotion
+    weak = head_rng.choice(["face", "voice", "none"], p=[WEAK_CHANNEL_P, WEAK_CHANNEL_P, 1.0 - 2 * WEAK_CHANNEL_P])
 
-    face_strength = _channel_strength(face_rng, intensity * design.face_expressivity)
+    face_strength = _channel_strength(face_rng, intensity * design.face_expressivity, weak=weak == "face")
     face_other, face_share = _other_emotion(face_rng, emotion)
     expression = facelib.mix_expressions(
         (facelib.emotion_expression(emotion, strength=face_strength), 1.0 - face_share),
@@ -393,7 +394,7 @@ def perform(spec: ClipSpec, design: ActorDesign, *, seed: int) -> Performance:
         units[str(name)] = units.get(str(name), 0.0) + float(face_rng.uniform(0.0, 0.15))
     expression = facelib.FaceExpression(units, expression.mouth_open * float(np.exp(face_rng.normal(0.0, 0.2))), expression.teeth)
 
-    voice_strength = _channel_strength(voice_rng, intensity * design.voice_expressivity)
+    voice_strength = _channel_strength(voice_rng, intensity * design.voice_expressivity, weak=weak == "voice")
     voice_other, voice_share = _other_emotion(voice_rng, emotion)
     params = voicelib.emotion_voice(emotion, design.voice, strength=voice_strength * (1.0 - voice_share))
     params = voicelib.emotion_voice(voice_other, params, strength=voice_strength * voice_share)

@@ -187,7 +187,7 @@ class VoiceParams:
 EMOTION_VOICE: dict[str, dict[str, float]] = {
     "neutral": {},
     "calm": {"f0_shift": -0.8, "f0_range": 0.85, "tempo": 0.93, "loudness_db": -2.0, "tilt": 0.15, "open_quotient": 0.04, "breath": 0.04, "articulation": 0.9},
-    "sad": {"f0_shift": -2.2, "f0_range": 0.55, "final": -1.0, "tempo": 0.80, "loudness_db": -5.0, "tilt": 0.45, "open_quotient": 0.12, "breath": 0.12, "jitter": 0.006, "shimmer": 0.02, "tremor": 0.1, "formant_scale": 0.975, "articulation": 0.7},
+    "sad": {"f0_shift": -1.8, "f0_range": 0.6, "final": -1.0, "tempo": 0.86, "loudness_db": -4.0, "tilt": 0.30, "open_quotient": 0.09, "breath": 0.08, "jitter": 0.005, "shimmer": 0.02, "tremor": 0.1, "formant_scale": 0.98, "articulation": 0.7},
     "happy": {"f0_shift": 4.0, "f0_range": 1.8, "final": 1.0, "tempo": 1.08, "loudness_db": 3.0, "tilt": -0.30, "open_quotient": -0.05, "formant_scale": 1.05, "articulation": 1.2},
     "surprised": {"f0_shift": 4.5, "f0_range": 1.9, "final": 3.5, "tempo": 1.05, "loudness_db": 3.0, "tilt": -0.30, "open_quotient": -0.05, "breath": 0.01, "formant_scale": 1.05, "articulation": 1.3},
     "angry": {"f0_shift": 2.5, "f0_range": 1.4, "final": -2.0, "tempo": 1.12, "loudness_db": 7.0, "tilt": -0.60, "open_quotient": -0.17, "breath": -0.02, "jitter": 0.005, "shimmer": 0.03, "f1_scale": 1.10, "articulation": 1.35},
