@@ -55,7 +55,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
 MEDIA_SUFFIXES = VIDEO_SUFFIXES + AUDIO_SUFFIXES
 # the trim params that shape the span (trim.jobs and trim.max_failed_share only steer the stage)
 TRIM_KEYS = ("sample_rate", "threshold_db", "frame_s", "min_silence_s", "pad_s", "min_span_s")
-AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas")
+AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
 INPUT_KIND = {(True, True): "audio-video", (True, False): "audio", (False, True): "silent video"}
 
@@ -216,7 +216,14 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
     if "mfcc" in inputs:
         audio = features.get("audio", {})
         _require(audio, ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "max_frames", "sample_rate"), f"{meta_path} features.audio")
-        expected = [int(audio["max_frames"]), int(audio["n_mfcc"]) * (3 if audio.get("deltas") else 1)]
+        if audio.get("normalise") == "speaker":
+            raise ModelError(
+                f"{meta_path}: the model was trained on speaker-normalised audio features (audio.normalise: speaker), "
+                "which need many clips of the speaker; mmer predict prepares one clip at a time and cannot use it"
+            )
+        from mmer.audio import n_features
+
+        expected = [int(audio["max_frames"]), n_features(**{k: audio[k] for k in ("features", "n_mfcc", "n_mels", "deltas") if k in audio})]
         if expected != list(inputs["mfcc"]["shape"]):
             raise ModelError(f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}")
     if "faces" in inputs:
