@@ -395,6 +395,24 @@ def test_clips_are_independent_of_the_other_clips():
     assert bytes(next(alone.frames)) == bytes(next(again.frames))
 
 
+def test_performance_is_drawn_per_clip():
+    summary = corpus.performance_summary(corpus.ClipSpec(2, 4, 2, 1, 1), seed=0)
+    assert summary["sex"] == "female" and summary["face"] in face.FACE_SOURCES
+    assert summary["expression"]["units"]["lip_corner_depress"] > 0  # sad
+    assert summary["voice"]["f0_shift"] != corpus.performance_summary(corpus.ClipSpec(2, 4, 2, 1, 2), seed=0)["voice"]["f0_shift"]
+
+
+def test_encoder_failure_is_a_media_error_and_leaves_no_file(tmp_path):
+    from mmer.errors import MediaError
+
+    odd = corpus.ClipMedia(
+        audio=np.zeros(4800, dtype=np.float32), n_frames=2, width=64, height=63, speech_span=(0.0, 0.1), frames=iter([bytes(64 * 63 * 3 // 2)] * 2)
+    )
+    with pytest.raises(MediaError, match="ffmpeg failed"):
+        corpus.encode_clip(odd, tmp_path / "bad.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_corpus_names_parse(tiny_corpus):
     clips = sorted(tiny_corpus.rglob("*.mp4"))
     assert len(clips) == len(ACTORS) * CLIPS

@@ -458,9 +458,24 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     design = design_actor(spec.actor, seed=seed)
     act = perform(spec, design, seed=seed)
     voice_rng, noise_rng = _rngs(2, seed, 3, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition)
-
-    # --- audio
     utterance = voicelib.synthesise(spec.statement, act.voice, voice_rng, female=design.sex == "female")
+    audio, n_frames, span = clip_audio(utterance, act, noise_rng, clip_id=spec.clip_id)
+    frames = clip_frames(design, act, utterance.mouth, width=width, height=height, n_frames=n_frames, speech_start=span[0])
+    return ClipMedia(audio=audio, n_frames=n_frames, width=width, height=height, speech_span=span, frames=frames)
+
+
+def clip_audio(utterance: voicelib.Utterance, act: Performance, noise_rng: np.random.Generator, *, clip_id: str = "") -> tuple[np.ndarray, int, tuple[float, float]]:
+    """The clip's soundtrack: room noise with the speech placed after the lead-in.
+
+    Returns
+    -------
+    audio : ndarray, float32
+        Mono at :data:`AUDIO_RATE`, exactly as long as the video.
+    n_frames : int
+        Video frames of the clip.
+    span : tuple of float
+        Start and end of the speech, seconds.
+    """
     speech = signal.resample_poly(utterance.audio, AUDIO_RATE // voicelib.SAMPLE_RATE, 1).astype(np.float32)
     speech_s = len(speech) / AUDIO_RATE
     # room noise around the speech fills the clip to its drawn length, within the limits
@@ -469,9 +484,9 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     trail = float(np.clip(quiet - lead, *SILENCE_S))
     fps = frame_rate()
     n_frames = int(np.ceil((lead + speech_s + trail) * fps))
-    n_samples = int(round(n_frames / fps * AUDIO_RATE))
     if not CLIP_S[0] <= n_frames / fps <= CLIP_S[1]:
-        raise MmerError(f"{spec.clip_id}: the clip would last {n_frames / fps:.2f} s (speech {speech_s:.2f} s), outside {CLIP_S[0]}-{CLIP_S[1]} s")
+        raise MmerError(f"{clip_id}: the clip would last {n_frames / fps:.2f} s (speech {speech_s:.2f} s), outside {CLIP_S[0]}-{CLIP_S[1]} s")
+    n_samples = int(round(n_frames / fps * AUDIO_RATE))
     start = int(round(lead * AUDIO_RATE))
     frame_len = int(0.025 * AUDIO_RATE)
     usable = len(speech) - len(speech) % frame_len
@@ -480,25 +495,40 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     audio = voicelib.room_noise(n_samples, noise_rng, level_dbfs=noise_db, sample_rate=AUDIO_RATE)
     end = min(start + len(speech), n_samples)
     audio[start:end] += speech[: end - start]
+    return audio, n_frames, (start / AUDIO_RATE, end / AUDIO_RATE)
 
-    # --- video
+
+def clip_frames(
+    design: ActorDesign,
+    act: Performance,
+    mouth_track: np.ndarray,
+    *,
+    width: int,
+    height: int,
+    n_frames: int,
+    speech_start: float,
+) -> Iterator[memoryview]:
+    """The clip's frames, made one at a time into one reused YUV 4:2:0 buffer.
+
+    The face is rendered once per mouth opening (:data:`MOUTH_LEVELS`); each frame picks
+    the opening of the speech at its time and places the head where its sway has it.
+    """
+    fps = frame_rate()
     iod_px = design.iod_frac * height * act.iod_scale
     eyes = ((design.eyes[0] + act.offset[0]) * width, (design.eyes[1] + act.offset[1]) * height)
     background = facelib.frame_yuv420(
         facelib.render_background(design.scene, width=width, height=height, eyes=eyes, iod_px=iod_px),
         gains=design.gains,
     )
-    mouth_track = utterance.mouth
-    top = float(np.clip(mouth_track.max(), 0.05, 1.5))
-    openings = np.linspace(0.0, top, MOUTH_LEVELS) * SPEECH_OPENING
+    widest = float(np.clip(mouth_track.max(), 0.05, 1.5))
+    openings = np.linspace(0.0, widest, MOUTH_LEVELS) * SPEECH_OPENING
     patches = facelib.face_levels_yuv420(design.face, act.expression, iod_px=iod_px, roll_deg=act.roll_deg, openings=openings, gains=design.gains)
 
     times = np.arange(n_frames) / fps
-    track_t = times - lead + VISUAL_LEAD_S
-    mouth = np.interp(track_t, np.arange(len(mouth_track)) / voicelib.ENVELOPE_RATE, mouth_track, left=0.0, right=0.0)
-    levels = np.rint(np.clip(mouth / top, 0.0, 1.0) * (MOUTH_LEVELS - 1)).astype(int)
-    f = act.sway_freqs
-    p = act.sway_phases
+    track_times = np.arange(len(mouth_track)) / voicelib.ENVELOPE_RATE
+    mouth = np.interp(times - speech_start + VISUAL_LEAD_S, track_times, mouth_track, left=0.0, right=0.0)
+    levels = np.rint(np.clip(mouth / widest, 0.0, 1.0) * (MOUTH_LEVELS - 1)).astype(int)
+    f, p = act.sway_freqs, act.sway_phases
     sway_x = act.sway * (0.6 * np.sin(2 * np.pi * f[0] * times + p[0]) + 0.4 * np.sin(2 * np.pi * f[1] * times + p[1]))
     sway_y = act.sway * (0.6 * np.sin(2 * np.pi * f[2] * times + p[2]) + 0.4 * np.sin(2 * np.pi * f[3] * times + p[3]))
     # settle into the emotion's resting pose over the first half second
@@ -506,23 +536,19 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     head_x = eyes[0] + iod_px * (sway_x + act.rest[0] * settle)
     head_y = eyes[1] + iod_px * (sway_y + act.rest[1] * settle)
 
-    def frames() -> Iterator[memoryview]:
-        buffer = np.empty(width * height * 3 // 2, dtype=np.uint8)
-        y_size, c_size = width * height, width * height // 4
-        planes = (
-            buffer[:y_size].reshape(height, width),
-            buffer[y_size : y_size + c_size].reshape(height // 2, width // 2),
-            buffer[y_size + c_size :].reshape(height // 2, width // 2),
-        )
-        for index in range(n_frames):
-            patch = patches[levels[index]]
-            left = int(round(head_x[index] - patch.anchor[0]))
-            top_px = int(round(head_y[index] - patch.anchor[1]))
-            facelib.composite_yuv420(background, patch, left=left, top=top_px, out=planes)
-            yield memoryview(buffer)
-
-    span = (start / AUDIO_RATE, end / AUDIO_RATE)
-    return ClipMedia(audio=audio, n_frames=n_frames, width=width, height=height, speech_span=span, frames=frames())
+    buffer = np.empty(width * height * 3 // 2, dtype=np.uint8)
+    y_size, c_size = width * height, width * height // 4
+    planes = (
+        buffer[:y_size].reshape(height, width),
+        buffer[y_size : y_size + c_size].reshape(height // 2, width // 2),
+        buffer[y_size + c_size :].reshape(height // 2, width // 2),
+    )
+    for index in range(n_frames):
+        patch = patches[levels[index]]
+        left = int(round(head_x[index] - patch.anchor[0]))
+        top = int(round(head_y[index] - patch.anchor[1]))
+        facelib.composite_yuv420(background, patch, left=left, top=top, out=planes)
+        yield memoryview(buffer)
 
 
 # ------------------------------------------------------------------------------- writing
@@ -588,21 +614,26 @@ def encode_clip(media: ClipMedia, path: str | Path) -> None:
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="mmer-synth-") as tmp_dir:
         wav_path = Path(tmp_dir) / "audio.wav"
+        log_path = Path(tmp_dir) / "ffmpeg.log"
         write_wav(wav_path, media.audio, AUDIO_RATE)
-        with atomic_path(path) as tmp:
+        with atomic_path(path) as tmp, open(log_path, "wb") as log:
             command = encode_command(tmp, wav_path, width=media.width, height=media.height)
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # stderr goes to a file: a pipe nobody reads while frames are written could fill up
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
             assert process.stdin is not None
             try:
                 for frame in media.frames:
                     process.stdin.write(frame)
                 process.stdin.close()
             except BrokenPipeError:
-                pass  # ffmpeg stopped early: its stderr says why
-            stderr = process.stderr.read() if process.stderr is not None else b""
+                pass  # ffmpeg stopped early: its log says why
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
             code = process.wait()
             if code != 0:
-                tail = stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise MediaError(f"{path}: ffmpeg failed with exit code {code}: {' | '.join(tail) or 'no message'}")
             # the temporary file was created private; give the clip the usual permissions
             umask = os.umask(0)
