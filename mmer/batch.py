@@ -8,6 +8,8 @@ from the totals whether the corpus itself is wrong (:func:`check_failed_share`).
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +21,21 @@ from tqdm.auto import tqdm
 from mmer.errors import DatasetError, MmerError
 
 logger = logging.getLogger(__name__)
+
+# Libraries that run threads of their own once used. A process forked after that inherits
+# their locks but not their threads: a pool worker forked from a process that ran a MediaPipe
+# face detector hangs closing the inherited one, or crashes creating its own. Such a process
+# (a notebook, a test run, a Predictor's) starts its workers from a clean fork server instead;
+# the stage scripts load neither before their pool starts and keep the fast fork.
+THREADED_MODULES = ("mediapipe", "tensorflow")
+
+
+def pool_context() -> multiprocessing.context.BaseContext | None:
+    """The start method of a pool created now: None (the default), or ``forkserver`` when the
+    default is fork and a library of :data:`THREADED_MODULES` is loaded in this process."""
+    if multiprocessing.get_start_method() == "fork" and any(name in sys.modules for name in THREADED_MODULES):
+        return multiprocessing.get_context("forkserver")
+    return None
 
 
 @dataclass
@@ -91,7 +108,7 @@ def map_clips(
         outcomes = (_guarded(func, item) for item in items)
         executor = None
     else:
-        executor = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, initargs=tuple(initargs))
+        executor = ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=initializer, initargs=tuple(initargs))
         chunksize = max(1, min(8, len(items) // (jobs * 8) or 1))
         outcomes = executor.map(_guarded, [func] * len(items), items, chunksize=chunksize)
     try:
