@@ -396,9 +396,10 @@ def glottal_source(f0: np.ndarray, params: VoiceParams, rng: np.random.Generator
     Returns
     -------
     pulses : ndarray, shape (n,), float32
-        The voiced excitation (about unit RMS when fully voiced).
+        The voiced excitation (the derivative of the glottal flow, which includes the
+        radiation at the lips).
     aspiration : ndarray, shape (n,), float32
-        Breath noise modulated by the glottal opening (about unit RMS).
+        White breath noise modulated by the glottal opening.
     """
     n = len(f0)
     nominal_phase = np.cumsum(f0 / SAMPLE_RATE)
@@ -414,7 +415,7 @@ def glottal_source(f0: np.ndarray, params: VoiceParams, rng: np.random.Generator
     f0_cycle = f0 * (1.0 + params.jitter * period_noise[cycle]) * (1.0 + 0.25 * creak * alternate)
     phase = np.cumsum(f0_cycle / SAMPLE_RATE)
     cycle = np.minimum(phase.astype(np.int64), n_cycles - 1)
-    p = phase - cycle
+    p = phase - np.floor(phase)
     oq = params.open_quotient
     rise, fall = 0.6 * oq, 0.4 * oq
     flow = np.where(p < rise, 0.5 * (1.0 - np.cos(np.pi * p / rise)), 0.0)
