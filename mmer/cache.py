@@ -71,7 +71,10 @@ def write_cache(
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
             for name, array in arrays.items():
-                h5.create_dataset(name, data=np.asarray(array), compression="lzf" if np.asarray(array).size > 4096 else None)
+                # gzip, not lzf: h5py's LZF output depends on uninitialised memory, so the same
+                # arrays gave different files and DVC reran every stage after an unchanged cache
+                compression = {"compression": "gzip", "compression_opts": 1} if np.asarray(array).size > 4096 else {}
+                h5.create_dataset(name, data=np.asarray(array), **compression)
             h5.create_dataset("clip_id", data=np.array(list(clip_ids), dtype=h5py.string_dtype()))
             for key, value in (attrs or {}).items():
                 h5.attrs[key] = _attr_value(value)
