@@ -19,10 +19,12 @@ measures:
   corpus plus a few new clips (another seed, other actors): the time of the rerun against
   the full run, and a check that every earlier clip came from the cache.
 
-Each measured part runs in its own process (as ``dvc repro`` runs stages), and the peak
-memory is the largest sum of the resident set sizes of that process and all its workers,
-sampled every 50 ms: pages shared between processes count once per process, so it errs high.
-Each figure is the median of ``--repeats`` runs unless its section's ``repeats`` says 1.
+Each stage, the training and the warm prediction run in a process of their own (as
+``dvc repro`` runs stages). Peak memory is that process's and all its workers' together,
+sampled by a thread (:class:`TreeMemory`): the sum of the proportional set sizes (shared
+pages split between the processes sharing them; judged against the target) and the sum of
+the resident set sizes (shared pages counted once per process, so it errs high).
+Each figure is the median of ``--repeats`` runs; a section says when it has fewer.
 The clips/s measured on the default corpus (120 clips) is extrapolated to the 1440-clip
 target; ``--clips 1440`` measures the full size.
 """
