@@ -308,26 +308,28 @@ def crops_from_detections(
 # --------------------------------------------------------------------------- per worker
 
 _DETECTOR: FaceDetector | None = None
+_OPTIONS = FaceDetectorOptions()
 
 
 def init_worker(model: str = "short", min_confidence: float = 0.5) -> None:
-    """Create this process's face detector (the initializer of the ``face_crops`` pool).
+    """Set this process's face-detector options (the initializer of the ``face_crops`` pool).
 
-    Also callable in-process; calling it again replaces the detector.
+    The detector itself is created on first use (:func:`worker_detector`): a worker whose
+    clips all come from the per-clip cache never pays MediaPipe's start-up. Also callable
+    in-process; calling it again replaces the detector.
     """
-    global _DETECTOR
-    options = FaceDetectorOptions(model=model, min_confidence=min_confidence)
+    global _DETECTOR, _OPTIONS
+    _OPTIONS = FaceDetectorOptions(model=model, min_confidence=min_confidence)
     if _DETECTOR is not None:
         _DETECTOR.close()
-    _DETECTOR = FaceDetector(options)
+    _DETECTOR = None
 
 
 def worker_detector() -> FaceDetector:
-    """This process's detector (created with the default options if :func:`init_worker` was not called)."""
+    """This process's one detector, created on first use with the options of :func:`init_worker`."""
+    global _DETECTOR
     if _DETECTOR is None:
-        logger.debug("no face detector in this process yet: creating one with the default options")
-        init_worker()
-    assert _DETECTOR is not None
+        _DETECTOR = FaceDetector(_OPTIONS)
     return _DETECTOR
 
 
