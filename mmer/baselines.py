@@ -108,14 +108,15 @@ def make_classifier(name: str, *, c: float = 1.0, seed: int = 0) -> Any:
     from sklearn.naive_bayes import GaussianNB
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
+    from sklearn.svm import SVC, LinearSVC
 
     if name == "gnb":
         classifier = GaussianNB()
     elif name == "lda":
         classifier = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
     elif name == "linear_svm":
-        classifier = SVC(kernel="linear", C=c, random_state=seed)
+        # liblinear: libsvm's linear kernel can take minutes to converge at large C
+        classifier = LinearSVC(C=c, max_iter=20_000, random_state=seed)
     elif name == "rbf_svm":
         classifier = SVC(kernel="rbf", C=c, gamma="scale", random_state=seed)
     else:
