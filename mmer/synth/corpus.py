@@ -858,6 +858,8 @@ __all__ = [
     "face_pool",
     "perform",
     "render_clip",
+    "clip_audio",
+    "clip_frames",
     "encode_clip",
     "synth_clip",
     "synth_corpus",
