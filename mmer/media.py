@@ -182,6 +182,10 @@ def parse_probe(text: str, path: str | Path) -> MediaInfo:
     """Parse the stderr of ``ffmpeg -i FILE`` (see :func:`probe`)."""
     if "Input #0" not in text:
         raise MediaError(f"{path}: unreadable media file: {_stderr_reason(text, path)}")
+    if re.search(r"stream \d+, offset 0x[0-9a-f]+: partial file", text):
+        # the header survived but the media data it points to is cut off: what is left looks
+        # like a file without one of its streams, and would fail as that
+        raise MediaError(f"{path}: truncated file: its streams' data end before the header says (ffmpeg: partial file)")
     duration_s, start_s = None, 0.0
     match = _DURATION_RE.search(text)
     if match:
