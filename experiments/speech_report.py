@@ -22,9 +22,20 @@ def settings_key(result):
 
 
 def describe(overrides, svm):
-    shown = {k: v for k, v in overrides.items() if not k.startswith(("data.", "index.", "baselines.", "model.modality"))}
-    text = ", ".join(f"{k.split('.', 1)[1]}={json.dumps(v, separators=(',', ':'))}" for k, v in shown.items()) or "reference (BLSTM, 24 MFCCs per clip)"
-    return ("RBF-SVM on MFCC mean+std; " if svm else "") + text
+    """A short name of the settings changed from params.yaml (beyond the corpus preset)."""
+    o = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith(("audio.", "model.audio_"))}
+    features = f"{o.get('n_mfcc', 24)} MFCC" if o.get("features", "mfcc") == "mfcc" else f"{o.get('n_mels', 40)} log-mel"
+    parts = [features + ("+deltas" if o.get("deltas") else ""), f"{o.get('normalise', 'clip')}-norm"]
+    if o.get("perturbations"):
+        parts.append("+".join(o["perturbations"]))
+    if svm:
+        return "RBF-SVM on mean+std: " + ", ".join(parts)
+    frontend = "conv1d" if o.get("audio_frontend") == "conv1d" else ""
+    rnn = {0: "", 1: "BLSTM"}.get(o.get("audio_rnn_layers", 2), "2xBLSTM")
+    pooling = {"last": "last state", "attention": "attention", "stats": "stats pooling"}[o.get("audio_pooling", "last")]
+    network = " > ".join(x for x in (frontend, rnn, pooling) if x)
+    name = "**reference**: " if not o else ""
+    return f"{name}{network}; " + ", ".join(parts)
 
 
 def main():
