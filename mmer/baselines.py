@@ -32,7 +32,12 @@ TUNED = {"linear_svm", "rbf_svm"}
 
 
 def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of each coefficient over the unpadded frames.
+    """Per-clip statistics of the unpadded frames: mean, std, mean absolute change, length.
+
+    Mean and standard deviation carry nothing once each clip is standardised
+    (``audio.normalise: clip`` makes them 0 and 1), so the descriptor also has what
+    standardisation keeps: how fast each coefficient moves (mean absolute frame-to-frame
+    change) and how long the speech lasts (log number of frames).
 
     Parameters
     ----------
@@ -42,8 +47,8 @@ def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray [n, 2c], float32
-        Means, then standard deviations.
+    ndarray [n, 3c + 1], float32
+        Means, standard deviations, mean absolute changes, then log length.
     """
     if mfcc.ndim != 3 or len(n_frames) != len(mfcc):
         raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
@@ -53,7 +58,10 @@ def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
     weights = speech[..., None].astype(np.float64)
     mean = (mfcc * weights).sum(axis=1) / lengths[:, None]
     var = (((mfcc - mean[:, None, :]) ** 2) * weights).sum(axis=1) / lengths[:, None]
-    return np.concatenate([mean, np.sqrt(var)], axis=1).astype(np.float32)
+    both = (speech[:, 1:] & speech[:, :-1])[..., None].astype(np.float64)  # consecutive speech frames
+    change = (np.abs(np.diff(mfcc, axis=1)) * both).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+    log_length = np.log(np.maximum(np.asarray(n_frames, dtype=np.float64), 1))[:, None]
+    return np.concatenate([mean, np.sqrt(var), change, log_length], axis=1).astype(np.float32)
 
 
 def face_descriptor(faces: np.ndarray, face_found: np.ndarray | None = None, *, grid: int = 8) -> np.ndarray:

@@ -23,8 +23,9 @@ def test_mfcc_statistics_use_only_the_unpadded_frames():
     mfcc[0, 3:] = [[1, 10], [3, 20]]  # 2 speech frames after 3 frames of padding
     mfcc[1] = np.arange(10).reshape(5, 2)  # truncated clip: n_frames > T, every frame is speech
     stats = mfcc_statistics(mfcc, np.array([2, 9]))
-    np.testing.assert_allclose(stats[0], [2, 15, 1, 5])
-    np.testing.assert_allclose(stats[1], [4, 5, np.sqrt(8), np.sqrt(8)], rtol=1e-6)
+    assert stats.shape == (2, 3 * 2 + 1)
+    np.testing.assert_allclose(stats[0], [2, 15, 1, 5, 2, 10, np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(stats[1], [4, 5, np.sqrt(8), np.sqrt(8), 2, 2, np.log(9)], rtol=1e-6)
     with pytest.raises(ValueError):
         mfcc_statistics(mfcc[0], np.array([2]))
 
@@ -44,9 +45,9 @@ def test_face_descriptor_averages_found_frames_in_grey_blocks():
 
 def test_pooled_feature_sizes(data):
     clips, _ = data
-    assert pooled_features(clips, "audio").shape == (len(clips), 16)
+    assert pooled_features(clips, "audio").shape == (len(clips), 3 * 8 + 1)
     assert pooled_features(clips, "video", face_grid=4).shape == (len(clips), 16)
-    assert pooled_features(clips, "av", face_grid=8).shape == (len(clips), 16 + 64)
+    assert pooled_features(clips, "av", face_grid=8).shape == (len(clips), 3 * 8 + 1 + 64)
     with pytest.raises(ConfigError):
         pooled_features(clips, "text")
 
