@@ -306,6 +306,15 @@ def n_features(*, features: str = "mfcc", n_mfcc: int = 24, n_mels: int = 40, de
     return (n_mfcc if features == "mfcc" else n_mels) * (3 if deltas else 1)
 
 
+def speech_mask(n_frames: np.ndarray, length: int) -> np.ndarray:
+    """Which frames of zero pre-padded clips are speech: bool ``[n, length]``.
+
+    The last ``min(n_frames, length)`` frames of each clip are speech (see :func:`pad_or_truncate`).
+    """
+    lengths = np.clip(np.asarray(n_frames), 1, length)
+    return np.arange(length)[None, :] >= (length - lengths)[:, None]
+
+
 def mean_frames(lengths: Sequence[int]) -> int:
     """T by default: the rounded mean number of frames (of the training split's clips)."""
     if len(lengths) == 0:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mmer.audio import speech_mask
 from mmer.config import BASELINE_CLASSIFIERS, BASELINE_FEATURE_SETS
 from mmer.data import ClipData
 from mmer.errors import ConfigError, DatasetError
@@ -54,7 +55,7 @@ def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
         raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
     n_time = mfcc.shape[1]
     lengths = np.clip(np.asarray(n_frames), 1, n_time)
-    speech = np.arange(n_time)[None, :] >= (n_time - lengths)[:, None]  # [n, T]
+    speech = speech_mask(n_frames, n_time)  # [n, T]
     weights = speech[..., None].astype(np.float64)
     mean = (mfcc * weights).sum(axis=1) / lengths[:, None]
     var = (((mfcc - mean[:, None, :]) ** 2) * weights).sum(axis=1) / lengths[:, None]

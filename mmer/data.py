@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmer.audio import speech_mask
 from mmer.cache import FeatureCache, read_cache
 from mmer.dataset import fold_splits, read_index
 from mmer.errors import ConfigError, DatasetError
@@ -185,7 +186,7 @@ def frame_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> tuple[np.ndarray
     if mfcc.ndim != 3 or len(n_frames) != len(mfcc) or len(mfcc) == 0:
         raise ValueError(f"mfcc must be [n > 0, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
     n_time = mfcc.shape[1]
-    speech = np.arange(n_time)[None, :] >= (n_time - np.clip(np.asarray(n_frames), 1, n_time))[:, None]
+    speech = speech_mask(n_frames, n_time)
     frames = mfcc[speech].astype(np.float64)  # [speech frames, c]
     return frames.mean(axis=0).astype(np.float32), np.maximum(frames.std(axis=0), 1e-6).astype(np.float32)
 
