@@ -283,7 +283,9 @@ def face_crops_stage(
         "face_found": np.stack([c.found for c in crops]) if crops else np.zeros((0, params.n_frames), bool),
         "boxes": np.stack([c.boxes for c in crops]).astype(np.float32) if crops else np.zeros((0, params.n_frames, 4), np.float32),
     }
-    attrs = {**dataclasses.asdict(params), "layout": "clip,frame,y,x,rgb"}
+    # how many processes ran, or the failure share allowed, does not change the crops
+    attrs = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("jobs", "max_failed_share")}
+    attrs["layout"] = "clip,frame,y,x,rgb"
     if trim is not None:
         attrs["trim"] = span_params(trim)  # the span the frames were taken from
     write_cache(out_path, arrays, clip_ids, attrs)
