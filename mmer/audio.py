@@ -35,6 +35,18 @@ NORMALISATIONS = ("clip", "speaker", "none")
 LOG_MEL_FLOOR_DB = -100.0  # log-mel energies below this (digital silence) are clipped to it
 
 
+def _checked_signal(signal: np.ndarray, what: str, *, n_fft: int, win_length: int) -> np.ndarray:
+    """A mono float32 signal long enough for one analysis frame (``center=False``), or ConfigError."""
+    signal = np.asarray(signal, dtype=np.float32)
+    if signal.ndim != 1:
+        raise ConfigError(f"{what} expects a mono signal of shape (n_samples,), got {signal.shape}")
+    if win_length > n_fft:
+        raise ConfigError(f"audio.win_length ({win_length}) must not exceed audio.n_fft ({n_fft})")
+    if len(signal) < max(win_length, n_fft):
+        raise ConfigError(f"signal of {len(signal)} samples is shorter than one window ({max(win_length, n_fft)})")
+    return signal
+
+
 def mfcc(
     signal: np.ndarray,
     sample_rate: int,
@@ -63,13 +75,7 @@ def mfcc(
     -------
     ndarray, shape (n_frames, n_mfcc) or (n_frames, 3 * n_mfcc), float32
     """
-    signal = np.asarray(signal, dtype=np.float32)
-    if signal.ndim != 1:
-        raise ConfigError(f"mfcc expects a mono signal of shape (n_samples,), got {signal.shape}")
-    if win_length > n_fft:
-        raise ConfigError(f"audio.win_length ({win_length}) must not exceed audio.n_fft ({n_fft})")
-    if len(signal) < win_length:
-        raise ConfigError(f"signal of {len(signal)} samples is shorter than one window ({win_length})")
+    signal = _checked_signal(signal, "mfcc", n_fft=n_fft, win_length=win_length)
     coefficients = librosa.feature.mfcc(
         y=signal,
         sr=sample_rate,
@@ -102,13 +108,7 @@ def log_mel(
     -------
     ndarray, shape (n_frames, n_mels) or (n_frames, 3 * n_mels), float32
     """
-    signal = np.asarray(signal, dtype=np.float32)
-    if signal.ndim != 1:
-        raise ConfigError(f"log_mel expects a mono signal of shape (n_samples,), got {signal.shape}")
-    if win_length > n_fft:
-        raise ConfigError(f"audio.win_length ({win_length}) must not exceed audio.n_fft ({n_fft})")
-    if len(signal) < max(win_length, n_fft):
-        raise ConfigError(f"signal of {len(signal)} samples is shorter than one window ({max(win_length, n_fft)})")
+    signal = _checked_signal(signal, "log_mel", n_fft=n_fft, win_length=win_length)
     power = librosa.feature.melspectrogram(
         y=signal, sr=sample_rate, n_fft=n_fft, win_length=win_length, hop_length=hop_length, n_mels=n_mels, center=False
     )
