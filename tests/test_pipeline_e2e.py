@@ -8,9 +8,6 @@ that `dvc exp run -S train.epochs=1` reruns only training and evaluation and sho
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,28 +15,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
+import repo_factory
 from mmer.cache import read_cache
+from repo_factory import commit, make_repo, ran, set_params
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 TINY_ACTORS = "1-6"
 
 
 def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    """Run a command (failure raises with its output); return what it printed."""
+    proc = repo_factory.run(cmd, cwd)
     return proc.stdout + proc.stderr
-
-
-def set_params(repo: Path, **sections) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in sections.items():
-        params.setdefault(section, {}).update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def lock_outs(repo: Path, stage: str) -> list:
@@ -49,32 +37,17 @@ def lock_outs(repo: Path, stage: str) -> list:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("e2e")
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "mmer"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (repo / ".gitignore").write_text("/data/raw\n")
-    run(["git", "init", "-q"], repo)
-    run(["git", "config", "user.email", "ci@example.org"], repo)
-    run(["git", "config", "user.name", "ci"], repo)
-    run(["dvc", "init", "-q"], repo)
+    repo = make_repo(tmp_path_factory.mktemp("e2e"))
     run(["dvc", "config", "core.autostage", "true"], repo)
     run(
         [sys.executable, "-m", "mmer", "-q", "synth", "--out", "data/raw", "--preset", "tiny", "--actors", TINY_ACTORS, "--seed", "0"],
         repo,
     )
     set_params(repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2})
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "tiny corpus pipeline"], repo)
+    commit(repo, "tiny corpus pipeline")
     run(["dvc", "repro"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline results"], repo)
+    commit(repo, "baseline results")
     return repo
-
-
-def ran(out: str) -> set[str]:
-    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
 
 
 def test_preprocessing_outputs(repo):
