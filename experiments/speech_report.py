@@ -34,7 +34,14 @@ def describe(overrides, svm):
     rnn = {0: "", 1: "BLSTM"}.get(o.get("audio_rnn_layers", 2), "2xBLSTM")
     pooling = {"last": "last state", "attention": "attention", "stats": "stats pooling"}[o.get("audio_pooling", "last")]
     network = " > ".join(x for x in (frontend, rnn, pooling) if x)
-    name = "**reference**: " if not o else ""
+    t = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("train.")}
+    if t.get("mixup"):
+        parts.append(f"mixup {t['mixup']}")
+    if t.get("label_smoothing"):
+        parts.append(f"label smoothing {t['label_smoothing']}")
+    if t.get("ensemble", 1) > 1:
+        parts.append(f"ensemble of {t['ensemble']} by {t.get('ensemble_by', 'seed')}")
+    name = "**reference**: " if not o and not t else ""
     return f"{name}{network}; " + ", ".join(parts)
 
 

@@ -183,6 +183,7 @@ AUDIO_FRONTENDS = ("none", "conv1d")
 AUDIO_POOLINGS = ("last", "attention", "stats")
 MONITORS = ("val_loss", "val_accuracy")
 CLASS_WEIGHTS = ("none", "balanced")
+ENSEMBLE_BY = ("seed", "fold")
 BASELINE_FEATURE_SETS = ("audio", "video", "av")
 BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm")
 
@@ -248,11 +249,20 @@ class TrainParams:
     seed: int = 42
     deterministic: bool = True
     threads: int = 2
+    mixup: float = 0.0  # Beta(alpha, alpha) mixing of training clips and their labels; 0 = off
+    label_smoothing: float = 0.0
+    ensemble: int = 1  # models averaged into one (their mean probability)
+    ensemble_by: str = "seed"  # seed (same speakers, seeds seed+j) | fold (each member validates on its own group of speakers)
 
     def __post_init__(self) -> None:
         _check_choice("train", "monitor", self.monitor, MONITORS)
         _check_choice("train", "class_weight", self.class_weight, CLASS_WEIGHTS)
-        _check_positive("train", epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, threads=self.threads)
+        _check_choice("train", "ensemble_by", self.ensemble_by, ENSEMBLE_BY)
+        _check_positive("train", epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, threads=self.threads, ensemble=self.ensemble)
+        if self.mixup < 0:
+            raise ConfigError(f"train.mixup must be 0 (off) or a positive Beta alpha, not {self.mixup!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"train.label_smoothing must be in [0, 1), not {self.label_smoothing!r}")
         if not 0 < self.lr_factor < 1:
             raise ConfigError(f"train.lr_factor must be in (0, 1), not {self.lr_factor!r}")
 

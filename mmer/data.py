@@ -317,3 +317,74 @@ def augment_batch(inputs: Mapping[str, np.ndarray], n_frames: np.ndarray | None,
     if "faces" in out:
         out["faces"] = augment_faces(out["faces"], rng=rng, **{k: v for k, v in augment.items() if k in VIDEO_AUGMENT_KEYS})
     return out
+
+
+def mixup_batch(
+    inputs: Mapping[str, np.ndarray], targets: np.ndarray, *, rng: np.random.Generator, alpha: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Mixup (Zhang et al., 2018): each clip mixed with another clip of the batch, labels alike.
+
+    Clip i becomes ``lam_i * x_i + (1 - lam_i) * x_j`` with ``lam_i ~ Beta(alpha, alpha)``
+    folded to ``max(lam, 1 - lam)`` (so clip i stays the larger part) and ``j`` a random
+    permutation of the batch. ``uint8`` inputs (face crops) are rounded back to ``uint8``.
+
+    Parameters
+    ----------
+    inputs : mapping of str to ndarray
+        The batch's model inputs, one row per clip.
+    targets : ndarray [n, n_classes]
+        One-hot (or already soft) labels.
+    rng : numpy Generator
+    alpha : float
+        The Beta parameter (> 0); small values (0.2-0.4) mix little.
+
+    Returns
+    -------
+    inputs : dict of str to ndarray
+    targets : ndarray [n, n_classes], float32
+    """
+    if alpha <= 0:
+        raise ConfigError(f"mixup alpha must be positive, not {alpha!r}")
+    n = len(targets)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    lam = np.maximum(lam, 1.0 - lam)
+    partner = rng.permutation(n)
+    mixed = {}
+    for name, array in inputs.items():
+        weight = lam.reshape(-1, *([1] * (array.ndim - 1)))
+        blend = weight * array.astype(np.float32) + (1.0 - weight) * array[partner].astype(np.float32)
+        mixed[name] = np.clip(np.rint(blend), 0, 255).astype(np.uint8) if array.dtype == np.uint8 else blend.astype(array.dtype)
+    soft = lam[:, None] * targets + (1.0 - lam[:, None]) * targets[partner]
+    return mixed, soft.astype(np.float32)
+
+
+def member_splits(splits: np.ndarray, actors: np.ndarray, n_members: int) -> list[np.ndarray]:
+    """The train/val splits of ``n_members`` ensemble members that take turns validating.
+
+    The development speakers (those of the ``train`` and ``val`` splits) are sorted and cut
+    into ``n_members`` groups of consecutive actors; member j validates on group j and trains
+    on the others. ``test`` (and any other split) is left as it is, so the test speakers are
+    never seen. With RAVDESS cross-validation folds of 3 consecutive actors and 5 members,
+    the groups are the 5 non-test folds.
+
+    Parameters
+    ----------
+    splits : ndarray [n] of str
+    actors : ndarray [n] of int
+    n_members : int
+        2 or more, at most the number of development speakers.
+
+    Returns
+    -------
+    list of ndarray [n] of str
+    """
+    development = np.isin(splits, ("train", "val"))
+    speakers = np.unique(actors[development])
+    if not 2 <= n_members <= len(speakers):
+        raise ConfigError(f"an ensemble by fold needs 2 to {len(speakers)} members (one group of speakers each), not {n_members}")
+    out = []
+    for group in np.array_split(speakers, n_members):
+        member = np.asarray(splits, dtype=object).copy()
+        member[development] = np.where(np.isin(actors[development], group), "val", "train")
+        out.append(member)
+    return out

@@ -16,9 +16,10 @@ from typing import Any
 
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from mmer.config import AugmentParams, ModelParams, TrainParams
-from mmer.data import ClipData, align_clips, augment_batch, frame_statistics, read_caches, with_perturbed_copies
+from mmer.data import ClipData, align_clips, augment_batch, frame_statistics, member_splits, mixup_batch, read_caches, with_perturbed_copies
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, evaluate_split
 from mmer.models import MODALITY_INPUTS, build_model, model_metadata, save_model_bundle
@@ -77,6 +78,11 @@ class ClipBatches(keras.utils.PyDataset):
     augment : mapping, optional
         Keyword arguments of :func:`mmer.data.augment_batch`; None: no augmentation.
     shuffle : bool
+    n_classes : int
+        When given, the labels come one-hot ([batch, n_classes] float32), as a soft-label
+        loss (mixup, label smoothing) needs; 0: integer labels.
+    mixup : float
+        Beta alpha of :func:`mmer.data.mixup_batch` (needs ``n_classes``); 0: off.
     """
 
     def __init__(
@@ -89,10 +95,15 @@ class ClipBatches(keras.utils.PyDataset):
         seed: int = 0,
         augment: Mapping[str, Any] | None = None,
         shuffle: bool = True,
+        n_classes: int = 0,
+        mixup: float = 0.0,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be positive, not {batch_size}")
+        if mixup and not n_classes:
+            raise ConfigError("mixup needs one-hot labels: give n_classes")
+        self.n_classes, self.mixup = n_classes, mixup
         sizes = {name: len(array) for name, array in inputs.items()}
         if not sizes or set(sizes.values()) != {len(labels)}:
             raise ValueError(f"inputs {sizes} and {len(labels)} labels must have the same rows")
@@ -116,7 +127,12 @@ class ClipBatches(keras.utils.PyDataset):
             rng = np.random.default_rng([self.seed, self.epoch, batch, 1])
             n_frames = None if self.n_frames is None else self.n_frames[rows]
             inputs = augment_batch(inputs, n_frames, rng=rng, **self.augment)
-        return inputs, self.labels[rows]
+        labels = self.labels[rows]
+        if self.n_classes:
+            labels = np.eye(self.n_classes, dtype=np.float32)[labels]
+            if self.mixup:
+                inputs, labels = mixup_batch(inputs, labels, rng=np.random.default_rng([self.seed, self.epoch, batch, 2]), alpha=self.mixup)
+        return inputs, labels
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
@@ -167,6 +183,8 @@ def fit_model(
     min_lr: float = 1e-5,
     class_weight: str = "none",
     seed: int = 42,
+    mixup: float = 0.0,
+    label_smoothing: float = 0.0,
     augment: Mapping[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
@@ -193,6 +211,10 @@ def fit_model(
     class_weight : {'none', 'balanced'}
     seed : int
         Seeds the batch order and the augmentation.
+    mixup : float
+        Beta alpha of mixup on the training batches (:func:`mmer.data.mixup_batch`); 0: off.
+    label_smoothing : float
+        Of the cross-entropy. With it or mixup the labels go one-hot (categorical loss).
     augment : mapping, optional
         Keyword arguments of :func:`mmer.data.augment_batch`; None: no augmentation.
     callbacks : sequence of keras callbacks
@@ -211,17 +233,20 @@ def fit_model(
         raise DatasetError(f"training needs train and validation clips; got {len(train)} train and {len(val)} validation clips")
     names = [t.name for t in model.inputs]
     mode = "min" if monitor == "val_loss" else "max"
+    n_classes = int(model.outputs[0].shape[-1])
+    soft = mixup > 0 or label_smoothing > 0
+    one_hot = n_classes if soft else 0
     batches = ClipBatches(
-        train.inputs(names), train.labels, n_frames=train.arrays.get("n_frames"), batch_size=batch_size, seed=seed, augment=augment
+        train.inputs(names), train.labels, n_frames=train.arrays.get("n_frames"), batch_size=batch_size, seed=seed, augment=augment,
+        n_classes=one_hot, mixup=mixup,
     )
     # validation as a PyDataset too: Keras' tf.data path for arrays logs a spurious
     # TensorFlow error line (use_unbounded_threadpool) with this Keras/TensorFlow pair
-    val_batches = ClipBatches(val.inputs(names), val.labels, batch_size=max(batch_size, 64), shuffle=False)
-    n_classes = int(model.outputs[0].shape[-1])
+    val_batches = ClipBatches(val.inputs(names), val.labels, batch_size=max(batch_size, 64), shuffle=False, n_classes=one_hot)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing) if soft else "sparse_categorical_crossentropy",
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if soft else ["accuracy"],
     )
     timer = EpochTimer()
     with tempfile.TemporaryDirectory(prefix="mmer-checkpoint-") as tmp:
@@ -289,6 +314,39 @@ def audio_statistics(train: ClipData, modality: str) -> tuple[np.ndarray, np.nda
     return frame_statistics(train.arrays["mfcc"], train.arrays["n_frames"])
 
 
+def ensemble_model(members: Sequence[keras.Model]) -> keras.Model:
+    """One model averaging the probabilities of ``members`` (same inputs and classes).
+
+    Each member keeps its own input standardisation; the result saves, loads and predicts
+    like a single model (inputs by name, output [n, n_classes]).
+    """
+    first = members[0]
+    inputs = {t.name: keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t.name) for t in first.inputs}
+    outputs = keras.layers.Average(name="ensemble_mean")([member(inputs) for member in members])
+    return keras.Model(inputs=inputs, outputs=outputs, name=f"ensemble_of_{len(members)}")
+
+
+def ensemble_summary(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The fit summaries of ensemble members as one: sums of epochs, time and parameters,
+    the median best epoch, means of speed and of each member's validation scores (each on
+    its own validation speakers), the first member's history, and every member's summary."""
+    first = summaries[0]
+    return {
+        "history": first["history"],
+        "best_epoch": int(np.median([s["best_epoch"] for s in summaries])),
+        "epochs_run": int(sum(s["epochs_run"] for s in summaries)),
+        "seconds_per_epoch": float(np.mean([s["seconds_per_epoch"] for s in summaries])),
+        "train_seconds": float(sum(s["train_seconds"] for s in summaries)),
+        "val": {key: float(np.mean([s["val"][key] for s in summaries])) for key in first["val"]},
+        "n_parameters": int(sum(s["n_parameters"] for s in summaries)),
+        "n_train": first["n_train"],
+        "n_perturbed": first["n_perturbed"],
+        "n_val": first["n_val"],
+        "val_actors": sorted({a for s in summaries for a in s["val_actors"]}),
+        "members": [{k: v for k, v in s.items() if k != "history"} for s in summaries],
+    }
+
+
 def train_model(
     data: ClipData,
     *,
@@ -302,8 +360,11 @@ def train_model(
 ) -> TrainResult:
     """Build, seed and fit a model on the ``train`` clips of ``data``, watching ``val``.
 
-    Perturbed audio copies in the cache (``audio.perturbations``) join the training clips
-    only; raw audio features (``audio.normalise: none``) are standardised inside the model
+    With ``train_params.ensemble`` > 1, that many members are trained (seeds ``seed + j``;
+    with ``ensemble_by: fold`` member j also validates on its own group of development
+    speakers, :func:`mmer.data.member_splits`) and averaged into one model
+    (:func:`ensemble_model`); the test speakers are never used. Perturbed audio copies in
+    the cache (``audio.perturbations``) join the training clips only; raw audio features (``audio.normalise: none``) are standardised inside the model
     with statistics of the training frames.
 
     Parameters
@@ -326,16 +387,12 @@ def train_model(
     labels_seen = int(data.labels.max()) if len(data) else -1
     if labels_seen >= len(label_names):
         raise DatasetError(f"the index has label {labels_seen} but only {len(label_names)} classes {list(label_names)}; rerun the index stage")
-    configure_runtime(seed=train_params.seed, threads=train_params.threads, deterministic=train_params.deterministic)
-    keras.backend.clear_session()
-    train, val = with_perturbed_copies(data.split("train")), data.split("val")
-    model = build_model(
-        n_classes=len(label_names),
-        audio_standardise=audio_statistics(train, model_params.modality),
-        **input_shapes(data, model_params.modality),
-        **dataclasses.asdict(model_params),
-    )
-    fit_kwargs = {k: v for k, v in dataclasses.asdict(train_params).items() if k not in ("deterministic", "threads")}
+    n_members = train_params.ensemble
+    if n_members > 1 and train_params.ensemble_by == "fold":
+        member_data = [dataclasses.replace(data, splits=splits) for splits in member_splits(data.splits, data.actors, n_members)]
+    else:
+        member_data = [data] * n_members
+    fit_kwargs = {k: v for k, v in dataclasses.asdict(train_params).items() if k not in ("deterministic", "threads", "ensemble", "ensemble_by")}
     if epochs:
         fit_kwargs["epochs"] = epochs
     augment = {k: v for k, v in dataclasses.asdict(augment_params).items() if k != "enabled"} if augment_params.enabled else None
@@ -344,10 +401,35 @@ def train_model(
         "train": {**dataclasses.asdict(train_params), "epochs": fit_kwargs["epochs"]},
         "augment": dataclasses.asdict(augment_params),
     }
-    if live is not None:
-        live.log_params({**params_log, "n_parameters": model.count_params(), "n_train": len(train), "n_val": len(val)})
-    summary = fit_model(model, train, val, augment=augment, callbacks=[LiveLogger(live)] if live is not None else (), verbose=verbose, **fit_kwargs)
-    summary.update(n_parameters=model.count_params(), n_train=len(train), n_perturbed=len(train) - int((data.splits == "train").sum()), n_val=len(val))
+    members, summaries = [], []
+    for j, clips in enumerate(tqdm(member_data, desc="ensemble", unit="model", disable=n_members == 1)):
+        seed = train_params.seed + j
+        configure_runtime(seed=seed, threads=train_params.threads, deterministic=train_params.deterministic)
+        if j == 0:
+            keras.backend.clear_session()
+        train, val = with_perturbed_copies(clips.split("train")), clips.split("val")
+        model = build_model(
+            n_classes=len(label_names),
+            audio_standardise=audio_statistics(train, model_params.modality),
+            **input_shapes(clips, model_params.modality),
+            **dataclasses.asdict(model_params),
+        )
+        if live is not None and j == 0:
+            live.log_params({**params_log, "n_parameters": model.count_params() * n_members, "n_train": len(train), "n_val": len(val)})
+        # DVCLive follows the first member only (its curves are one training's)
+        callbacks = [LiveLogger(live)] if live is not None and j == 0 else ()
+        summary = fit_model(model, train, val, augment=augment, callbacks=callbacks, verbose=verbose, **{**fit_kwargs, "seed": seed})
+        summary.update(
+            n_parameters=model.count_params(), n_train=len(train), n_perturbed=len(train) - int((clips.splits == "train").sum()), n_val=len(val),
+            val_actors=sorted(int(a) for a in set(val.actors)),
+        )
+        if n_members > 1:
+            model.name = f"member_{j}"
+            logger.info("ensemble member %d of %d (seed %d, validation actors %s): val accuracy %.3f", j + 1, n_members, seed, summary["val_actors"], summary["val"]["accuracy"])
+        members.append(model)
+        summaries.append(summary)
+    model = members[0] if n_members == 1 else ensemble_model(members)
+    summary = summaries[0] if n_members == 1 else ensemble_summary(summaries)
     metadata = model_metadata(
         model,
         modality=model_params.modality,

@@ -7,7 +7,7 @@ import yaml
 
 from feature_factory import make_corpus, tiny_augment_params, tiny_model_params, write_corpus
 from mmer.config import AugmentParams, CvParams, TrainParams, from_mapping, load_section
-from mmer.data import align_clips, augment_batch, augment_faces, augment_mfcc, frame_statistics, with_perturbed_copies
+from mmer.data import align_clips, augment_batch, augment_faces, augment_mfcc, frame_statistics, member_splits, mixup_batch, with_perturbed_copies
 from mmer.errors import ConfigError, DatasetError
 from mmer.models import build_model, load_model_bundle, predict_proba
 from mmer.training import ClipBatches, audio_statistics, class_weights, cv_stage, fit_model, train_model, train_stage
@@ -140,6 +140,40 @@ def test_batches_cover_every_clip_once_per_epoch_and_repeat_with_the_seed(data):
         ClipBatches(inputs, data.labels[:-1])
 
 
+def test_mixup_mixes_each_clip_with_a_partner_and_its_label_alike():
+    rng = np.random.default_rng(0)
+    mfcc = rng.normal(size=(8, 5, 3)).astype(np.float32)
+    faces = rng.integers(0, 256, size=(8, 2, 4, 4, 3), dtype=np.uint8)
+    targets = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1, 2, 3]]
+    mixed, soft = mixup_batch({"mfcc": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
+    again, _ = mixup_batch({"mfcc": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
+    np.testing.assert_array_equal(mixed["mfcc"], again["mfcc"])
+    assert mixed["faces"].dtype == np.uint8 and mixed["mfcc"].dtype == np.float32
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
+    # the clip's own label keeps the larger weight, and the same weight mixes its inputs
+    own = soft[np.arange(8), [0, 1, 2, 3, 0, 1, 2, 3]]
+    assert (own >= 0.5 - 1e-6).all() and (own < 1.0).any()
+    for i in range(8):
+        lam = own[i] if own[i] < 1 else 1.0
+        partner = [j for j in range(8) if not np.allclose(mixed["mfcc"][i], lam * mfcc[i] + (1 - lam) * mfcc[j], atol=1e-5)]
+        assert len(partner) < 8, f"clip {i} is no mix of itself and a batch partner"
+    with pytest.raises(ConfigError, match="alpha"):
+        mixup_batch({"mfcc": mfcc}, targets, rng=rng, alpha=0)
+
+
+def test_member_splits_validate_every_development_speaker_once_and_never_touch_test():
+    actors = np.repeat(np.arange(1, 19), 2)
+    splits = np.where(actors <= 3, "test", np.where(actors <= 6, "val", "train")).astype(object)
+    members = member_splits(splits, actors, 5)
+    assert len(members) == 5
+    validated = [sorted(set(actors[m == "val"])) for m in members]
+    assert validated == [[4, 5, 6], [7, 8, 9], [10, 11, 12], [13, 14, 15], [16, 17, 18]]
+    for m in members:
+        assert (m[actors <= 3] == "test").all() and set(m[actors > 3]) == {"train", "val"}
+    with pytest.raises(ConfigError, match="members"):
+        member_splits(splits, actors, 16)
+
+
 def test_class_weights():
     assert class_weights([0, 0, 1], n_classes=3) is None
     weights = class_weights([0, 0, 0, 1], n_classes=3, mode="balanced")
@@ -222,6 +256,45 @@ def test_same_params_give_the_same_metrics(data, corpus):
     first, again = (train_model(data, label_names=corpus.label_names, **params) for _ in range(2))
     assert again.summary["val"]["loss"] == pytest.approx(first.summary["val"]["loss"], abs=1e-5)
     assert again.summary["history"]["loss"] == pytest.approx(first.summary["history"]["loss"], abs=1e-5)
+
+
+def test_mixup_and_label_smoothing_train_with_soft_labels(data, corpus):
+    train_params = TrainParams(epochs=2, batch_size=16, patience=5, mixup=0.4, label_smoothing=0.1)
+    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(modality="audio"), train_params=train_params, augment_params=tiny_augment_params())
+    assert set(result.summary["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert 0 <= result.summary["val"]["accuracy"] <= 1 and np.isfinite(result.summary["val"]["loss"])
+    batches = ClipBatches(data.inputs(["mfcc"]), data.labels, n_frames=data.arrays["n_frames"], batch_size=8, seed=1, n_classes=4, mixup=0.4)
+    _, soft = batches[0]
+    assert soft.shape == (8, 4) and ((soft > 0) & (soft < 1)).any()
+    with pytest.raises(ConfigError, match="mixup"):
+        ClipBatches(data.inputs(["mfcc"]), data.labels, mixup=0.4)
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        TrainParams(label_smoothing=1.0)
+
+
+@pytest.mark.parametrize("by", ["seed", "fold"])
+def test_an_ensemble_is_one_model_averaging_its_members(tmp_path, data, corpus, by):
+    train_params = TrainParams(epochs=1, batch_size=16, patience=5, ensemble=2, ensemble_by=by)
+    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(modality="audio"), train_params=train_params, augment_params=tiny_augment_params())
+    members = result.summary["members"]
+    assert len(members) == 2 and [m.name for m in result.model.layers if m.name.startswith("member_")] == ["member_0", "member_1"]
+    if by == "fold":
+        # each member validates on its own half of the development speakers
+        assert not set(members[0]["val_actors"]) & set(members[1]["val_actors"])
+        assert sorted(members[0]["val_actors"] + members[1]["val_actors"]) == sorted(set(data.actors[data.splits != "test"]))
+    else:
+        assert members[0]["val_actors"] == members[1]["val_actors"]
+    test = data.split("test")
+    probabilities = predict_proba(result.model, result.metadata, test.arrays)
+    each = [predict_proba(result.model.get_layer(f"member_{j}"), result.metadata, test.arrays) for j in range(2)]
+    np.testing.assert_allclose(probabilities, np.mean(each, axis=0), atol=1e-6)
+    assert not np.allclose(each[0], each[1], atol=1e-4)
+    from mmer.models import save_model_bundle
+
+    save_model_bundle(result.model, result.metadata, tmp_path / "model.keras")
+    model, meta = load_model_bundle(tmp_path / "model.keras")
+    np.testing.assert_allclose(predict_proba(model, meta, test.arrays), probabilities, atol=1e-5)
+    assert len(meta["training"]["members"]) == 2
 
 
 def test_cv_stage_off_and_on(tmp_path):
