@@ -5,6 +5,10 @@ are joined per fold (training is seeded and deterministic, so a fold run twice g
 figures; a disagreement is reported). Mean and standard deviation (ddof=0) are over folds.
 
     python experiments/speech_report.py > experiments/results/speech_table.md
+
+A second table (the effect of each option) lists every full 6-fold network run of the same
+classes as the run tagged ABLATION_BASE by what it changed from it, with the difference in
+mean accuracy; the folds are the same, so the per-fold differences are paired.
 """
 
 import json
@@ -15,6 +19,7 @@ import numpy as np
 
 RESULTS = Path("experiments/results")
 METRICS = ("accuracy", "uar", "macro_f1")
+ABLATION_BASE = "full_best_all8"  # 40 MFCC + deltas, speaker-norm, speed0.9/1.1, conv1d > stats pooling
 
 
 def settings_key(result):
@@ -70,6 +75,37 @@ def main():
         minutes = np.mean([f["wall"] for f in per_fold]) / 60
         fold_text = "all 6" if len(per_fold) == 6 else ",".join(str(k) for k in sorted(folds))
         rows.append((classes, len(per_fold) != 6, -np.mean([f["accuracy"] for f in per_fold]), f"| {classes} | {describe(overrides, svm)} | {fold_text} | {' | '.join(cells)} | {majority:.3f} | {minutes:.1f} | {', '.join(names[key])} |"))
+    for row in sorted(rows):
+        print(row[-1])
+    ablation_table(groups, names)
+
+
+def changes(base, overrides):
+    """``key=value`` for every key ``overrides`` sets differently from ``base`` (``-key`` when dropped)."""
+    out = [f"{k}={json.dumps(v)}" for k, v in sorted(overrides.items()) if base.get(k) != v]
+    return out + [f"-{k}" for k in sorted(set(base) - set(overrides))]
+
+
+def ablation_table(groups, names):
+    base_key = next((key for key, tags in names.items() if ABLATION_BASE in tags), None)
+    if base_key is None:
+        return
+    classes, _, base = json.loads(base_key)
+    base_folds = groups[base_key]
+    print(f"\n| change from `{ABLATION_BASE}` ({classes}, all 6 folds) | accuracy | Δ accuracy | folds better / worse | UAR | runs |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for key, folds in groups.items():
+        other_classes, svm, overrides = json.loads(key)
+        if svm or other_classes != classes or sorted(folds) != sorted(base_folds):
+            continue
+        acc = np.array([folds[k]["accuracy"] for k in sorted(folds)])
+        ref = np.array([base_folds[k]["accuracy"] for k in sorted(folds)])
+        uar = np.mean([folds[k]["uar"] for k in folds])
+        changed = changes(base, overrides)
+        label = ", ".join(changed) if len(changed) <= 3 else f"all of it: {describe(overrides, False)}"
+        label = label or "(none: the base)"
+        rows.append((-acc.mean(), f"| {label} | {acc.mean():.3f} ± {acc.std():.3f} | {acc.mean() - ref.mean():+.3f} | {(acc > ref).sum()} / {(acc < ref).sum()} | {uar:.3f} | {', '.join(names[key])} |"))
     for row in sorted(rows):
         print(row[-1])
 
