@@ -5,13 +5,18 @@ are joined per fold (training is seeded and deterministic, so a fold run twice g
 figures; a disagreement is reported). Mean and standard deviation (ddof=0) are over folds.
 
     python experiments/speech_report.py > experiments/results/speech_table.md
+    python experiments/speech_report.py --readme README.md   # rewrite the tables between the README's markers
 
 A second table (the effect of each option) lists every full 6-fold network run of the same
 classes as the run tagged ABLATION_BASE by what it changed from it, with the difference in
 mean accuracy; the folds are the same, so the per-fold differences are paired.
 """
 
+import argparse
+import contextlib
+import io
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,8 +27,16 @@ METRICS = ("accuracy", "uar", "macro_f1")
 ABLATION_BASE = "full_best_all8"  # 40 MFCC + deltas, speaker-norm, speed0.9/1.1, conv1d > stats pooling
 
 
+def effective(overrides):
+    """The overrides that differ from params.yaml (so ``--set train.ensemble=1`` names the same setting as no --set)."""
+    from mmer.config import read_params
+
+    defaults = read_params()
+    return {k: v for k, v in overrides.items() if defaults.get(k.split(".")[0], {}).get(k.split(".", 1)[1], object()) != v}
+
+
 def settings_key(result):
-    return json.dumps([result["classes"], result["svm"], result["overrides"]], sort_keys=True)
+    return json.dumps([result["classes"], result["svm"], effective(result["overrides"])], sort_keys=True)
 
 
 def describe(overrides, svm):
@@ -39,6 +52,10 @@ def describe(overrides, svm):
     rnn = {0: "", 1: "BLSTM"}.get(o.get("audio_rnn_layers", 2), "2xBLSTM")
     pooling = {"last": "last state", "attention": "attention", "stats": "stats pooling"}[o.get("audio_pooling", "last")]
     network = " > ".join(x for x in (frontend, rnn, pooling) if x)
+    if o.get("max_frames"):
+        parts.append(f"T={o['max_frames']}")
+    if overrides.get("augment.enabled") is False:
+        parts.append("no masks/shift/noise")
     t = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("train.")}
     if t.get("mixup"):
         parts.append(f"mixup {t['mixup']}")
@@ -110,5 +127,21 @@ def ablation_table(groups, names):
         print(row[-1])
 
 
+MARKERS = ("<!-- speech-table -->", "<!-- /speech-table -->")
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readme", help="replace the text between the markers <!-- speech-table --> and <!-- /speech-table --> of this file")
+    args = parser.parse_args()
+    if not args.readme:
+        main()
+    else:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main()
+        readme = Path(args.readme)
+        pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
+        text = readme.read_text()
+        if not pattern.search(text):
+            raise SystemExit(f"{readme}: no {MARKERS[0]} ... {MARKERS[1]} markers")
+        readme.write_text(pattern.sub(lambda _: f"{MARKERS[0]}\n{out.getvalue()}{MARKERS[1]}", text))
