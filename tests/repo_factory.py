@@ -80,9 +80,17 @@ def ran(output: str) -> set[str]:
 
 
 def start(cmd: Sequence[str], cwd: Path, log: Path) -> subprocess.Popen:
-    """Start a command in its own process group (a signal to the group reaches every child)."""
+    """Start a command in its own process group (a signal to the group reaches every child).
+
+    Ctrl-C (SIGINT) is reset to its default in the child, as in a terminal: a test run from
+    a background job of a non-interactive shell (``make test &``) inherits it ignored, and
+    Python would then never raise KeyboardInterrupt.
+    """
     handle = log.open("w")
-    return subprocess.Popen(list(cmd), cwd=cwd, env=env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        list(cmd), cwd=cwd, env=env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_until(condition: Callable[[], bool], proc: subprocess.Popen, *, timeout: float = 120, poll_s: float = 0.02) -> bool:
