@@ -120,7 +120,7 @@ def ablation_table(groups, names):
         ref = np.array([base_folds[k]["accuracy"] for k in sorted(folds)])
         uar = np.mean([folds[k]["uar"] for k in folds])
         changed = changes(base, overrides)
-        label = ", ".join(changed) if len(changed) <= 3 else f"all of it: {describe(overrides, False)}"
+        label = ", ".join(changed) if len(changed) <= 4 else f"all of it: {describe(overrides, False)}"
         label = label or "(none: the base)"
         rows.append((-acc.mean(), f"| {label} | {acc.mean():.3f} ± {acc.std():.3f} | {acc.mean() - ref.mean():+.3f} | {(acc > ref).sum()} / {(acc < ref).sum()} | {uar:.3f} | {', '.join(names[key])} |"))
     for row in sorted(rows):
