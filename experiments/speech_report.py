@@ -14,6 +14,7 @@ mean accuracy; the folds are the same, so the per-fold differences are paired.
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import re
@@ -27,11 +28,17 @@ METRICS = ("accuracy", "uar", "macro_f1")
 ABLATION_BASE = "full_best_all8"  # 40 MFCC + deltas, speaker-norm, speed0.9/1.1, conv1d > stats pooling
 
 
-def effective(overrides):
-    """The overrides that differ from params.yaml (so ``--set train.ensemble=1`` names the same setting as no --set)."""
+@functools.cache
+def param_defaults():
+    """params.yaml, read once."""
     from mmer.config import read_params
 
-    defaults = read_params()
+    return read_params()
+
+
+def effective(overrides):
+    """The overrides that differ from params.yaml (so ``--set train.ensemble=1`` names the same setting as no --set)."""
+    defaults = param_defaults()
     return {k: v for k, v in overrides.items() if defaults.get(k.split(".")[0], {}).get(k.split(".", 1)[1], object()) != v}
 
 

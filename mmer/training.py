@@ -364,8 +364,9 @@ def train_model(
     with ``ensemble_by: fold`` member j also validates on its own group of development
     speakers, :func:`mmer.data.member_splits`) and averaged into one model
     (:func:`ensemble_model`); the test speakers are never used. Perturbed audio copies in
-    the cache (``audio.perturbations``) join the training clips only; raw audio features (``audio.normalise: none``) are standardised inside the model
-    with statistics of the training frames.
+    the cache (``audio.perturbations``) join the training clips only; raw audio features
+    (``audio.normalise: none``) are standardised inside the model with statistics of the
+    training frames.
 
     Parameters
     ----------
