@@ -37,7 +37,7 @@ test-fast: $(STAMP)
 
 ## bench: speed and memory figures -> metrics/bench.json
 bench: $(STAMP)
-	$(BIN)/python -m mmer.bench
+	$(BIN)/python -m bench.run
 
 ## lock: rewrite requirements.lock from the current .venv
 lock:

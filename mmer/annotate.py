@@ -31,7 +31,7 @@ import numpy as np
 
 from mmer import media
 from mmer.errors import ConfigError, MediaError
-from mmer.io import atomic_path
+from mmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
 

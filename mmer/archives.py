@@ -18,9 +18,10 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mmer.dataset import MEDIA_SUFFIXES, parse_name
+from mmer.corpus import MEDIA_SUFFIXES
 from mmer.errors import DatasetError, MediaError
-from mmer.io import atomic_path
+from mmer.files import atomic_path
+from mmer.ravdess import parse_name
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from mmer.audio import speech_mask
+from mmer.clips import ClipData
 from mmer.config import BASELINE_CLASSIFIERS, BASELINE_FEATURE_SETS
-from mmer.data import ClipData
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, classification_metrics, majority_baseline
 
@@ -214,8 +214,8 @@ def baselines_stage(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Stage ``baselines``: :func:`run_baselines` on the clips of both caches -> ``metrics/baselines.json``."""
-    from mmer.data import load_clip_data
-    from mmer.io import write_json
+    from mmer.clips import load_clip_data
+    from mmer.files import write_json
 
     data = load_clip_data(index_path, audio_path=audio_path, video_path=video_path)
     results = run_baselines(data, label_names=label_names, **kwargs)

@@ -20,7 +20,7 @@ logger = logging.getLogger("mmer")
 # subcommand -> (module, one-line help)
 COMMANDS = {
     "synth": ("mmer.synth.cli", "write a RAVDESS-shaped sample corpus (faces + synthetic emotional speech)"),
-    "predict": ("mmer.predict", "recognise the emotion of new clips"),
+    "predict": ("mmer.predict_cli", "recognise the emotion of new clips"),
     "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
 }
 

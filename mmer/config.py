@@ -201,7 +201,7 @@ def _check_positive(section: str, **values: float) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
-    """The network (stage ``train``): branches, fusion and head; see :mod:`mmer.models`."""
+    """The network (stage ``train``): branches, fusion and head; see :mod:`mmer.networks`."""
 
     modality: str = "av"  # av | audio | video
     fusion: str = "concat"  # concat (early) | average | learned (late, of branch probabilities)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mmer.data import ClipData
+from mmer.clips import ClipData
 from mmer.errors import ConfigError, DatasetError, ModelError
-from mmer.io import atomic_path
+from mmer.files import atomic_path
+from mmer.plots import plot_confusion, plot_per_class_recall
 
 if TYPE_CHECKING:
     import keras
@@ -166,57 +167,10 @@ def predictions_table(
     return table
 
 
-def plot_confusion(confusion: np.ndarray, *, label_names: Sequence[str], path: str | Path, title: str = "") -> None:
-    """Confusion matrix as a PNG: counts, coloured by the share of each actual class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    confusion = np.asarray(confusion)
-    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    size = 1.0 + 0.6 * len(label_names)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    for (row, col), count in np.ndenumerate(confusion):
-        ax.text(col, row, str(count), ha="center", va="center", color="white" if shares[row, col] > 0.5 else "black", fontsize=9)
-    ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(label_names)), label_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title(title or f"confusion ({confusion.sum()} clips)")
-    fig.colorbar(image, ax=ax, fraction=0.046, label="share of actual class")
-    fig.tight_layout()
-    _save_figure(fig, path)
 
 
-def plot_per_class_recall(recall: Mapping[str, float | None], *, path: str | Path, chance: float | None = None, title: str = "") -> None:
-    """Per-class recall as a bar chart, with the chance level (1 / n_classes) as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(recall)
-    values = [np.nan if recall[n] is None else recall[n] for n in names]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(names), 3.5))
-    ax.bar(names, values, color="tab:blue")
-    ax.axhline(chance if chance is not None else 1.0 / len(names), color="grey", linestyle="--", label="chance")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("recall")
-    ax.set_title(title or "recall per class")
-    ax.tick_params(axis="x", rotation=45)
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    _save_figure(fig, path)
 
 
-def _save_figure(fig: Any, path: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, Any], *, split: str = "test", batch_size: int = 64) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -227,7 +181,7 @@ def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, An
     data : ClipData
         Aligned clips with their splits.
     model, metadata
-        From :func:`mmer.models.load_model_bundle` (or a freshly trained model).
+        From :func:`mmer.bundle.load_model_bundle` (or a freshly trained model).
     split : {'test', 'val'}
     batch_size : int
 
@@ -238,7 +192,7 @@ def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, An
     predictions : DataFrame
         See :func:`predictions_table`.
     """
-    from mmer.models import predict_proba
+    from mmer.bundle import predict_proba
 
     if split not in ("test", "val"):
         raise ConfigError(f"evaluate.split must be test or val, not {split!r}")
@@ -274,9 +228,9 @@ def evaluate_stage(
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Stage ``evaluate``: the saved model on the test speakers -> metrics, table, figures."""
-    from mmer.data import load_clip_data
-    from mmer.io import write_json
-    from mmer.models import load_model_bundle
+    from mmer.bundle import load_model_bundle
+    from mmer.clips import load_clip_data
+    from mmer.files import write_json
 
     model, metadata = load_model_bundle(model_path)
     data = load_clip_data(index_path, audio_path=audio_path, video_path=video_path)

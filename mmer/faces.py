@@ -373,24 +373,3 @@ def clip_face_crops(
     return crops
 
 
-def naive_face_crops(
-    path: str | Path,
-    start_s: float,
-    end_s: float,
-    *,
-    n_frames: int = N_FRAMES,
-    size: int = CROP_SIZE,
-    margin: float = MARGIN,
-) -> FaceCrops:
-    """The usual approach, for benchmarks only: decode every frame, detect on all, subsample.
-
-    Gives the same crops as :func:`clip_face_crops` at a multiple of the cost.
-    """
-    frames, pts = media.read_all_frames(path)
-    detector = worker_detector()
-    every = [detector.detect(frame) for frame in frames]
-    times = media.frame_times(start_s, end_s, n_frames)
-    chosen = [int(np.argmin(np.abs(pts - t))) for t in times]
-    crops = crops_from_detections(frames[chosen], [every[i] for i in chosen], size=size, margin=margin, source=path)
-    crops.times_s = times
-    return crops

@@ -1,14 +1,19 @@
-"""Figures for `dvc plots`: the seed's sample figure (face crops + MFCC image + label)."""
+"""Every figure mmer draws: the sample figure, the confusion matrix and per-class recall.
+
+Figures are written as PNG for ``dvc plots``, atomically; matplotlib is imported only when a
+figure is drawn.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from mmer.io import atomic_path
+from mmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +78,56 @@ def sample_figure(
         fig.savefig(tmp, format="png")
     plt.close(fig)
     logger.info("wrote %s", out_path)
+
+
+def plot_confusion(confusion: np.ndarray, *, label_names: Sequence[str], path: str | Path, title: str = "") -> None:
+    """Confusion matrix as a PNG: counts, coloured by the share of each actual class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion)
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    size = 1.0 + 0.6 * len(label_names)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (row, col), count in np.ndenumerate(confusion):
+        ax.text(col, row, str(count), ha="center", va="center", color="white" if shares[row, col] > 0.5 else "black", fontsize=9)
+    ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title or f"confusion ({confusion.sum()} clips)")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of actual class")
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def plot_per_class_recall(recall: Mapping[str, float | None], *, path: str | Path, chance: float | None = None, title: str = "") -> None:
+    """Per-class recall as a bar chart, with the chance level (1 / n_classes) as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(recall)
+    values = [np.nan if recall[n] is None else recall[n] for n in names]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(names), 3.5))
+    ax.bar(names, values, color="tab:blue")
+    ax.axhline(chance if chance is not None else 1.0 / len(names), color="grey", linestyle="--", label="chance")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall")
+    ax.set_title(title or "recall per class")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

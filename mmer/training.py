@@ -18,11 +18,20 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from mmer.augment import augment_batch, mixup_batch
+from mmer.bundle import model_metadata, save_model_bundle
+from mmer.clips import (
+    ClipData,
+    align_clips,
+    frame_statistics,
+    read_caches,
+    with_perturbed_copies,
+)
 from mmer.config import AugmentParams, ModelParams, TrainParams
-from mmer.data import ClipData, align_clips, augment_batch, frame_statistics, member_splits, mixup_batch, read_caches, with_perturbed_copies
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, evaluate_split
-from mmer.models import MODALITY_INPUTS, build_model, model_metadata, save_model_bundle
+from mmer.networks import MODALITY_INPUTS, build_model
+from mmer.splits import member_splits
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +85,13 @@ class ClipBatches(keras.utils.PyDataset):
     seed : int
         With the epoch and batch number, seeds the shuffling and the augmentation.
     augment : mapping, optional
-        Keyword arguments of :func:`mmer.data.augment_batch`; None: no augmentation.
+        Keyword arguments of :func:`mmer.augment.augment_batch`; None: no augmentation.
     shuffle : bool
     n_classes : int
         When given, the labels come one-hot ([batch, n_classes] float32), as a soft-label
         loss (mixup, label smoothing) needs; 0: integer labels.
     mixup : float
-        Beta alpha of :func:`mmer.data.mixup_batch` (needs ``n_classes``); 0: off.
+        Beta alpha of :func:`mmer.augment.mixup_batch` (needs ``n_classes``); 0: off.
     """
 
     def __init__(
@@ -198,7 +207,7 @@ def fit_model(
     Parameters
     ----------
     model : keras.Model
-        From :func:`mmer.models.build_model`; its input names pick the arrays.
+        From :func:`mmer.networks.build_model`; its input names pick the arrays.
     train, val : ClipData
     epochs, batch_size, learning_rate, clipnorm
         The optimisation.
@@ -212,11 +221,11 @@ def fit_model(
     seed : int
         Seeds the batch order and the augmentation.
     mixup : float
-        Beta alpha of mixup on the training batches (:func:`mmer.data.mixup_batch`); 0: off.
+        Beta alpha of mixup on the training batches (:func:`mmer.augment.mixup_batch`); 0: off.
     label_smoothing : float
         Of the cross-entropy. With it or mixup the labels go one-hot (categorical loss).
     augment : mapping, optional
-        Keyword arguments of :func:`mmer.data.augment_batch`; None: no augmentation.
+        Keyword arguments of :func:`mmer.augment.augment_batch`; None: no augmentation.
     callbacks : sequence of keras callbacks
         Added to the schedule/stopping/checkpoint callbacks (e.g. :class:`LiveLogger`).
 
@@ -362,7 +371,7 @@ def train_model(
 
     With ``train_params.ensemble`` > 1, that many members are trained (seeds ``seed + j``;
     with ``ensemble_by: fold`` member j also validates on its own group of development
-    speakers, :func:`mmer.data.member_splits`) and averaged into one model
+    speakers, :func:`mmer.splits.member_splits`) and averaged into one model
     (:func:`ensemble_model`); the test speakers are never used. Perturbed audio copies in
     the cache (``audio.perturbations``) join the training clips only; raw audio features
     (``audio.normalise: none``) are standardised inside the model with statistics of the
@@ -371,9 +380,9 @@ def train_model(
     Parameters
     ----------
     data : ClipData
-        Aligned clips with train/val(/test) splits (see :func:`mmer.data.align_clips`).
+        Aligned clips with train/val(/test) splits (see :func:`mmer.clips.align_clips`).
     label_names : sequence of str
-        Class names in label order (``mmer.dataset.label_names``).
+        Class names in label order (``mmer.labels.label_names``).
     model_params, train_params, augment_params
         The ``model``, ``train`` and ``augment`` params sections.
     epochs : int, optional
@@ -465,7 +474,7 @@ def train_stage(
     """Stage ``train``: fit on the fixed split, log to DVCLive, save model.keras + model.json."""
     from dvclive import Live
 
-    from mmer.data import load_clip_data
+    from mmer.clips import load_clip_data
 
     data = load_clip_data(index_path, audio_path=audio_path, video_path=video_path)
     with Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
@@ -555,8 +564,8 @@ def cv_stage(
     When ``enabled`` is false nothing is trained and the summary says so, so ``dvc repro``
     stays short until ``cv.enabled`` is switched on.
     """
-    from mmer.dataset import read_index
-    from mmer.io import write_json
+    from mmer.corpus import read_index
+    from mmer.files import write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

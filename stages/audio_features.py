@@ -4,7 +4,7 @@ import argparse
 
 from mmer.config import AudioParams, TrimParams, load_section
 from mmer.logs import setup_logging
-from mmer.pipeline import audio_features_stage
+from mmer.preprocess import audio_features_stage
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

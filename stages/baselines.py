@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 
 from mmer.config import BaselinesParams, IndexParams, load_section
-from mmer.dataset import label_names
+from mmer.labels import label_names
 from mmer.logs import setup_logging
 
 if __name__ == "__main__":
@@ -15,7 +15,9 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="metrics/baselines.json")
     args = parser.parse_args()
     setup_logging()
-    from mmer.baselines import baselines_stage  # after logging set-up: quiets TensorFlow's start-up
+    from mmer.baselines import (
+        baselines_stage,  # after logging set-up: quiets TensorFlow's start-up
+    )
     index = load_section(IndexParams, "index")
     baselines_stage(
         args.index,

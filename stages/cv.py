@@ -6,8 +6,15 @@ run it with `dvc exp run -S cv.enabled=true` (or set it in params.yaml and `dvc 
 
 import argparse
 
-from mmer.config import AugmentParams, CvParams, IndexParams, ModelParams, TrainParams, load_section
-from mmer.dataset import label_names
+from mmer.config import (
+    AugmentParams,
+    CvParams,
+    IndexParams,
+    ModelParams,
+    TrainParams,
+    load_section,
+)
+from mmer.labels import label_names
 from mmer.logs import setup_logging
 
 if __name__ == "__main__":
@@ -18,7 +25,9 @@ if __name__ == "__main__":
     parser.add_argument("--out-dir", default="metrics/cv", help="summary.json and fold_<k>.json")
     args = parser.parse_args()
     setup_logging()
-    from mmer.training import cv_stage  # after logging set-up: quiets TensorFlow's start-up
+    from mmer.training import (
+        cv_stage,  # after logging set-up: quiets TensorFlow's start-up
+    )
     cv = load_section(CvParams, "cv")
     index = load_section(IndexParams, "index")
     cv_stage(

@@ -17,7 +17,7 @@ if __name__ == "__main__":
     parser.add_argument("--recall", default="metrics/per_class_recall.png")
     args = parser.parse_args()
     setup_logging()
-    from mmer.evaluation import evaluate_stage  # after logging set-up: quiets TensorFlow's start-up
+    from mmer.evaluation import evaluate_stage
     params = load_section(EvaluateParams, "evaluate")
     evaluate_stage(
         args.index,

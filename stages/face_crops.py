@@ -4,7 +4,7 @@ import argparse
 
 from mmer.config import FacesParams, TrimParams, load_section
 from mmer.logs import setup_logging
-from mmer.pipeline import face_crops_stage
+from mmer.preprocess import face_crops_stage
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 
 from mmer.config import DataParams, IndexParams, load_section
-from mmer.dataset import build_index, write_index
+from mmer.corpus import build_index, write_index
 from mmer.logs import setup_logging
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import argparse
 
 from mmer.logs import setup_logging
-from mmer.pipeline import samples_stage
+from mmer.preprocess import samples_stage
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

@@ -6,8 +6,14 @@ per-epoch curves, summary) into the --live folder.
 
 import argparse
 
-from mmer.config import AugmentParams, IndexParams, ModelParams, TrainParams, load_section
-from mmer.dataset import label_names
+from mmer.config import (
+    AugmentParams,
+    IndexParams,
+    ModelParams,
+    TrainParams,
+    load_section,
+)
+from mmer.labels import label_names
 from mmer.logs import setup_logging
 
 if __name__ == "__main__":
@@ -19,7 +25,9 @@ if __name__ == "__main__":
     parser.add_argument("--live", default="metrics/train", help="DVCLive folder")
     args = parser.parse_args()
     setup_logging()
-    from mmer.training import train_stage  # after logging set-up: quiets TensorFlow's start-up
+    from mmer.training import (
+        train_stage,  # after logging set-up: quiets TensorFlow's start-up
+    )
     index = load_section(IndexParams, "index")
     train_stage(
         args.index,

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmer.cache import FeatureCache, write_cache
-from mmer.dataset import INDEX_COLUMNS, assign_folds, fixed_split, label_names
+from mmer.corpus import INDEX_COLUMNS
+from mmer.featurefile import FeatureCache, write_cache
+from mmer.labels import label_names
+from mmer.splits import assign_folds, fixed_split
 
 EMOTIONS = ("happy", "sad", "angry", "fearful")
 EMOTION_CODES = {"neutral": 1, "calm": 2, "happy": 3, "sad": 4, "angry": 5, "fearful": 6, "disgust": 7, "surprised": 8}

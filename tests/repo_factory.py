@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
-
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import media_factory as mf
 import numpy as np
 import pytest
 
-import media_factory as mf
 from mmer import annotate, faces, media
 from mmer.errors import ConfigError, MediaError
 

@@ -3,7 +3,7 @@ import zipfile
 import pytest
 
 from mmer.archives import unpack_archives, usable_member
-from mmer.dataset import build_index
+from mmer.corpus import build_index
 from mmer.errors import MediaError
 
 

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmer.audio import clip_mfcc, mean_frames, mfcc, pad_or_truncate, stack_padded, standardise, wav_mfcc
+from mmer.audio import (
+    clip_mfcc,
+    mean_frames,
+    mfcc,
+    pad_or_truncate,
+    stack_padded,
+    standardise,
+    wav_mfcc,
+)
 from mmer.config import AudioParams
 from mmer.errors import ConfigError, MediaError
 

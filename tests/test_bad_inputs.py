@@ -17,18 +17,18 @@ import re
 import shutil
 from pathlib import Path
 
+import media_factory as mf
 import numpy as np
 import pandas as pd
 import pytest
-
-import media_factory as mf
 import repo_factory as rf
-from mmer import media, pipeline
-from mmer.cache import read_cache
+
+from mmer import media, preprocess, speech
 from mmer.config import AudioParams, FacesParams, TrimParams
-from mmer.dataset import build_index, write_index
+from mmer.corpus import build_index, write_index
 from mmer.errors import DatasetError
-from mmer.io import read_failures
+from mmer.featurefile import read_cache
+from mmer.files import read_failures
 
 ACTORS = (1, 2, 3, 4)
 VAL_ACTORS, TEST_ACTORS = [3], [4]
@@ -128,7 +128,7 @@ def repo(tmp_path_factory) -> Path:
         "one": mf.synth_video(sources / "one.mp4", actor=1, emotion=5),
         "two": mf.synth_video(sources / "two.mp4", actor=2, emotion=6, statement=2),
     }
-    src["span"] = media.trim_clip(src["one"], sources / "one.wav")
+    src["span"] = speech.trim_clip(src["one"], sources / "one.wav")
     rng = np.random.default_rng(7)
     for key, (path, *_) in CASES.items():
         _make_case(key, raw / path, src, rng)
@@ -179,18 +179,18 @@ def staged(repo, tmp_path_factory):
     trim_args = dict(wav_dir=out / "wav", spans_path=paths["spans.csv"], failures_path=paths["f_trim.csv"], metrics_path=out / "trim.json",
                      progress=False, cache_dir=cache_dir)
     with pytest.raises(DatasetError) as stopped:
-        pipeline.trim_stage(out / "index.csv", params=TrimParams(jobs=1), **trim_args)
-    pipeline.trim_stage(out / "index.csv", params=TrimParams(jobs=1, max_failed_share=FAILED_SHARE), **trim_args)
-    pipeline.audio_features_stage(out / "index.csv", paths["spans.csv"], wav_dir=out / "wav", out_path=paths["audio.h5"],
+        preprocess.trim_stage(out / "index.csv", params=TrimParams(jobs=1), **trim_args)
+    preprocess.trim_stage(out / "index.csv", params=TrimParams(jobs=1, max_failed_share=FAILED_SHARE), **trim_args)
+    preprocess.audio_features_stage(out / "index.csv", paths["spans.csv"], wav_dir=out / "wav", out_path=paths["audio.h5"],
                                   failures_path=paths["f_audio.csv"], metrics_path=out / "audio.json", params=AudioParams(),
                                   progress=False)
-    pipeline.face_crops_stage(out / "index.csv", paths["spans.csv"], out_path=paths["video.h5"], failures_path=paths["f_faces.csv"],
+    preprocess.face_crops_stage(out / "index.csv", paths["spans.csv"], out_path=paths["video.h5"], failures_path=paths["f_faces.csv"],
                               metrics_path=out / "faces.json", params=FacesParams(jobs=1), progress=False, cache_dir=cache_dir)
     return {"index": index, "stopped": str(stopped.value), "out": out, **paths}
 
 
 def test_index_takes_every_ravdess_clip_and_names_the_rest(repo, caplog):
-    caplog.set_level(logging.INFO, logger="mmer.dataset")
+    caplog.set_level(logging.INFO, logger="mmer.corpus")
     index = build_index(repo / "data" / "raw", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=4)
     assert sorted(index["clip_id"]) == sorted(good_ids() + [case_id(k) for k in CASES])
     assert index.set_index("clip_id").at[case_id("unicode_folder"), "path"].count(UNICODE_FOLDER) == 1

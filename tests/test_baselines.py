@@ -2,14 +2,20 @@ import json
 
 import numpy as np
 import pytest
-
-from feature_factory import make_corpus, write_corpus
-from mmer.baselines import baselines_stage, face_descriptor, make_classifier, mfcc_statistics, pooled_features, run_baselines
-from mmer.config import BaselinesParams, from_mapping, load_section
-from mmer.data import align_clips
-from mmer.errors import ConfigError, DatasetError
-
 from conftest import ROOT
+from feature_factory import make_corpus, write_corpus
+
+from mmer.baselines import (
+    baselines_stage,
+    face_descriptor,
+    make_classifier,
+    mfcc_statistics,
+    pooled_features,
+    run_baselines,
+)
+from mmer.clips import align_clips
+from mmer.config import BaselinesParams, from_mapping, load_section
+from mmer.errors import ConfigError, DatasetError
 
 
 @pytest.fixture(scope="module")

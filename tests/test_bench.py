@@ -1,4 +1,4 @@
-"""mmer.bench and mmer.bench_report: the pieces on fabricated input, and a quick smoke run.
+"""bench.run and bench.report: the pieces on fabricated input, and a quick smoke run.
 
 No test asserts a speed: the smoke run checks that the JSON has every figure of the parts it
 ran as a positive number and that the report renders.
@@ -12,10 +12,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
-from mmer import bench
-from mmer.bench_report import FIGURE_KEYS, figure, missing_figures, render_markdown
+
+from bench import run as bench
+from bench.report import FIGURE_KEYS, figure, missing_figures, render_markdown
 from mmer.errors import ConfigError
 
 
@@ -113,7 +113,7 @@ def test_quick_run_writes_every_figure(tmp_path):
     """``--quick`` on six 320x180 clips, preprocessing and the incremental run (training,
     prediction and the DVC timings, each a minute of TensorFlow start-up, are left out)."""
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "mmer.bench", "--quick", "--jobs", "1", "--workdir", str(tmp_path / "work"), "--out", str(out),
+    cmd = [sys.executable, "-m", "bench.run", "--quick", "--jobs", "1", "--workdir", str(tmp_path / "work"), "--out", str(out),
            "--params", str(ROOT / "params.yaml"), "--skip", "train", "--skip", "predict", "--skip", "dvc"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

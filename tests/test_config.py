@@ -1,9 +1,8 @@
 import pytest
+from conftest import ROOT
 
 from mmer.config import AudioParams, FacesParams, IndexParams, load_section, read_params
 from mmer.errors import ConfigError
-
-from conftest import ROOT
 
 
 def test_repo_params_load():

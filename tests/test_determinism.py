@@ -15,16 +15,17 @@ exactly equal).
 
 from __future__ import annotations
 
+import media_factory as mf
 import numpy as np
 import pytest
-
-import media_factory as mf
 import repo_factory as rf
 from feature_factory import tiny_model_params
-from mmer import pipeline
-from mmer.cache import read_cache
+
+from mmer import preprocess
 from mmer.config import AudioParams, AugmentParams, FacesParams, TrainParams, TrimParams
-from mmer.dataset import build_index, label_names, write_index
+from mmer.corpus import build_index, write_index
+from mmer.featurefile import read_cache
+from mmer.labels import label_names
 
 pytestmark = pytest.mark.slow  # process pools with a face detector each, and two trainings
 
@@ -49,11 +50,11 @@ def runs(tmp_path_factory) -> dict[str, dict]:
         cache_dir = root / cache if cache else None
         files = {"spans": out / "spans.csv", "wavs": out / "audio", "audio": out / "audio.h5", "video": out / "video.h5"}
         quiet = {"progress": False}
-        pipeline.trim_stage(root / "index.csv", wav_dir=files["wavs"], spans_path=files["spans"], failures_path=out / "f1.csv",
+        preprocess.trim_stage(root / "index.csv", wav_dir=files["wavs"], spans_path=files["spans"], failures_path=out / "f1.csv",
                             metrics_path=out / "m1.json", params=TrimParams(jobs=jobs), cache_dir=cache_dir, **quiet)
-        pipeline.audio_features_stage(root / "index.csv", files["spans"], wav_dir=files["wavs"], out_path=files["audio"],
+        preprocess.audio_features_stage(root / "index.csv", files["spans"], wav_dir=files["wavs"], out_path=files["audio"],
                                       failures_path=out / "f2.csv", metrics_path=out / "m2.json", params=AudioParams(), **quiet)
-        pipeline.face_crops_stage(root / "index.csv", files["spans"], out_path=files["video"], failures_path=out / "f3.csv",
+        preprocess.face_crops_stage(root / "index.csv", files["spans"], out_path=files["video"], failures_path=out / "f3.csv",
                                   metrics_path=out / "m3.json", params=FacesParams(jobs=jobs), cache_dir=cache_dir, **quiet)
         outputs[name] = files
     outputs["index"] = root / "index.csv"
@@ -84,7 +85,7 @@ def test_feature_arrays_are_identical(runs, name):
 
 
 def test_training_with_the_same_seed_gives_the_same_model(runs):
-    from mmer.data import load_clip_data
+    from mmer.clips import load_clip_data
     from mmer.training import train_model
 
     data = load_clip_data(runs["index"], audio_path=runs["serial"]["audio"], video_path=runs["serial"]["video"])

@@ -4,9 +4,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
+from feature_factory import make_corpus, tiny_model_params, write_corpus
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from feature_factory import make_corpus, tiny_model_params, write_corpus
+from mmer.bundle import model_metadata, save_model_bundle
 from mmer.config import EvaluateParams, load_section
 from mmer.errors import ConfigError, DatasetError, ModelError
 from mmer.evaluation import (
@@ -19,14 +21,11 @@ from mmer.evaluation import (
     majority_baseline,
     majority_class,
     per_class_recall,
-    plot_confusion,
-    plot_per_class_recall,
     predictions_table,
     unweighted_average_recall,
 )
-from mmer.models import build_model, model_metadata, save_model_bundle
-
-from conftest import ROOT
+from mmer.networks import build_model
+from mmer.plots import plot_confusion, plot_per_class_recall
 
 # rows = actual, columns = predicted
 HAND = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])

@@ -9,7 +9,8 @@ import media_factory as mf
 import numpy as np
 import pytest
 
-from mmer import faces, media
+from bench.naive_faces import naive_face_crops
+from mmer import faces, speech
 from mmer.batch import map_clips
 from mmer.errors import ConfigError, MediaError, NoFaceError
 
@@ -144,7 +145,7 @@ def test_clip_face_crops_on_a_video(clips):
 
 def test_naive_face_crops_agree_with_clip_face_crops(clips):
     fast = faces.clip_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
-    naive = faces.naive_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
+    naive = naive_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
     np.testing.assert_array_equal(fast.found, naive.found)
     np.testing.assert_allclose(fast.boxes, naive.boxes, atol=1)
 
@@ -194,7 +195,7 @@ def test_face_crops_batch_records_bad_clips_and_goes_on(clips):
 def test_real_clips_have_a_face_in_every_frame(real_av_dir, tmp_path):
     faces.init_worker("short", 0.5)
     for path in sorted(real_av_dir.glob("*/0[12]-*.mp4"))[::2]:
-        span = media.trim_clip(path, tmp_path / "span.wav")
+        span = speech.trim_clip(path, tmp_path / "span.wav")
         result = faces.clip_face_crops(path, span["start_s"], span["end_s"])
         assert result.found.all() and (result.scores > 0.8).all(), path.name
         assert result.frame_size == (1280, 720)

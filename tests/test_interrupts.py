@@ -19,16 +19,16 @@ import subprocess
 import time
 from pathlib import Path
 
+import media_factory as mf
 import numpy as np
 import pytest
+import repo_factory as rf
 import yaml
 
-import media_factory as mf
-import repo_factory as rf
-from mmer import pipeline
-from mmer.cache import read_cache
+from mmer import preprocess
 from mmer.config import AudioParams, FacesParams, TrimParams
-from mmer.dataset import build_index, write_index
+from mmer.corpus import build_index, write_index
+from mmer.featurefile import read_cache
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +62,11 @@ def reference(corpus, tmp_path_factory) -> dict[str, Path]:
     write_index(build_index(corpus, modalities=("av",), val_actors=[3], test_actors=[4]), out / "index.csv")
     quiet = {"progress": False}
     trim = TrimParams(jobs=1)
-    pipeline.trim_stage(out / "index.csv", wav_dir=out / "audio", spans_path=out / "spans.csv", failures_path=out / "f1.csv",
+    preprocess.trim_stage(out / "index.csv", wav_dir=out / "audio", spans_path=out / "spans.csv", failures_path=out / "f1.csv",
                         metrics_path=out / "m1.json", params=trim, cache_dir=None, **quiet)
-    pipeline.audio_features_stage(out / "index.csv", out / "spans.csv", wav_dir=out / "audio", out_path=out / "audio.h5",
+    preprocess.audio_features_stage(out / "index.csv", out / "spans.csv", wav_dir=out / "audio", out_path=out / "audio.h5",
                                   failures_path=out / "f2.csv", metrics_path=out / "m2.json", params=AudioParams(), **quiet)
-    pipeline.face_crops_stage(out / "index.csv", out / "spans.csv", out_path=out / "video.h5", failures_path=out / "f3.csv",
+    preprocess.face_crops_stage(out / "index.csv", out / "spans.csv", out_path=out / "video.h5", failures_path=out / "f3.csv",
                               metrics_path=out / "m3.json", params=FacesParams(jobs=1), cache_dir=None, **quiet)
     return {"spans": out / "spans.csv", "audio_dir": out / "audio", "audio": out / "audio.h5", "video": out / "video.h5"}
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import media_factory as mf
 import numpy as np
 import pytest
 import soundfile as sf
 
-from mmer import media
+from mmer import media, speech
 from mmer.batch import map_clips
 from mmer.errors import ConfigError, MediaError, NoAudioError, NoSpeechError
-import media_factory as mf
 
 SR = mf.SR
-FRAME_S = media.FRAME_S
+FRAME_S = speech.FRAME_S
 # A span edge may be off by a frame or two of the level analysis (and AAC's few ms).
 EDGE_TOL = 2 * FRAME_S
 
@@ -140,14 +140,14 @@ def test_write_wav_is_16_bit_and_atomic(tmp_path, rng):
 
 
 def test_span_of_a_tone_between_silences(rng):
-    start, end = media.speech_span(mf.tone_between_silences(rng), SR, pad_s=0.1)
+    start, end = speech.speech_span(mf.tone_between_silences(rng), SR, pad_s=0.1)
     assert start == pytest.approx(1.0 - 0.1, abs=EDGE_TOL)
     assert end == pytest.approx(2.5 + 0.1, abs=EDGE_TOL)
 
 
 def test_span_padding_is_clamped_to_the_clip(rng):
     signal = mf.sequence(("silence", 0.2), ("tone", 1.0), ("silence", 0.2), rng=rng)
-    assert media.speech_span(signal, SR, pad_s=0.5) == (0.0, pytest.approx(len(signal) / SR))
+    assert speech.speech_span(signal, SR, pad_s=0.5) == (0.0, pytest.approx(len(signal) / SR))
 
 
 def test_short_pause_does_not_split_the_span_but_an_isolated_click_is_ignored(rng):
@@ -157,14 +157,14 @@ def test_short_pause_does_not_split_the_span_but_an_isolated_click_is_ignored(rn
         ("silence", 1.0), ("tone", 1.0), ("silence", 0.15), ("tone", 0.04), ("silence", 0.6), ("tone", 0.03), ("silence", 0.8),
         rng=rng,
     )
-    start, end = media.speech_span(signal, SR, min_silence_s=0.25, pad_s=0.0)
+    start, end = speech.speech_span(signal, SR, min_silence_s=0.25, pad_s=0.0)
     assert start == pytest.approx(1.0, abs=EDGE_TOL)
     assert end == pytest.approx(2.19, abs=EDGE_TOL)
 
 
 def test_pause_longer_than_min_silence_keeps_both_words(rng):
     signal = mf.sequence(("silence", 0.8), ("tone", 0.6), ("silence", 0.6), ("tone", 0.3), ("silence", 0.8), rng=rng)
-    start, end = media.speech_span(signal, SR, min_silence_s=0.25, pad_s=0.0)
+    start, end = speech.speech_span(signal, SR, min_silence_s=0.25, pad_s=0.0)
     assert (start, end) == (pytest.approx(0.8, abs=EDGE_TOL), pytest.approx(2.3, abs=EDGE_TOL))
 
 
@@ -176,20 +176,20 @@ def test_weak_sound_before_speech_is_not_speech_but_a_soft_word_after_a_pause_is
         10 ** (-10 / 20) * mf.tone(0.3, freq=200), mf.silence(0.6),
     ])
     signal = signal + mf.silence(len(signal) / SR, rng=rng)
-    start, end = media.speech_span(signal, SR, pad_s=0.0)
+    start, end = speech.speech_span(signal, SR, pad_s=0.0)
     assert (start, end) == (pytest.approx(1.1, abs=EDGE_TOL), pytest.approx(2.8, abs=EDGE_TOL))
 
 
 def test_noisy_clip_threshold_follows_the_noise_floor(rng):
     # noise only 30 dB below the tone: a -40 dB threshold alone would call the noise speech
     signal = mf.sequence(("silence", 1.0), ("tone", 1.0), ("silence", 1.0), rng=rng) + 0.3 * 10 ** (-30 / 20) * rng.standard_normal(3 * SR)
-    start, end = media.speech_span(signal.astype(np.float32), SR, threshold_db=-40.0, pad_s=0.0)
+    start, end = speech.speech_span(signal.astype(np.float32), SR, threshold_db=-40.0, pad_s=0.0)
     assert (start, end) == (pytest.approx(1.0, abs=EDGE_TOL), pytest.approx(2.0, abs=EDGE_TOL))
 
 
 def test_click_before_speech_is_not_speech(rng):
     signal = mf.sequence(("silence", 0.2), ("tone", 0.02), ("silence", 0.8), ("tone", 1.0), ("silence", 0.5), rng=rng)
-    start, _ = media.speech_span(signal, SR, pad_s=0.0)
+    start, _ = speech.speech_span(signal, SR, pad_s=0.0)
     assert start == pytest.approx(1.02, abs=EDGE_TOL)
 
 
@@ -203,13 +203,13 @@ def test_click_before_speech_is_not_speech(rng):
 )
 def test_silence_has_no_speech(signal, reason):
     with pytest.raises(NoSpeechError, match=reason):
-        media.speech_span(signal, SR)
+        speech.speech_span(signal, SR)
 
 
 @pytest.mark.parametrize("amplitude", [0.001, 0.05, 0.5])
 def test_noise_only_has_no_speech(rng, amplitude):
     with pytest.raises(NoSpeechError, match="noise only"):
-        media.speech_span((amplitude * rng.standard_normal(3 * SR)).astype(np.float32), SR)
+        speech.speech_span((amplitude * rng.standard_normal(3 * SR)).astype(np.float32), SR)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_noise_only_has_no_speech(rng, amplitude):
 )
 def test_speech_span_rejects_bad_parameters(rng, kwargs):
     with pytest.raises(ConfigError):
-        media.speech_span(mf.tone_between_silences(rng), SR, **kwargs)
+        speech.speech_span(mf.tone_between_silences(rng), SR, **kwargs)
 
 
 # --------------------------------------------------------------------------- trim_clip
@@ -227,7 +227,7 @@ def test_speech_span_rejects_bad_parameters(rng, kwargs):
 @pytest.mark.parametrize("name", ["tone_wav", "tone_flac", "face_tone_mp4"])
 def test_trim_clip_writes_the_span_audio(clips, tmp_path, name):
     wav = tmp_path / "span.wav"
-    span = media.trim_clip(clips[name], wav, pad_s=0.1)
+    span = speech.trim_clip(clips[name], wav, pad_s=0.1)
     assert span["has_audio"] is True
     assert span["start_s"] == pytest.approx(0.9, abs=EDGE_TOL)
     assert span["end_s"] == pytest.approx(2.6, abs=EDGE_TOL)
@@ -242,7 +242,7 @@ def test_trim_clip_writes_the_span_audio(clips, tmp_path, name):
 @pytest.mark.parametrize("name", ["face_no_audio_mp4", "face_zero_audio_mp4"])
 def test_trim_clip_of_a_video_without_sound_is_the_whole_clip(clips, tmp_path, name):
     wav = tmp_path / "span.wav"
-    span = media.trim_clip(clips[name], wav)
+    span = speech.trim_clip(clips[name], wav)
     assert span == {"start_s": 0.0, "end_s": pytest.approx(2.0, abs=0.05), "duration_s": pytest.approx(2.0, abs=0.05), "has_audio": False}
     assert not wav.exists()
 
@@ -250,7 +250,7 @@ def test_trim_clip_of_a_video_without_sound_is_the_whole_clip(clips, tmp_path, n
 def test_trim_clip_too_short_span(tmp_path, rng):
     path = mf.write_audio(tmp_path / "blip.wav", mf.sequence(("silence", 1.0), ("tone", 0.12), ("silence", 1.0), rng=rng))
     with pytest.raises(NoSpeechError, match=r"blip.wav: too short after trimming: span 0.1\d s shorter than trim.min_span_s=0.3"):
-        media.trim_clip(path, tmp_path / "out.wav", pad_s=0.0)
+        speech.trim_clip(path, tmp_path / "out.wav", pad_s=0.0)
     assert not (tmp_path / "out.wav").exists()
 
 
@@ -268,7 +268,7 @@ def test_trim_clip_too_short_span(tmp_path, rng):
 )
 def test_trim_clip_bad_inputs(clips, tmp_path, name, error, reason):
     with pytest.raises(error, match=reason) as caught:
-        media.trim_clip(clips[name], tmp_path / "out.wav")
+        speech.trim_clip(clips[name], tmp_path / "out.wav")
     assert str(clips[name]) in str(caught.value)
     assert not (tmp_path / "out.wav").exists()
 
@@ -292,7 +292,7 @@ def test_trim_batch_records_bad_clips_and_goes_on(clips, tmp_path):
 
 
 def _trim_item(item: tuple[str, str], **kwargs) -> dict:
-    return media.trim_clip(*item, **kwargs)
+    return speech.trim_clip(*item, **kwargs)
 
 
 # --------------------------------------------------------------------------- frames
@@ -363,7 +363,7 @@ def test_real_av_clips_trim_and_frames(real_av_dir, tmp_path):
     for path in av:
         info = media.probe(path)
         assert (info.width, info.height, info.has_audio) == (1280, 720, True)
-        span = media.trim_clip(path, tmp_path / f"{path.stem}.wav")
+        span = speech.trim_clip(path, tmp_path / f"{path.stem}.wav")
         assert span["has_audio"] and 0.0 <= span["start_s"] < span["end_s"] <= info.duration_s
         assert span["end_s"] - span["start_s"] >= 1.0 and span["duration_s"] == pytest.approx(info.duration_s, abs=0.05)
         assert sf.info(tmp_path / f"{path.stem}.wav").samplerate == SR
@@ -371,7 +371,7 @@ def test_real_av_clips_trim_and_frames(real_av_dir, tmp_path):
         assert frames.shape == (6, 720, 1280, 3)
     for path in video_only:
         # genuine RAVDESS video-only files carry an audio stream of digital silence
-        span = media.trim_clip(path, tmp_path / f"{path.stem}.wav")
+        span = speech.trim_clip(path, tmp_path / f"{path.stem}.wav")
         assert span["has_audio"] is False and span["start_s"] == 0.0
         assert span["end_s"] == pytest.approx(media.probe(path).duration_s)
 
@@ -385,10 +385,10 @@ def test_real_speech_spans_keep_the_utterance_and_cut_the_room(real_speech_dir):
     paths = [sorted((real_speech_dir / f"Actor_{actor:02d}").glob("*.flac"))[k] for actor, k in [(1, 5), (4, 17), (8, 30), (11, 44), (15, 52), (18, 59)]]
     for path in paths:
         signal, sr = sf.read(path, dtype="float32")
-        start, end = media.speech_span(signal, sr)
-        levels = media.frame_levels_db(media.highpass(signal, sr), sr)
+        start, end = speech.speech_span(signal, sr)
+        levels = speech.frame_levels_db(speech.highpass(signal, sr), sr)
         times = (np.arange(len(levels)) + 0.5) * FRAME_S
         outside = levels[(times < start) | (times > end)]
-        assert outside.max() < levels.max() - media.REGION_PEAK_DB, path.name
+        assert outside.max() < levels.max() - speech.REGION_PEAK_DB, path.name
         assert end - start < len(signal) / sr - 0.5, path.name
         assert end - start > 1.0, path.name

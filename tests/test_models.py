@@ -4,19 +4,16 @@ import keras
 import numpy as np
 import pytest
 
-from mmer.config import ModelParams
-from mmer.errors import ConfigError, ModelError
-from mmer.models import (
-    audio_branch,
-    build_model,
-    frame_cnn,
+from mmer.bundle import (
     load_model_bundle,
     metadata_path,
     model_metadata,
     predict_proba,
     save_model_bundle,
-    video_branch,
 )
+from mmer.config import ModelParams
+from mmer.errors import ConfigError, ModelError
+from mmer.networks import audio_branch, build_model, frame_cnn, video_branch
 
 T, N_MFCC, FRAMES, SIZE, N_CLASSES = 40, 8, 3, 16, 4
 MFCC_SHAPE, FACES_SHAPE = (T, N_MFCC), (FRAMES, SIZE, SIZE, 3)

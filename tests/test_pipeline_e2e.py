@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-
 import repo_factory
-from mmer.cache import read_cache
+import yaml
 from repo_factory import commit, make_repo, ran, set_params
+
+from mmer.featurefile import read_cache
 
 pytestmark = pytest.mark.slow
 

@@ -17,15 +17,23 @@ import media_factory as mf
 import numpy as np
 import pandas as pd
 import pytest
-
+from conftest import ROOT
 from feature_factory import tiny_model_params
-from mmer import predict as mp
-from mmer.cache import read_cache
+
+from bench.run import warm_latency
+from mmer import predict_cli as pcli
+from mmer import predictor as mp
 from mmer.cli import main
 from mmer.config import AudioParams, AugmentParams, FacesParams, TrainParams, TrimParams
-from mmer.errors import ConfigError, MediaError, ModelError, NoAudioError, NoFaceError, NoSpeechError
-
-from conftest import ROOT
+from mmer.errors import (
+    ConfigError,
+    MediaError,
+    ModelError,
+    NoAudioError,
+    NoFaceError,
+    NoSpeechError,
+)
+from mmer.featurefile import read_cache
 
 pytestmark = pytest.mark.slow  # trains a model (once per module)
 
@@ -63,11 +71,11 @@ def write_corpus(raw: Path) -> None:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     """Corpus -> index -> trim, audio_features, face_crops -> 1-epoch training -> evaluate."""
-    from mmer import pipeline
-    from mmer.data import load_clip_data
-    from mmer.dataset import build_index, write_index
+    from mmer import preprocess
+    from mmer.bundle import save_model_bundle
+    from mmer.clips import load_clip_data
+    from mmer.corpus import build_index, write_index
     from mmer.evaluation import evaluate_stage
-    from mmer.models import save_model_bundle
     from mmer.training import train_model
 
     root = tmp_path_factory.mktemp("predict")
@@ -76,11 +84,11 @@ def bundle(tmp_path_factory):
     paths = {name: root / name for name in ("index.csv", "spans.csv", "audio.h5", "video.h5", "model.keras", "predictions.csv")}
     write_index(index, paths["index.csv"])
     quiet = {"progress": False}
-    pipeline.trim_stage(paths["index.csv"], wav_dir=root / "wav", spans_path=paths["spans.csv"], failures_path=root / "f1.csv",
+    preprocess.trim_stage(paths["index.csv"], wav_dir=root / "wav", spans_path=paths["spans.csv"], failures_path=root / "f1.csv",
                         metrics_path=root / "m1.json", params=TrimParams(jobs=1), cache_dir=None, **quiet)
-    pipeline.audio_features_stage(paths["index.csv"], paths["spans.csv"], wav_dir=root / "wav", out_path=paths["audio.h5"],
+    preprocess.audio_features_stage(paths["index.csv"], paths["spans.csv"], wav_dir=root / "wav", out_path=paths["audio.h5"],
                                   failures_path=root / "f2.csv", metrics_path=root / "m2.json", params=AudioParams(), sample_rate=16000, **quiet)
-    pipeline.face_crops_stage(paths["index.csv"], paths["spans.csv"], out_path=paths["video.h5"], failures_path=root / "f3.csv",
+    preprocess.face_crops_stage(paths["index.csv"], paths["spans.csv"], out_path=paths["video.h5"], failures_path=root / "f3.csv",
                               metrics_path=root / "m3.json", params=FacesParams(jobs=1), cache_dir=None, **quiet)
     data = load_clip_data(paths["index.csv"], audio_path=paths["audio.h5"], video_path=paths["video.h5"])
     result = train_model(data, label_names=LABELS, model_params=tiny_model_params(), train_params=TrainParams(epochs=1, batch_size=8),
@@ -142,7 +150,8 @@ def kinds(bundle, test_clips):
 
 def other_model(bundle, tmp_dir: Path, *, modality: str, fusion: str = "concat") -> Path:
     """An untrained model with the trained model's feature params (for the modality rules)."""
-    from mmer.models import build_model, load_model_bundle, model_metadata, save_model_bundle
+    from mmer.bundle import load_model_bundle, model_metadata, save_model_bundle
+    from mmer.networks import build_model
 
     _, meta = load_model_bundle(bundle["model.keras"])
     shapes = {"mfcc_shape": tuple(meta["inputs"]["mfcc"]["shape"]), "faces_shape": tuple(meta["inputs"]["faces"]["shape"])}
@@ -196,9 +205,9 @@ def test_prediction_ignores_the_file_name(predictor, test_clips, tmp_path):
 
 
 def test_trim_params_come_from_the_params_file():
-    trim = mp.resolve_trim_params(ROOT / "params.yaml")
+    trim = pcli.resolve_trim_params(ROOT / "params.yaml")
     assert set(trim) == set(mp.TRIM_KEYS) and trim["threshold_db"] < 0
-    assert mp.resolve_trim_params(ROOT / "no-such-params.yaml") is None
+    assert pcli.resolve_trim_params(ROOT / "no-such-params.yaml") is None
 
 
 # --------------------------------------------------------------------------- input kinds
@@ -226,7 +235,7 @@ def test_late_fusion_model_answers_with_the_branch_it_can(bundle, late_model, ki
         # the audio-only answer is the model's own audio head on the cached features of that clip
         head, meta = late._heads["audio"]
         cached = read_cache(bundle["audio.h5"]).select([table["clip_id"][0]])
-        from mmer.models import predict_proba
+        from mmer.bundle import predict_proba
 
         expected = predict_proba(head, meta, {"mfcc": cached["mfcc"]})[0]
         np.testing.assert_allclose([voice.probabilities[n] for n in LABELS], expected, atol=1e-5)
@@ -301,7 +310,7 @@ def test_batch_reports_bad_clips_and_goes_on(bundle, kinds, tmp_path, capsys, ca
     order = ["av", "missing", "random", "no_face", "no_speech", "audio"]
     csv_path = tmp_path / "out" / "predictions.csv"
     status = main(["predict", "--no-progress", "--model", str(bundle["model.keras"]), "--csv", str(csv_path), *(str(kinds[k]) for k in order)])
-    assert status == mp.EXIT_FAILED
+    assert status == pcli.EXIT_FAILED
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].split()[:3] == ["file", "emotion", "prob"] and rows[0].split()[3:] == [n[:9] for n in LABELS]
     assert len(rows) == 1 + len(order) and "FAILED" not in rows[1] and all("FAILED" in r for r in rows[2:])
@@ -317,7 +326,7 @@ def test_batch_reports_bad_clips_and_goes_on(bundle, kinds, tmp_path, capsys, ca
 
 
 def test_single_bad_clip_exits_non_zero_with_json_error(bundle, kinds, capsys, caplog):
-    assert main(["predict", "--json", "--model", str(bundle["model.keras"]), str(kinds["missing"])]) == mp.EXIT_FAILED
+    assert main(["predict", "--json", "--model", str(bundle["model.keras"]), str(kinds["missing"])]) == pcli.EXIT_FAILED
     line = json.loads(capsys.readouterr().out)
     assert line == {"file": str(kinds["missing"]), "error": f"{kinds['missing']}: no such file", "kind": "MediaError"}
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [f"{kinds['missing']}: no such file"]
@@ -330,11 +339,11 @@ def test_missing_model_exits_one(kinds, tmp_path, caplog):
 
 def test_usage_errors_exit_two(bundle, kinds, tmp_path, caplog):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
-    assert main(["predict", "--model", str(bundle["model.keras"]), str(tmp_path / "empty")]) == mp.EXIT_USAGE
+    assert main(["predict", "--model", str(bundle["model.keras"]), str(tmp_path / "empty")]) == pcli.EXIT_USAGE
     assert any("empty: no media files" in r.getMessage() for r in caplog.records)
     two = [str(kinds["av"]), str(kinds["silent"])]
-    assert main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.mp4"), *two]) == mp.EXIT_USAGE
-    assert main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.avi"), two[0]]) == mp.EXIT_USAGE
+    assert main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.mp4"), *two]) == pcli.EXIT_USAGE
+    assert main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.avi"), two[0]]) == pcli.EXIT_USAGE
 
 
 def test_find_clips_searches_folders_and_keeps_named_files(tmp_path):
@@ -365,7 +374,7 @@ def test_annotate_one_clip_and_a_folder(late_model, kinds, tmp_path, capsys, cap
 
 
 def test_warm_latency_reports_seconds(bundle, kinds):
-    figures = mp.warm_latency(kinds["av"], bundle["model.keras"], repeats=1)
+    figures = warm_latency(kinds["av"], bundle["model.keras"], repeats=1)
     assert figures["repeats"] == 1 and 0 < figures["min_s"] <= figures["max_s"] and figures["load_s"] > 0
 
 

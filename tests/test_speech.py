@@ -10,19 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import ROOT
+from feature_factory import (
+    make_corpus,
+    make_index,
+    tiny_augment_params,
+    tiny_model_params,
+)
 
-from feature_factory import make_corpus, make_index, tiny_augment_params, tiny_model_params
 from mmer import audio
-from mmer.cache import FeatureCache, read_cache, write_cache
+from mmer.clips import align_clips
 from mmer.config import AudioParams, ModelParams, TrainParams
-from mmer.data import align_clips
 from mmer.errors import ConfigError
-from mmer.models import build_model
-from mmer.pipeline import SPAN_COLUMNS, audio_features_stage, samples_stage
+from mmer.featurefile import FeatureCache, read_cache, write_cache
+from mmer.networks import build_model
+from mmer.preprocess import SPAN_COLUMNS, audio_features_stage, samples_stage
 from mmer.presets import check_preset, dvc_set_args, load_preset
 from mmer.training import cross_validate, train_model
-
-from conftest import ROOT
 
 SR = 16000
 FAST = TrainParams(epochs=1, batch_size=16, patience=2)
@@ -274,8 +278,8 @@ def test_preset_arguments_and_errors(tmp_path):
 
 
 def test_real_speech_index_trim_and_features(real_speech_dir, tmp_path):
-    from mmer.dataset import build_index
-    from mmer.media import trim_clip
+    from mmer.corpus import build_index
+    from mmer.speech import trim_clip
 
     index = build_index(real_speech_dir, modalities=["audio"], classes="all8", val_actors=(16, 17), test_actors=(18,), n_folds=6)
     assert len(index) == 1080 and index["actor"].nunique() == 18 and set(index["modality"]) == {"audio"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmer.dataset import EMOTIONS, parse_name
 from mmer.errors import ConfigError
+from mmer.ravdess import EMOTIONS, parse_name
 from mmer.synth import cli as synth_cli
 from mmer.synth import corpus, face, voice
 

@@ -4,15 +4,30 @@ import keras
 import numpy as np
 import pytest
 import yaml
-
-from feature_factory import make_corpus, tiny_augment_params, tiny_model_params, write_corpus
-from mmer.config import AugmentParams, CvParams, TrainParams, from_mapping, load_section
-from mmer.data import align_clips, augment_batch, augment_faces, augment_mfcc, frame_statistics, member_splits, mixup_batch, with_perturbed_copies
-from mmer.errors import ConfigError, DatasetError
-from mmer.models import build_model, load_model_bundle, predict_proba
-from mmer.training import ClipBatches, audio_statistics, class_weights, cv_stage, fit_model, train_model, train_stage
-
 from conftest import ROOT
+from feature_factory import (
+    make_corpus,
+    tiny_augment_params,
+    tiny_model_params,
+    write_corpus,
+)
+
+from mmer.augment import augment_batch, augment_faces, augment_mfcc, mixup_batch
+from mmer.bundle import load_model_bundle, predict_proba
+from mmer.clips import align_clips, frame_statistics, with_perturbed_copies
+from mmer.config import AugmentParams, CvParams, TrainParams, from_mapping, load_section
+from mmer.errors import ConfigError, DatasetError
+from mmer.networks import build_model
+from mmer.splits import member_splits
+from mmer.training import (
+    ClipBatches,
+    audio_statistics,
+    class_weights,
+    cv_stage,
+    fit_model,
+    train_model,
+    train_stage,
+)
 
 FAST = TrainParams(epochs=2, batch_size=16, patience=5)
 
@@ -43,7 +58,7 @@ def test_align_uses_clips_of_both_caches_in_index_order(corpus, data):
 
 
 def test_an_empty_video_cache_leaves_an_audio_only_corpus(corpus):
-    from mmer.cache import FeatureCache
+    from mmer.featurefile import FeatureCache
     from mmer.training import input_shapes
 
     no_video = FeatureCache({k: v[:0] for k, v in corpus.video.arrays.items()}, [], corpus.video.attrs)
@@ -289,7 +304,7 @@ def test_an_ensemble_is_one_model_averaging_its_members(tmp_path, data, corpus, 
     each = [predict_proba(result.model.get_layer(f"member_{j}"), result.metadata, test.arrays) for j in range(2)]
     np.testing.assert_allclose(probabilities, np.mean(each, axis=0), atol=1e-6)
     assert not np.allclose(each[0], each[1], atol=1e-4)
-    from mmer.models import save_model_bundle
+    from mmer.bundle import save_model_bundle
 
     save_model_bundle(result.model, result.metadata, tmp_path / "model.keras")
     model, meta = load_model_bundle(tmp_path / "model.keras")

@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from mmer.dataset import EMOTIONS
 from mmer.errors import ConfigError, MediaError, MmerError
-from mmer.io import atomic_path
+from mmer.files import atomic_path
+from mmer.ravdess import EMOTIONS
 from mmer.synth import face as facelib
 from mmer.synth import voice as voicelib
 

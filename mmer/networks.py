@@ -21,20 +21,22 @@ probabilities from them, for the evaluate stage and ``mmer predict`` alike.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 from keras import layers
 
-from mmer.config import AUDIO_FRONTENDS, AUDIO_POOLINGS, FUSIONS, MODEL_MODALITIES, TEMPORAL_POOLS
-from mmer.errors import ConfigError, ModelError
+from mmer.config import (
+    AUDIO_FRONTENDS,
+    AUDIO_POOLINGS,
+    FUSIONS,
+    MODEL_MODALITIES,
+    TEMPORAL_POOLS,
+)
+from mmer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -462,152 +464,15 @@ def build_model(
 
 # --- the saved model: model.keras + model.json beside it ---
 
-BUNDLE_FORMAT = 1
-INPUT_DTYPES = {AUDIO_INPUT: "float32", VIDEO_INPUT: "uint8"}
-CACHE_OF_INPUT = {AUDIO_INPUT: "audio", VIDEO_INPUT: "video"}
 
 
-def metadata_path(model_path: str | Path) -> Path:
-    """``models/model.json`` for ``models/model.keras``."""
-    return Path(model_path).with_suffix(".json")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
-def model_metadata(
-    model: keras.Model,
-    *,
-    modality: str,
-    label_names: Sequence[str],
-    feature_attrs: Mapping[str, Mapping[str, Any]],
-    **extra: Any,
-) -> dict[str, Any]:
-    """What ``model.json`` holds: everything needed to prepare features and read the output.
-
-    Parameters
-    ----------
-    model : keras.Model
-        Built by :func:`build_model`.
-    modality : str
-    label_names : sequence of str
-        Class names in output order.
-    feature_attrs : mapping
-        The attributes of the feature caches by cache name (``audio``: n_mfcc, max_frames
-        (T), hop_length, ...; ``video``: n_frames, size, margin, ...). Only those of the
-        caches the model reads are kept.
-    **extra
-        Anything else worth keeping (params, clip counts, best epoch).
-    """
-    inputs = {t.name: {"shape": [int(d) for d in t.shape[1:]], "dtype": INPUT_DTYPES[t.name]} for t in model.inputs}
-    if int(model.outputs[0].shape[-1]) != len(label_names):
-        raise ModelError(f"the model has {model.outputs[0].shape[-1]} outputs for {len(label_names)} label names {list(label_names)}")
-    features = {CACHE_OF_INPUT[name]: dict(feature_attrs.get(CACHE_OF_INPUT[name], {})) for name in inputs}
-    # the speech-span params shape both inputs (the audio span, the frames inside it)
-    trim = next((attrs["trim"] for attrs in feature_attrs.values() if isinstance(attrs, Mapping) and "trim" in attrs), None)
-    if trim:
-        features["trim"] = dict(trim)
-    meta = {"format": BUNDLE_FORMAT, "modality": modality, "label_names": list(label_names), "inputs": inputs, "features": features, **extra}
-    return _jsonable(meta)
 
 
-def save_model_bundle(model: keras.Model, metadata: Mapping[str, Any], model_path: str | Path) -> None:
-    """Write ``model_path`` (native ``.keras``) and its ``.json`` metadata, each atomically."""
-    from mmer.io import write_json
-
-    model_path = Path(model_path)
-    if model_path.suffix != ".keras":
-        raise ConfigError(f"{model_path}: a model file must end in .keras")
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{model_path.stem}.", dir=model_path.parent) as tmp:
-        staged = Path(tmp) / model_path.name
-        model.save(staged)
-        os.replace(staged, model_path)
-    write_json(_jsonable(dict(metadata)), metadata_path(model_path))
-    logger.info("saved %s and %s", model_path, metadata_path(model_path))
 
 
-def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
-    """Read a model saved by :func:`save_model_bundle` and its metadata.
-
-    Raises
-    ------
-    ModelError
-        The model or its ``.json`` is missing or unreadable, or they disagree.
-    """
-    model_path, meta_path = Path(model_path), metadata_path(model_path)
-    for path in (model_path, meta_path):
-        if not path.is_file():
-            raise ModelError(f"{path}: not found (train a model first: dvc repro train)")
-    try:
-        metadata = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{meta_path}: not valid JSON: {err}") from err
-    for key in ("modality", "label_names", "inputs"):
-        if key not in metadata:
-            raise ModelError(f"{meta_path}: no {key!r} entry; not an mmer model description")
-    try:
-        model = keras.saving.load_model(model_path, compile=False)
-    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        raise ModelError(f"{model_path}: cannot load the model: {err}") from err
-    if int(model.outputs[0].shape[-1]) != len(metadata["label_names"]):
-        raise ModelError(f"{model_path} has {model.outputs[0].shape[-1]} outputs but {meta_path} names {len(metadata['label_names'])} labels")
-    return model, metadata
 
 
-def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Mapping[str, np.ndarray], *, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of clips, from a loaded model and its metadata.
-
-    Parameters
-    ----------
-    model : keras.Model
-    metadata : mapping
-        The content of ``model.json`` (see :func:`model_metadata`).
-    features : mapping of str to ndarray
-        The arrays the model reads, as the caches store them: ``mfcc`` float32 [n, T, c]
-        (standardised, zero pre-padded to T) and/or ``faces`` uint8 [n, frames, size, size, 3].
-        Other keys are ignored.
-    batch_size : int
-
-    Returns
-    -------
-    ndarray [n, n_classes], float32
-        Columns in the order of ``metadata['label_names']``.
-
-    Raises
-    ------
-    ModelError
-        A needed array is missing or its shape differs from the one the model was trained on.
-    """
-    inputs = {}
-    for name, spec in metadata["inputs"].items():
-        if name not in features:
-            raise ModelError(f"the {metadata['modality']} model needs {name!r} features; got {sorted(features)}")
-        array = np.asarray(features[name])
-        if list(array.shape[1:]) != list(spec["shape"]):
-            raise ModelError(f"{name} features have shape {list(array.shape[1:])} per clip; the model was trained on {spec['shape']} (see features.{CACHE_OF_INPUT[name]} in model.json)")
-        inputs[name] = array.astype(spec["dtype"], copy=False)
-    n = {len(a) for a in inputs.values()}
-    if len(n) != 1:
-        raise ModelError(f"the feature arrays have different numbers of clips: { {k: len(v) for k, v in inputs.items()} }")
-    if n == {0}:
-        return np.zeros((0, len(metadata["label_names"])), np.float32)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be positive, not {batch_size}")
-    # batch by batch: model.predict on arrays builds a tf.data pipeline that costs more
-    # than it saves for a few clips (and logs a spurious TensorFlow error line)
-    n_clips = n.pop()
-    chunks = [
-        np.asarray(model.predict_on_batch({k: v[start : start + batch_size] for k, v in inputs.items()}), dtype=np.float32)
-        for start in range(0, n_clips, batch_size)
-    ]
-    return np.concatenate(chunks)

@@ -1,9 +1,8 @@
-from mmer import clipcache
-from mmer.clipcache import ClipCache, clip_key, params_digest
-
 import pytest
 
 from mmer.errors import MediaError
+from mmer import resultcache
+from mmer.resultcache import ClipCache, clip_key, params_digest
 
 
 def test_key_follows_content_not_name(tmp_path):
@@ -20,7 +19,7 @@ def test_key_follows_content_not_name(tmp_path):
 def test_params_and_code_change_the_namespace():
     assert params_digest("trim", {"pad_s": 0.1}) == params_digest("trim", {"pad_s": 0.1})
     assert params_digest("trim", {"pad_s": 0.1}) != params_digest("trim", {"pad_s": 0.2})
-    assert params_digest("trim", {"pad_s": 0.1}) != params_digest("trim", {"pad_s": 0.1}, modules=(clipcache,))
+    assert params_digest("trim", {"pad_s": 0.1}) != params_digest("trim", {"pad_s": 0.1}, modules=(resultcache,))
 
 
 def test_get_or_compute_caches_results_not_failures(tmp_path):

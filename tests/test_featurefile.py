@@ -2,8 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
-from mmer.cache import read_cache, write_cache
 from mmer.errors import MmerError
+from mmer.featurefile import read_cache, write_cache
 
 
 def test_round_trip_with_attrs(tmp_path, rng):

@@ -1,6 +1,6 @@
-"""``metrics/bench.json`` (written by :mod:`mmer.bench`) as Markdown tables.
+"""``metrics/bench.json`` (written by :mod:`bench.run`) as Markdown tables.
 
-Run as ``python -m mmer.bench_report [metrics/bench.json]``; ``make bench`` prints the same
+Run as ``python -m bench.report [metrics/bench.json]``; ``make bench`` prints the same
 tables at the end of its run.
 """
 
@@ -174,8 +174,8 @@ def missing_figures(report: Mapping[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mmer.bench_report``."""
-    parser = argparse.ArgumentParser(prog="python -m mmer.bench_report", description="Print metrics/bench.json as Markdown tables.")
+    """Entry point of ``python -m bench.report``."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description="Print metrics/bench.json as Markdown tables.")
     parser.add_argument("bench_json", nargs="?", default="metrics/bench.json")
     args = parser.parse_args(argv)
     path = Path(args.bench_json)

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmer import audio, faces, media
+from mmer import audio, faces, media, speech
 from mmer.batch import BatchResult, check_failed_share, map_clips
-from mmer.cache import write_cache
-from mmer.clipcache import DEFAULT_DIR as DEFAULT_CACHE_DIR
-from mmer.clipcache import ClipCache, clip_key
 from mmer.config import AudioParams, FacesParams, TrimParams, cpu_jobs
-from mmer.dataset import read_index
+from mmer.corpus import read_index
 from mmer.errors import NoAudioError
-from mmer.io import atomic_path, write_failures, write_json
+from mmer.featurefile import write_cache
+from mmer.files import atomic_path, write_failures, write_json
+from mmer.resultcache import DEFAULT_DIR as DEFAULT_CACHE_DIR
+from mmer.resultcache import ClipCache, clip_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +40,13 @@ def star_call(func: Callable[..., Any], item: tuple) -> Any:
 
 
 def cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: ClipCache | None, **params: Any) -> dict:
-    """:func:`mmer.media.trim_clip`, served from the per-clip cache when the clip was seen.
+    """:func:`mmer.speech.trim_clip`, served from the per-clip cache when the clip was seen.
 
     A hit writes the cached span audio back to ``wav_out``. An audio-video or audio-only
     clip (by its RAVDESS modality) without sound is a failure, not a video-only clip.
     """
     if cache is None:
-        span = media.trim_clip(path, wav_out, **params)
+        span = speech.trim_clip(path, wav_out, **params)
     else:
         key = clip_key(path)
         hit = cache.get(key)
@@ -56,7 +56,7 @@ def cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: ClipCac
                 with atomic_path(wav_out) as tmp:
                     tmp.write_bytes(hit["wav"])
         else:
-            span = media.trim_clip(path, wav_out, **params)
+            span = speech.trim_clip(path, wav_out, **params)
             cache.put(key, {"span": span, "wav": Path(wav_out).read_bytes() if span["has_audio"] else None})
     if modality in AUDIO_MODALITIES and not span["has_audio"]:
         raise NoAudioError(f"{path}: no sound in a clip whose name says modality {modality!r} (audio stream missing or all zeros)")
@@ -124,7 +124,7 @@ def trim_stage(
     wav_dir = Path(wav_dir)
     wav_dir.mkdir(parents=True, exist_ok=True)
     trim_params = span_params(params)
-    cache = ClipCache.for_stage("trim", trim_params, modules=(media,), base=cache_dir) if cache_dir else None
+    cache = ClipCache.for_stage("trim", trim_params, modules=(media, speech), base=cache_dir) if cache_dir else None
     trim = functools.partial(cached_trim, cache=cache, **trim_params)
     items = [(path, wav_dir / f"{clip_id}.wav", modality) for clip_id, path, modality in zip(index["clip_id"], index["path"], index["modality"])]
     result = map_clips(
@@ -140,7 +140,7 @@ def trim_stage(
     spans = pd.DataFrame(rows, columns=SPAN_COLUMNS)
     with atomic_path(spans_path) as tmp:
         spans.to_csv(tmp, index=False, float_format="%.4f")
-    speech = spans.loc[spans["has_audio"].astype(bool), "end_s"] - spans.loc[spans["has_audio"].astype(bool), "start_s"]
+    voiced = spans.loc[spans["has_audio"].astype(bool), "end_s"] - spans.loc[spans["has_audio"].astype(bool), "start_s"]
     _finish(
         result,
         stage="trim",
@@ -148,7 +148,7 @@ def trim_stage(
         failures_path=failures_path,
         metrics_path=metrics_path,
         max_failed_share=params.max_failed_share,
-        extra={"mean_span_s": round(float(speech.mean()), 3) if len(speech) else 0.0},
+        extra={"mean_span_s": round(float(voiced.mean()), 3) if len(voiced) else 0.0},
     )
     return spans
 
@@ -177,7 +177,7 @@ def audio_features_stage(
     With ``params.perturbations`` (e.g. ``speed0.9``), the features of each perturbed copy
     are stored too, as ``mfcc_perturbed`` [n, P, T, c] and ``n_frames_perturbed`` [n, P],
     for every clip: which clips train depends on the fold, so the training code takes the
-    copies of its training clips only (:func:`mmer.data.with_perturbed_copies`).
+    copies of its training clips only (:func:`mmer.clips.with_perturbed_copies`).
 
     ``params.normalise='speaker'`` standardises every clip with the statistics of its
     actor's clips (:func:`mmer.audio.speaker_standardise`; no labels are read).
@@ -313,7 +313,7 @@ def samples_stage(
 
     On an audio-only corpus (an empty video cache) the figure shows the MFCC images alone.
     """
-    from mmer.cache import read_cache
+    from mmer.featurefile import read_cache
     from mmer.plots import pick_samples, sample_figure
 
     index = read_index(index_path).set_index("clip_id")

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from mmer.errors import MmerError
-from mmer.io import atomic_path
+from mmer.files import atomic_path
 
 
 @dataclass

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from mmer.audio import speech_mask
-from mmer.cache import FeatureCache, read_cache
-from mmer.dataset import fold_splits, read_index
+from mmer.corpus import read_index
 from mmer.errors import ConfigError, DatasetError
+from mmer.featurefile import FeatureCache, read_cache
+from mmer.splits import fold_splits
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
         ``{'audio': ..., 'video': ...}``; each contributes the arrays of :data:`CACHE_ARRAYS`.
     fold : int
         -1: the fixed split; k: cross-validation fold k is the test set (see
-        :func:`mmer.dataset.fold_splits`).
+        :func:`mmer.splits.fold_splits`).
 
     Raises
     ------
@@ -191,200 +192,13 @@ def frame_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> tuple[np.ndarray
     return frames.mean(axis=0).astype(np.float32), np.maximum(frames.std(axis=0), 1e-6).astype(np.float32)
 
 
-def augment_mfcc(
-    mfcc: np.ndarray,
-    n_frames: np.ndarray,
-    *,
-    rng: np.random.Generator,
-    noise_std: float = 0.0,
-    time_shift: int = 0,
-    freq_masks: int = 0,
-    freq_mask_width: int = 0,
-    time_masks: int = 0,
-    time_mask_width: int = 0,
-) -> np.ndarray:
-    """Augmented copy of a batch of zero pre-padded MFCCs; the padding stays zero.
-
-    Parameters
-    ----------
-    mfcc : ndarray [n, T, c]
-        Standardised, time-major, zero pre-padded.
-    n_frames : ndarray [n]
-        Frames before padding/truncation; the last ``min(n_frames, T)`` frames are speech.
-    rng : numpy Generator
-    noise_std : float
-        Gaussian noise added to the speech frames.
-    time_shift : int
-        The speech frames are rolled by up to this many frames either way.
-    freq_masks, freq_mask_width : int
-        Number of bands of up to ``freq_mask_width`` coefficients set to 0 (SpecAugment).
-    time_masks, time_mask_width : int
-        Number of runs of up to ``time_mask_width`` speech frames set to 0.
-
-    Returns
-    -------
-    ndarray [n, T, c], float32
-    """
-    if mfcc.ndim != 3 or len(n_frames) != len(mfcc):
-        raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
-    out = np.array(mfcc, dtype=np.float32, copy=True)
-    n_time, n_coef = out.shape[1:]
-    for i, length in enumerate(np.minimum(np.asarray(n_frames), n_time)):
-        start = n_time - int(length)
-        speech = out[i, start:]
-        if time_shift and length > 1:
-            speech[:] = np.roll(speech, int(rng.integers(-time_shift, time_shift + 1)), axis=0)
-        if noise_std:
-            speech += rng.normal(0.0, noise_std, size=speech.shape).astype(np.float32)
-        for _ in range(freq_masks if freq_mask_width else 0):
-            width = int(rng.integers(0, min(freq_mask_width, n_coef) + 1))
-            low = int(rng.integers(0, n_coef - width + 1))
-            speech[:, low : low + width] = 0.0
-        for _ in range(time_masks if time_mask_width else 0):
-            width = int(rng.integers(0, min(time_mask_width, len(speech)) + 1))
-            low = int(rng.integers(0, len(speech) - width + 1))
-            speech[low : low + width] = 0.0
-    return out
 
 
-def augment_faces(
-    faces: np.ndarray,
-    *,
-    rng: np.random.Generator,
-    flip: bool = False,
-    brightness: float = 0.0,
-    contrast: float = 0.0,
-    pixel_shift: int = 0,
-) -> np.ndarray:
-    """Augmented copy of a batch of face crops; every frame of a clip changes the same way.
-
-    Parameters
-    ----------
-    faces : ndarray [n, frames, height, width, 3], uint8
-    rng : numpy Generator
-    flip : bool
-        Mirror left-right with probability 1/2.
-    brightness : float
-        Add up to this share of 255, either way.
-    contrast : float
-        Scale the deviation from the clip's mean by a factor in [1 - contrast, 1 + contrast].
-    pixel_shift : int
-        Translate by up to this many pixels in each direction (edges repeated).
-
-    Returns
-    -------
-    ndarray, uint8, same shape
-    """
-    if faces.ndim != 5:
-        raise ValueError(f"faces must be [n, frames, height, width, channels], got shape {faces.shape}")
-    out = np.empty_like(faces)
-    height, width = faces.shape[2:4]
-    for i, clip in enumerate(faces):
-        x = clip.astype(np.float32)
-        if flip and rng.random() < 0.5:
-            x = x[:, :, ::-1]
-        if contrast:
-            mean = x.mean()
-            x = (x - mean) * rng.uniform(1 - contrast, 1 + contrast) + mean
-        if brightness:
-            x = x + rng.uniform(-brightness, brightness) * 255.0
-        if pixel_shift:
-            dy, dx = (int(v) for v in rng.integers(-pixel_shift, pixel_shift + 1, size=2))
-            padded = np.pad(x, ((0, 0), (pixel_shift, pixel_shift), (pixel_shift, pixel_shift), (0, 0)), mode="edge")
-            x = padded[:, pixel_shift + dy : pixel_shift + dy + height, pixel_shift + dx : pixel_shift + dx + width]
-        out[i] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
-    return out
 
 
-AUDIO_AUGMENT_KEYS = ("noise_std", "time_shift", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width")
-VIDEO_AUGMENT_KEYS = ("flip", "brightness", "contrast", "pixel_shift")
 
 
-def augment_batch(inputs: Mapping[str, np.ndarray], n_frames: np.ndarray | None, *, rng: np.random.Generator, **augment: Any) -> dict[str, np.ndarray]:
-    """Apply :func:`augment_mfcc` / :func:`augment_faces` to the inputs present in ``inputs``.
-
-    ``augment`` holds the keyword arguments of both (the ``augment`` params section without
-    ``enabled``); ``n_frames`` is needed when ``mfcc`` is present.
-    """
-    unknown = sorted(set(augment) - set(AUDIO_AUGMENT_KEYS) - set(VIDEO_AUGMENT_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown augmentation arguments {unknown}")
-    out = dict(inputs)
-    if "mfcc" in out:
-        if n_frames is None:
-            raise ValueError("augmenting mfcc needs n_frames")
-        out["mfcc"] = augment_mfcc(out["mfcc"], n_frames, rng=rng, **{k: v for k, v in augment.items() if k in AUDIO_AUGMENT_KEYS})
-    if "faces" in out:
-        out["faces"] = augment_faces(out["faces"], rng=rng, **{k: v for k, v in augment.items() if k in VIDEO_AUGMENT_KEYS})
-    return out
 
 
-def mixup_batch(
-    inputs: Mapping[str, np.ndarray], targets: np.ndarray, *, rng: np.random.Generator, alpha: float
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Mixup (Zhang et al., 2018): each clip mixed with another clip of the batch, labels alike.
-
-    Clip i becomes ``lam_i * x_i + (1 - lam_i) * x_j`` with ``lam_i ~ Beta(alpha, alpha)``
-    folded to ``max(lam, 1 - lam)`` (so clip i stays the larger part) and ``j`` a random
-    permutation of the batch. ``uint8`` inputs (face crops) are rounded back to ``uint8``.
-
-    Parameters
-    ----------
-    inputs : mapping of str to ndarray
-        The batch's model inputs, one row per clip.
-    targets : ndarray [n, n_classes]
-        One-hot (or already soft) labels.
-    rng : numpy Generator
-    alpha : float
-        The Beta parameter (> 0); small values (0.2-0.4) mix little.
-
-    Returns
-    -------
-    inputs : dict of str to ndarray
-    targets : ndarray [n, n_classes], float32
-    """
-    if alpha <= 0:
-        raise ConfigError(f"mixup alpha must be positive, not {alpha!r}")
-    n = len(targets)
-    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
-    lam = np.maximum(lam, 1.0 - lam)
-    partner = rng.permutation(n)
-    mixed = {}
-    for name, array in inputs.items():
-        weight = lam.reshape(-1, *([1] * (array.ndim - 1)))
-        blend = weight * array.astype(np.float32) + (1.0 - weight) * array[partner].astype(np.float32)
-        mixed[name] = np.clip(np.rint(blend), 0, 255).astype(np.uint8) if array.dtype == np.uint8 else blend.astype(array.dtype)
-    soft = lam[:, None] * targets + (1.0 - lam[:, None]) * targets[partner]
-    return mixed, soft.astype(np.float32)
 
 
-def member_splits(splits: np.ndarray, actors: np.ndarray, n_members: int) -> list[np.ndarray]:
-    """The train/val splits of ``n_members`` ensemble members that take turns validating.
-
-    The development speakers (those of the ``train`` and ``val`` splits) are sorted and cut
-    into ``n_members`` groups of consecutive actors; member j validates on group j and trains
-    on the others. ``test`` (and any other split) is left as it is, so the test speakers are
-    never seen. With RAVDESS cross-validation folds of 3 consecutive actors and 5 members,
-    the groups are the 5 non-test folds.
-
-    Parameters
-    ----------
-    splits : ndarray [n] of str
-    actors : ndarray [n] of int
-    n_members : int
-        2 or more, at most the number of development speakers.
-
-    Returns
-    -------
-    list of ndarray [n] of str
-    """
-    development = np.isin(splits, ("train", "val"))
-    speakers = np.unique(actors[development])
-    if not 2 <= n_members <= len(speakers):
-        raise ConfigError(f"an ensemble by fold needs 2 to {len(speakers)} members (one group of speakers each), not {n_members}")
-    out = []
-    for group in np.array_split(speakers, n_members):
-        member = np.asarray(splits, dtype=object).copy()
-        member[development] = np.where(np.isin(actors[development], group), "val", "train")
-        out.append(member)
-    return out

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from mmer.errors import MediaError
-from mmer.io import atomic_path
+from mmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
 

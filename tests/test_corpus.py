@@ -3,15 +3,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmer.dataset import (
-    assign_folds,
-    build_index,
-    emotion_label,
-    fold_splits,
-    label_names,
-    parse_name,
-)
+from mmer.corpus import build_index
 from mmer.errors import ConfigError, DatasetError
+from mmer.labels import emotion_label, label_names
+from mmer.ravdess import parse_name
+from mmer.splits import assign_folds, fold_splits
 
 
 def test_parse_every_field():

@@ -1,17 +1,17 @@
 """``make bench``: speed and memory of mmer on a generated corpus -> ``metrics/bench.json``.
 
-Run as ``python -m mmer.bench`` (``--quick`` for a tiny smoke run). On a RAVDESS-shaped corpus
+Run as ``python -m bench.run`` (``--quick`` for a tiny smoke run). On a RAVDESS-shaped corpus
 written by ``mmer synth`` (1280x720 by default, kept in ``--workdir`` so reruns reuse it) it
 measures:
 
 - preprocessing: clips/s and peak memory of the ``trim``, ``audio_features`` and
-  ``face_crops`` stage functions of :mod:`mmer.pipeline` (no per-clip cache, one worker per
+  ``face_crops`` stage functions of :mod:`mmer.preprocess` (no per-clip cache, one worker per
   core), alone and together; the same for the usual approach of peer projects (decode every
   frame, detect on every frame, then subsample: :func:`mmer.faces.naive_face_crops`) on the
   same clips in the same run, and our speed as a ratio to it;
 - training: seconds per epoch of the default model on the corpus's features, after the
   first epoch (which also traces the graph);
-- prediction: warm latency of :class:`mmer.predict.Predictor` (model loaded once) on a clip
+- prediction: warm latency of :class:`mmer.predictor.Predictor` (model loaded once) on a clip
   of about 4 s, and cold latency of ``mmer predict CLIP`` as a new process;
 - DVC: a no-op ``dvc repro`` and a ``dvc repro`` after a ``train.*`` change (checked to
   rerun no preprocessing stage), in a temporary git + DVC repo over a small corpus;
@@ -55,6 +55,7 @@ import numpy as np
 
 from mmer import __version__
 from mmer.errors import ConfigError, MmerError
+from mmer.predictor import DEFAULT_MODEL, Predictor
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ def synth(spec: CorpusSpec, workdir: Path) -> tuple[Path, float]:
 def write_bench_index(roots: Sequence[Path], out_path: Path, params_path: Path | None) -> int:
     """The clip index of ``roots`` with the ``index`` params; returns the number of clips."""
     from mmer.config import IndexParams
-    from mmer.dataset import build_index, write_index
+    from mmer.corpus import build_index, write_index
 
     params = load_params(IndexParams, "index", params_path)
     index = build_index([str(r) for r in roots], **dataclasses.asdict(params))
@@ -330,7 +331,7 @@ def load_params(cls: type, section: str, params_path: Path | None) -> Any:
 
 
 def run_worker(job: dict[str, Any], *, workdir: Path, name: str) -> dict[str, Any]:
-    """Run one measured job in a new Python process (``python -m mmer.bench --worker``).
+    """Run one measured job in a new Python process (``python -m bench.run --worker``).
 
     The job's log goes to ``<workdir>/logs/<name>.log``.
 
@@ -346,7 +347,7 @@ def run_worker(job: dict[str, Any], *, workdir: Path, name: str) -> dict[str, An
     result_path.unlink(missing_ok=True)
     job_path.write_text(json.dumps({**job, "result": str(result_path)}, indent=2))
     with log_path.open("w") as log:
-        proc = subprocess.run([sys.executable, "-m", "mmer.bench", "--worker", str(job_path)], stdout=log, stderr=subprocess.STDOUT, env=child_env())
+        proc = subprocess.run([sys.executable, "-m", "bench.run", "--worker", str(job_path)], stdout=log, stderr=subprocess.STDOUT, env=child_env())
     if proc.returncode != 0 or not result_path.is_file():
         raise MmerError(f"bench: {name} failed (exit {proc.returncode}); log {log_path}:\n{log_path.read_text(errors='replace')[-3000:]}")
     return json.loads(result_path.read_text())
@@ -355,14 +356,14 @@ def run_worker(job: dict[str, Any], *, workdir: Path, name: str) -> dict[str, An
 def naive_face_crops_stage(index_path: Path, spans_path: Path, *, out_path: Path, params: Any, jobs: int) -> dict[str, int]:
     """The ``face_crops`` stage with :func:`mmer.faces.naive_face_crops` as the per-clip function.
 
-    Same pool, detector per worker and cache file as :func:`mmer.pipeline.face_crops_stage`;
+    Same pool, detector per worker and cache file as :func:`mmer.preprocess.face_crops_stage`;
     for the comparison only. Returns the counts done and failed.
     """
     from mmer import faces
     from mmer.batch import map_clips
-    from mmer.cache import write_cache
-    from mmer.dataset import read_index
-    from mmer.pipeline import VIDEO_MODALITIES, read_spans, star_call
+    from mmer.corpus import read_index
+    from mmer.featurefile import write_cache
+    from mmer.preprocess import VIDEO_MODALITIES, read_spans, star_call
 
     index, spans = read_index(index_path), read_spans(spans_path)
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
@@ -397,7 +398,7 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
     naive_face_crops), ``params`` (file or None), ``jobs`` and ``cache_dir`` (None: no
     per-clip cache).
     """
-    from mmer import pipeline
+    from mmer import preprocess
     from mmer.config import AudioParams, FacesParams, TrimParams
 
     out = Path(job["out_dir"])
@@ -407,13 +408,13 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
     faces_params = dataclasses.replace(load_params(FacesParams, "faces", params_path), jobs=job["jobs"])
     index, spans, wav_dir, cache_dir = Path(job["index"]), out / "spans.csv", out / "audio", job.get("cache_dir")
     runners: dict[str, Callable[[], Any]] = {
-        "trim": lambda: pipeline.trim_stage(index, wav_dir=wav_dir, spans_path=spans, failures_path=out / "failures_trim.csv",
+        "trim": lambda: preprocess.trim_stage(index, wav_dir=wav_dir, spans_path=spans, failures_path=out / "failures_trim.csv",
                                             metrics_path=out / "trim.json", params=trim_params, progress=False, cache_dir=cache_dir),
-        "audio_features": lambda: pipeline.audio_features_stage(
+        "audio_features": lambda: preprocess.audio_features_stage(
             index, spans, wav_dir=wav_dir, out_path=out / "audio.h5", failures_path=out / "failures_audio.csv",
             metrics_path=out / "audio_features.json", params=audio_params, sample_rate=trim_params.sample_rate,
             max_failed_share=trim_params.max_failed_share, progress=False),
-        "face_crops": lambda: pipeline.face_crops_stage(index, spans, out_path=out / "video.h5", failures_path=out / "failures_faces.csv",
+        "face_crops": lambda: preprocess.face_crops_stage(index, spans, out_path=out / "video.h5", failures_path=out / "failures_faces.csv",
                                                         metrics_path=out / "face_crops.json", params=faces_params, progress=False,
                                                         cache_dir=cache_dir),
         "naive_face_crops": lambda: (out / "naive_face_crops.json").write_text(json.dumps(
@@ -464,10 +465,10 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
 
     ``job``: ``index``, ``audio``, ``video``, ``params``, ``epochs``, ``model``.
     """
+    from mmer.bundle import save_model_bundle
+    from mmer.clips import load_clip_data
     from mmer.config import AugmentParams, IndexParams, ModelParams, TrainParams
-    from mmer.data import load_clip_data
-    from mmer.dataset import label_names
-    from mmer.models import save_model_bundle
+    from mmer.labels import label_names
     from mmer.training import train_model
 
     params_path = Path(job["params"]) if job.get("params") else None
@@ -502,8 +503,8 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def predict_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Warm :class:`mmer.predict.Predictor` latency (``job``: ``clip``, ``model``, ``repeats``)."""
-    from mmer.predict import warm_latency
+    """Warm :class:`mmer.predictor.Predictor` latency (``job``: ``clip``, ``model``, ``repeats``)."""
+    from bench.run import warm_latency
 
     with TreeMemory() as memory:
         result = warm_latency(job["clip"], job["model"], repeats=int(job["repeats"]), threads=job.get("threads", 2))
@@ -520,7 +521,7 @@ WORKER_JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def worker_main(job_path: str | Path) -> int:
     """Entry point of a child process: run the job in ``job_path``, write its result file."""
-    from mmer.io import write_json
+    from mmer.files import write_json
     from mmer.logs import setup_logging
 
     setup_logging()
@@ -940,7 +941,7 @@ def resolve_options(args: argparse.Namespace) -> BenchOptions:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mmer.bench",
+        prog="python -m bench.run",
         description="Speed and memory of mmer on a generated RAVDESS-shaped corpus -> a JSON file and a Markdown table.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -960,9 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mmer.bench``."""
-    from mmer.bench_report import render_markdown
-    from mmer.io import write_json
+    """Entry point of ``python -m bench.run``."""
+    from bench.report import render_markdown
+    from mmer.files import write_json
     from mmer.logs import setup_logging
 
     args = build_parser().parse_args(argv)
@@ -983,3 +984,37 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def warm_latency(clip: str | Path, model_path: str | Path = DEFAULT_MODEL, *, repeats: int = 5, threads: int | None = 2) -> dict[str, Any]:
+    """Seconds per :meth:`Predictor.predict` of one clip with the model already loaded.
+
+    One untimed call first (TensorFlow traces the graph then). For ``make bench``.
+
+    Returns
+    -------
+    dict
+        ``load_s`` (model and detector), ``first_s`` (the untimed call), ``median_s``,
+        ``min_s``, ``max_s`` over ``repeats`` calls, the clip and the model.
+    """
+    started = time.perf_counter()
+    with Predictor(model_path, threads=threads) as predictor:
+        load_s = time.perf_counter() - started
+        first = time.perf_counter()
+        predictor.predict(clip)
+        first_s = time.perf_counter() - first
+        times = []
+        for _ in range(max(1, repeats)):
+            tick = time.perf_counter()
+            predictor.predict(clip)
+            times.append(time.perf_counter() - tick)
+    return {
+        "clip": str(clip),
+        "model": str(model_path),
+        "load_s": round(load_s, 3),
+        "first_s": round(first_s, 3),
+        "median_s": round(float(np.median(times)), 3),
+        "min_s": round(min(times), 3),
+        "max_s": round(max(times), 3),
+        "repeats": len(times),
+    }

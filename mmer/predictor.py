@@ -3,12 +3,12 @@
 A :class:`Predictor` loads a trained model (``model.keras`` and the ``model.json`` beside
 it) and one face detector once, then for each clip runs exactly what the stages run:
 
-- :func:`mmer.media.trim_clip` (stage ``trim``): the speech span, its audio written as a
+- :func:`mmer.speech.trim_clip` (stage ``trim``): the speech span, its audio written as a
   wav into a temporary folder;
 - :func:`mmer.audio.wav_mfcc` and :func:`mmer.audio.pad_or_truncate` (stage
   ``audio_features``) with the model's MFCC params and its T;
 - :func:`mmer.faces.clip_face_crops` (stage ``face_crops``) with the model's faces params;
-- :func:`mmer.models.predict_proba` (stage ``evaluate``).
+- :func:`mmer.bundle.predict_proba` (stage ``evaluate``).
 
 Nothing is read from the file name: a clip renamed to anything gets the same answer.
 
@@ -26,24 +26,19 @@ so ``mmer --help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
 import hashlib
-import io
-import json
 import logging
-import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmer import media
-from mmer.errors import ConfigError, MediaError, MmerError, ModelError, NoAudioError
+from mmer import media, speech
+from mmer.errors import ConfigError, MediaError, MmerError, NoAudioError
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +54,6 @@ AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
 INPUT_KIND = {(True, True): "audio-video", (True, False): "audio", (False, True): "silent video"}
 
-EXIT_OK = 0  # every clip predicted
-EXIT_FAILED = 1  # at least one clip failed, or the model cannot be used
-EXIT_USAGE = 2  # bad command line: no clip found, a bad option
 
 
 @dataclasses.dataclass
@@ -182,56 +174,8 @@ def find_clips(paths: Iterable[str | Path]) -> list[Path]:
     return clips
 
 
-def _require(section: Mapping[str, Any], keys: Sequence[str], where: str) -> None:
-    missing = [k for k in keys if k not in section]
-    if missing:
-        raise ModelError(f"{where}: no {missing} entries; the model description cannot say how to compute the features")
 
 
-def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path) -> None:
-    """Check that a loaded model and its ``model.json`` fit each other and the feature code.
-
-    Raises
-    ------
-    ModelError
-        An unknown modality, inputs that the model does not have, feature params missing,
-        or feature params that would not give the input shapes the model was trained on.
-    """
-    from mmer.models import MODALITY_INPUTS
-
-    modality = metadata["modality"]
-    if modality not in MODALITY_INPUTS:
-        raise ModelError(f"{meta_path}: modality {modality!r} is not one of {sorted(MODALITY_INPUTS)}")
-    inputs = metadata["inputs"]
-    if sorted(inputs) != sorted(MODALITY_INPUTS[modality]):
-        raise ModelError(f"{meta_path}: a {modality} model reads {list(MODALITY_INPUTS[modality])}, but the file lists inputs {sorted(inputs)}")
-    actual = {t.name: [int(d) for d in t.shape[1:]] for t in model.inputs}
-    for name, spec in inputs.items():
-        if actual.get(name) != list(spec["shape"]):
-            raise ModelError(
-                f"{meta_path}: says input {name} has shape {spec['shape']}, but the model beside it takes "
-                f"{actual.get(name, 'no such input')}: the two files do not belong together"
-            )
-    features = metadata.get("features", {})
-    if "mfcc" in inputs:
-        audio = features.get("audio", {})
-        _require(audio, ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "max_frames", "sample_rate"), f"{meta_path} features.audio")
-        if audio.get("normalise") == "speaker":
-            raise ModelError(
-                f"{meta_path}: the model was trained on speaker-normalised audio features (audio.normalise: speaker), "
-                "which need many clips of the speaker; mmer predict prepares one clip at a time and cannot use it"
-            )
-        from mmer.audio import n_features
-
-        expected = [int(audio["max_frames"]), n_features(**{k: audio[k] for k in ("features", "n_mfcc", "n_mels", "deltas") if k in audio})]
-        if expected != list(inputs["mfcc"]["shape"]):
-            raise ModelError(f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}")
-    if "faces" in inputs:
-        video = features.get("video", {})
-        _require(video, ("n_frames", "size"), f"{meta_path} features.video")
-        expected = [int(video["n_frames"]), int(video["size"]), int(video["size"]), 3]
-        if expected != list(inputs["faces"]["shape"]):
-            raise ModelError(f"{meta_path}: the faces params give crops of shape {expected}, the model takes {inputs['faces']['shape']}")
 
 
 class Predictor:
@@ -265,7 +209,7 @@ class Predictor:
     """
 
     def __init__(self, model_path: str | Path = DEFAULT_MODEL, *, trim: Mapping[str, Any] | None = None, threads: int | None = None) -> None:
-        from mmer.models import load_model_bundle, metadata_path
+        from mmer.bundle import load_model_bundle, metadata_path
 
         if threads:
             import tensorflow as tf
@@ -301,8 +245,8 @@ class Predictor:
     # ------------------------------------------------------------------ set-up
 
     def _trim_params(self, given: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"sample_rate": media.SAMPLE_RATE, "threshold_db": media.THRESHOLD_DB, "frame_s": media.FRAME_S,
-                                  "min_silence_s": media.MIN_SILENCE_S, "pad_s": media.PAD_S, "min_span_s": media.MIN_SPAN_S}
+        params: dict[str, Any] = {"sample_rate": media.SAMPLE_RATE, "threshold_db": speech.THRESHOLD_DB, "frame_s": speech.FRAME_S,
+                                  "min_silence_s": speech.MIN_SILENCE_S, "pad_s": speech.PAD_S, "min_span_s": speech.MIN_SPAN_S}
         for source in (given, recorded):
             if source:
                 unknown = sorted(set(source) - set(TRIM_KEYS) - {"jobs", "max_failed_share"})
@@ -354,7 +298,7 @@ class Predictor:
 
     def _choose_head(self, path: str | Path, *, has_audio: bool, has_video: bool, silent: bool = False) -> str:
         """Which head answers for a clip with these streams; raises when none can."""
-        from mmer.models import MODALITY_INPUTS
+        from mmer.networks import MODALITY_INPUTS
 
         have = ({"mfcc"} if has_audio else set()) | ({"faces"} if has_video else set())
         for head in (self.modality, "audio", "video"):
@@ -394,7 +338,7 @@ class Predictor:
         self._choose_head(path, has_audio=info.has_audio, has_video=info.has_video)
         wav = Path(self._tmp.name) / "span.wav"
         wav.unlink(missing_ok=True)
-        span = media.trim_clip(path, wav, **self.trim_params)
+        span = speech.trim_clip(path, wav, **self.trim_params)
         has_audio = bool(span["has_audio"])
         head = self._choose_head(path, has_audio=has_audio, has_video=info.has_video, silent=info.has_audio and not has_audio)
         _, head_meta = self._heads[head]
@@ -422,7 +366,7 @@ class Predictor:
 
     def predict(self, path: str | Path) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
-        from mmer.models import predict_proba
+        from mmer.bundle import predict_proba
 
         started = time.perf_counter()
         clip = self.features(path)
@@ -479,230 +423,25 @@ class Predictor:
         return Path(out_path)
 
 
-def warm_latency(clip: str | Path, model_path: str | Path = DEFAULT_MODEL, *, repeats: int = 5, threads: int | None = 2) -> dict[str, Any]:
-    """Seconds per :meth:`Predictor.predict` of one clip with the model already loaded.
-
-    One untimed call first (TensorFlow traces the graph then). For ``make bench``.
-
-    Returns
-    -------
-    dict
-        ``load_s`` (model and detector), ``first_s`` (the untimed call), ``median_s``,
-        ``min_s``, ``max_s`` over ``repeats`` calls, the clip and the model.
-    """
-    started = time.perf_counter()
-    with Predictor(model_path, threads=threads) as predictor:
-        load_s = time.perf_counter() - started
-        first = time.perf_counter()
-        predictor.predict(clip)
-        first_s = time.perf_counter() - first
-        times = []
-        for _ in range(max(1, repeats)):
-            tick = time.perf_counter()
-            predictor.predict(clip)
-            times.append(time.perf_counter() - tick)
-    return {
-        "clip": str(clip),
-        "model": str(model_path),
-        "load_s": round(load_s, 3),
-        "first_s": round(first_s, 3),
-        "median_s": round(float(np.median(times)), 3),
-        "min_s": round(min(times), 3),
-        "max_s": round(max(times), 3),
-        "repeats": len(times),
-    }
 
 
 # ---------------------------------------------------------------------- output
 
 
-def table_header(label_names: Sequence[str], file_width: int) -> str:
-    """Header line of the default table."""
-    probs = " ".join(f"{name[:9]:>9}" for name in label_names)
-    return f"{'file':<{file_width}}  {'emotion':<10} {'prob':>5}  {probs}"
 
 
-def table_row(path: str | Path, result: Prediction | MmerError, label_names: Sequence[str], file_width: int) -> str:
-    """One line of the default table: a prediction, or the failure's kind."""
-    name = str(path)
-    if len(name) > file_width:
-        name = "..." + name[-(file_width - 3):]
-    if isinstance(result, MmerError):
-        return f"{name:<{file_width}}  FAILED ({type(result).__name__}; see the log)"
-    probs = " ".join(f"{result.probabilities[n]:>9.3f}" for n in label_names)
-    return f"{name:<{file_width}}  {result.emotion:<10} {result.probability:>5.2f}  {probs}"
 
 
-def error_json(path: str | Path, err: MmerError) -> dict[str, Any]:
-    """The ``--json`` object of a failed clip."""
-    return {"file": str(path), "error": str(err), "kind": type(err).__name__}
 
 
-CSV_BASE = ["file", "emotion", "probability", "modality", "input", "start_s", "end_s", "duration_s", "faces_found", "model_md5", "annotated", "error"]
 
 
-def csv_row(path: str | Path, result: Prediction | MmerError, label_names: Sequence[str]) -> dict[str, Any]:
-    """One row of ``--csv``: the prediction with a ``prob_<class>`` column per class, or the error."""
-    if isinstance(result, MmerError):
-        return {"file": str(path), "error": f"{type(result).__name__}: {result}"}
-    row = {
-        "file": str(path),
-        "emotion": result.emotion,
-        "probability": f"{result.probability:.6f}",
-        "modality": result.modality,
-        "input": result.input_kind,
-        "start_s": result.start_s,
-        "end_s": result.end_s,
-        "duration_s": result.duration_s,
-        "faces_found": "" if result.faces_found is None else f"{sum(result.faces_found)}/{len(result.faces_found)}",
-        "model_md5": result.model["md5"],
-        "annotated": result.annotated or "",
-        "error": "",
-    }
-    row.update({f"prob_{n}": f"{result.probabilities[n]:.6f}" for n in label_names})
-    return row
 
 
-def write_csv(rows: Sequence[Mapping[str, Any]], label_names: Sequence[str], path: str | Path) -> None:
-    """Write the ``--csv`` table atomically."""
-    from mmer.io import atomic_path
-
-    columns = CSV_BASE[:3] + [f"prob_{n}" for n in label_names] + CSV_BASE[3:]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
 
 
-def annotation_target(annotate: str | Path, clip: Path, n_clips: int, taken: set[Path]) -> Path:
-    """Where the annotated video of ``clip`` goes: ``annotate`` itself for one clip named
-    ``*.mp4`` (or .mov/.mkv), else ``annotate/<stem>.annotated.mp4`` (numbered on a clash)."""
-    from mmer.annotate import OUTPUT_FORMATS
-
-    annotate = Path(annotate)
-    if n_clips == 1 and annotate.suffix.lower() in OUTPUT_FORMATS and not annotate.is_dir():
-        return annotate
-    target = annotate / f"{clip.stem}.annotated.mp4"
-    number = 1
-    while target in taken:
-        number += 1
-        target = annotate / f"{clip.stem}.{number}.annotated.mp4"
-    taken.add(target)
-    return target
 
 
-def resolve_trim_params(params_path: str | Path | None) -> dict[str, Any] | None:
-    """The ``trim`` section of a params file, or None when there is no such file."""
-    if params_path is None or not Path(params_path).is_file():
-        return None
-    from mmer.config import TrimParams, load_section
-
-    trim = dataclasses.asdict(load_section(TrimParams, "trim", params_path))
-    return {k: trim[k] for k in TRIM_KEYS}
 
 
 # ---------------------------------------------------------------------- command line
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Options of ``mmer predict``."""
-    parser.description = (
-        "Recognise the emotion of clips: audio-video files, audio-only files (audio or fused model) or "
-        "silent videos (video or fused model). Prints a table (default), JSON lines (--json) and/or a CSV file. "
-        "Exit status: 0 every clip predicted, 1 some clip failed (or the model cannot be used), 2 usage error."
-    )
-    parser.add_argument("clips", nargs="+", metavar="CLIP", help="media files, or folders searched recursively for media")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="trained model (.keras) with its .json beside it")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table")
-    parser.add_argument("--csv", metavar="PATH", help="also write one row per clip (failures included) to this CSV file")
-    parser.add_argument(
-        "--annotate",
-        metavar="OUT",
-        help="write each clip back with the face box, label and probabilities drawn, audio kept: "
-        "OUT.mp4 for one clip, or a folder (clip.annotated.mp4 per clip)",
-    )
-    parser.add_argument(
-        "--params",
-        default=str(DEFAULT_PARAMS),
-        help="params file whose trim section sets the speech span (when it exists and model.json records none)",
-    )
-    parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``mmer predict``; returns the exit status (see :data:`EXIT_OK` and after)."""
-    from tqdm.auto import tqdm
-
-    try:
-        clips = find_clips(args.clips)
-    except ConfigError as err:
-        logger.error("%s", err)
-        return EXIT_USAGE
-    if args.annotate and Path(args.annotate).suffix and len(clips) > 1 and not Path(args.annotate).is_dir():
-        logger.error("--annotate %s names a file, but there are %d clips: give a folder", args.annotate, len(clips))
-        return EXIT_USAGE
-    if args.annotate and Path(args.annotate).suffix and len(clips) == 1:
-        from mmer.annotate import OUTPUT_FORMATS
-
-        if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
-            logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
-            return EXIT_USAGE
-    predictor = Predictor(args.model, trim=resolve_trim_params(args.params), threads=args.threads or None)
-    names = predictor.label_names
-    file_width = min(60, max(12, *(len(str(c)) for c in clips)))
-    rows, failed, taken = [], 0, set()
-    show = sys.stdout
-
-    def emit(line: str) -> None:
-        tqdm.write(line, file=show)
-        show.flush()
-
-    if not args.json:
-        emit(table_header(names, file_width))
-    bar = tqdm(total=len(clips), unit="clip", desc="predict", disable=args.no_progress or len(clips) < 2 or not sys.stderr.isatty())
-    with predictor:
-        for path, result in predictor.predict_many(clips):
-            if isinstance(result, MmerError):
-                failed += 1
-                logger.error("%s", result)
-            elif args.annotate:
-                if result.input_kind == "audio":
-                    logger.warning("%s: audio-only: no video to annotate", path)
-                else:
-                    target = annotation_target(args.annotate, path, len(clips), taken)
-                    try:
-                        predictor.annotate(result, target)
-                        logger.info("%s: annotated video written to %s", path, target)
-                    except MmerError as err:
-                        failed += 1
-                        logger.error("%s", err)
-            if args.json:
-                emit(json.dumps(error_json(path, result) if isinstance(result, MmerError) else result.to_json()))
-            else:
-                emit(table_row(path, result, names, file_width))
-            rows.append(csv_row(path, result, names))
-            bar.update()
-    bar.close()
-    if args.csv:
-        write_csv(rows, names, args.csv)
-        logger.info("wrote %s", args.csv)
-    if failed:
-        logger.warning("%d of %d clips failed", failed, len(clips))
-        return EXIT_FAILED
-    logger.info("predicted %d clip%s", len(clips), "" if len(clips) == 1 else "s")
-    return EXIT_OK
-
-
-__all__ = [
-    "ClipFeatures",
-    "Prediction",
-    "Predictor",
-    "check_bundle",
-    "configure_parser",
-    "find_clips",
-    "run",
-    "warm_latency",
-]

@@ -1,0 +1,44 @@
+"""Label sets: all eight RAVDESS emotions, seven with calm merged into neutral, or a subset."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from mmer.errors import ConfigError
+from mmer.ravdess import EMOTIONS
+
+logger = logging.getLogger(__name__)
+
+
+def label_names(classes: str = "merged7", subset: Sequence[str] = ()) -> list[str]:
+    """The class names in label order for a label set.
+
+    Parameters
+    ----------
+    classes : {'all8', 'merged7', 'subset'}
+        ``all8``: the eight RAVDESS emotions; ``merged7``: calm merged into neutral;
+        ``subset``: only the emotions named in ``subset`` (in RAVDESS order).
+    subset : sequence of str
+        Emotion names, used with ``classes='subset'``.
+    """
+    if classes == "all8":
+        return list(EMOTIONS.values())
+    if classes == "merged7":
+        return [e for e in EMOTIONS.values() if e != "calm"]
+    if classes == "subset":
+        unknown = sorted(set(subset) - set(EMOTIONS.values()))
+        if unknown or len(set(subset)) < 2:
+            raise ConfigError(f"index.subset {list(subset)}: needs two or more of {list(EMOTIONS.values())}; unknown {unknown}")
+        return [e for e in EMOTIONS.values() if e in set(subset)]
+    raise ConfigError(f"index.classes must be all8, merged7 or subset, not {classes!r}")
+
+
+def emotion_label(emotion: str, names: Sequence[str]) -> int | None:
+    """The integer label of ``emotion`` under the label set ``names`` (None: not in the set)."""
+    if emotion == "calm" and "calm" not in names and "neutral" in names and len(names) == 7:
+        emotion = "neutral"
+    try:
+        return list(names).index(emotion)
+    except ValueError:
+        return None

@@ -1,0 +1,212 @@
+"""``mmer predict``: the command line, and its table, JSON and CSV output."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmer.errors import ConfigError, MmerError
+from mmer.predictor import (
+    DEFAULT_MODEL,
+    DEFAULT_PARAMS,
+    TRIM_KEYS,
+    Prediction,
+    Predictor,
+    find_clips,
+)
+
+logger = logging.getLogger(__name__)
+
+
+EXIT_OK = 0  # every clip predicted
+
+
+EXIT_FAILED = 1  # at least one clip failed, or the model cannot be used
+
+
+EXIT_USAGE = 2  # bad command line: no clip found, a bad option
+
+
+def table_header(label_names: Sequence[str], file_width: int) -> str:
+    """Header line of the default table."""
+    probs = " ".join(f"{name[:9]:>9}" for name in label_names)
+    return f"{'file':<{file_width}}  {'emotion':<10} {'prob':>5}  {probs}"
+
+
+def table_row(path: str | Path, result: Prediction | MmerError, label_names: Sequence[str], file_width: int) -> str:
+    """One line of the default table: a prediction, or the failure's kind."""
+    name = str(path)
+    if len(name) > file_width:
+        name = "..." + name[-(file_width - 3):]
+    if isinstance(result, MmerError):
+        return f"{name:<{file_width}}  FAILED ({type(result).__name__}; see the log)"
+    probs = " ".join(f"{result.probabilities[n]:>9.3f}" for n in label_names)
+    return f"{name:<{file_width}}  {result.emotion:<10} {result.probability:>5.2f}  {probs}"
+
+
+def error_json(path: str | Path, err: MmerError) -> dict[str, Any]:
+    """The ``--json`` object of a failed clip."""
+    return {"file": str(path), "error": str(err), "kind": type(err).__name__}
+
+
+CSV_BASE = ["file", "emotion", "probability", "modality", "input", "start_s", "end_s", "duration_s", "faces_found", "model_md5", "annotated", "error"]
+
+
+def csv_row(path: str | Path, result: Prediction | MmerError, label_names: Sequence[str]) -> dict[str, Any]:
+    """One row of ``--csv``: the prediction with a ``prob_<class>`` column per class, or the error."""
+    if isinstance(result, MmerError):
+        return {"file": str(path), "error": f"{type(result).__name__}: {result}"}
+    row = {
+        "file": str(path),
+        "emotion": result.emotion,
+        "probability": f"{result.probability:.6f}",
+        "modality": result.modality,
+        "input": result.input_kind,
+        "start_s": result.start_s,
+        "end_s": result.end_s,
+        "duration_s": result.duration_s,
+        "faces_found": "" if result.faces_found is None else f"{sum(result.faces_found)}/{len(result.faces_found)}",
+        "model_md5": result.model["md5"],
+        "annotated": result.annotated or "",
+        "error": "",
+    }
+    row.update({f"prob_{n}": f"{result.probabilities[n]:.6f}" for n in label_names})
+    return row
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], label_names: Sequence[str], path: str | Path) -> None:
+    """Write the ``--csv`` table atomically."""
+    from mmer.files import atomic_path
+
+    columns = CSV_BASE[:3] + [f"prob_{n}" for n in label_names] + CSV_BASE[3:]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())
+
+
+def annotation_target(annotate: str | Path, clip: Path, n_clips: int, taken: set[Path]) -> Path:
+    """Where the annotated video of ``clip`` goes: ``annotate`` itself for one clip named
+    ``*.mp4`` (or .mov/.mkv), else ``annotate/<stem>.annotated.mp4`` (numbered on a clash)."""
+    from mmer.annotate import OUTPUT_FORMATS
+
+    annotate = Path(annotate)
+    if n_clips == 1 and annotate.suffix.lower() in OUTPUT_FORMATS and not annotate.is_dir():
+        return annotate
+    target = annotate / f"{clip.stem}.annotated.mp4"
+    number = 1
+    while target in taken:
+        number += 1
+        target = annotate / f"{clip.stem}.{number}.annotated.mp4"
+    taken.add(target)
+    return target
+
+
+def resolve_trim_params(params_path: str | Path | None) -> dict[str, Any] | None:
+    """The ``trim`` section of a params file, or None when there is no such file."""
+    if params_path is None or not Path(params_path).is_file():
+        return None
+    from mmer.config import TrimParams, load_section
+
+    trim = dataclasses.asdict(load_section(TrimParams, "trim", params_path))
+    return {k: trim[k] for k in TRIM_KEYS}
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mmer predict``."""
+    parser.description = (
+        "Recognise the emotion of clips: audio-video files, audio-only files (audio or fused model) or "
+        "silent videos (video or fused model). Prints a table (default), JSON lines (--json) and/or a CSV file. "
+        "Exit status: 0 every clip predicted, 1 some clip failed (or the model cannot be used), 2 usage error."
+    )
+    parser.add_argument("clips", nargs="+", metavar="CLIP", help="media files, or folders searched recursively for media")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="trained model (.keras) with its .json beside it")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table")
+    parser.add_argument("--csv", metavar="PATH", help="also write one row per clip (failures included) to this CSV file")
+    parser.add_argument(
+        "--annotate",
+        metavar="OUT",
+        help="write each clip back with the face box, label and probabilities drawn, audio kept: "
+        "OUT.mp4 for one clip, or a folder (clip.annotated.mp4 per clip)",
+    )
+    parser.add_argument(
+        "--params",
+        default=str(DEFAULT_PARAMS),
+        help="params file whose trim section sets the speech span (when it exists and model.json records none)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``mmer predict``; returns the exit status (see :data:`EXIT_OK` and after)."""
+    from tqdm.auto import tqdm
+
+    try:
+        clips = find_clips(args.clips)
+    except ConfigError as err:
+        logger.error("%s", err)
+        return EXIT_USAGE
+    if args.annotate and Path(args.annotate).suffix and len(clips) > 1 and not Path(args.annotate).is_dir():
+        logger.error("--annotate %s names a file, but there are %d clips: give a folder", args.annotate, len(clips))
+        return EXIT_USAGE
+    if args.annotate and Path(args.annotate).suffix and len(clips) == 1:
+        from mmer.annotate import OUTPUT_FORMATS
+
+        if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
+            logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
+            return EXIT_USAGE
+    predictor = Predictor(args.model, trim=resolve_trim_params(args.params), threads=args.threads or None)
+    names = predictor.label_names
+    file_width = min(60, max(12, *(len(str(c)) for c in clips)))
+    rows, failed, taken = [], 0, set()
+    show = sys.stdout
+
+    def emit(line: str) -> None:
+        tqdm.write(line, file=show)
+        show.flush()
+
+    if not args.json:
+        emit(table_header(names, file_width))
+    bar = tqdm(total=len(clips), unit="clip", desc="predict", disable=args.no_progress or len(clips) < 2 or not sys.stderr.isatty())
+    with predictor:
+        for path, result in predictor.predict_many(clips):
+            if isinstance(result, MmerError):
+                failed += 1
+                logger.error("%s", result)
+            elif args.annotate:
+                if result.input_kind == "audio":
+                    logger.warning("%s: audio-only: no video to annotate", path)
+                else:
+                    target = annotation_target(args.annotate, path, len(clips), taken)
+                    try:
+                        predictor.annotate(result, target)
+                        logger.info("%s: annotated video written to %s", path, target)
+                    except MmerError as err:
+                        failed += 1
+                        logger.error("%s", err)
+            if args.json:
+                emit(json.dumps(error_json(path, result) if isinstance(result, MmerError) else result.to_json()))
+            else:
+                emit(table_row(path, result, names, file_width))
+            rows.append(csv_row(path, result, names))
+            bar.update()
+    bar.close()
+    if args.csv:
+        write_csv(rows, names, args.csv)
+        logger.info("wrote %s", args.csv)
+    if failed:
+        logger.warning("%d of %d clips failed", failed, len(clips))
+        return EXIT_FAILED
+    logger.info("predicted %d clip%s", len(clips), "" if len(clips) == 1 else "s")
+    return EXIT_OK
