@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from mmer import media
+from mmer.config import FacesParams
 from mmer.faces import (
-    CROP_SIZE,
-    MARGIN,
-    N_FRAMES,
     FaceCrops,
     crops_from_detections,
     worker_detector,
@@ -25,9 +23,9 @@ def naive_face_crops(
     start_s: float,
     end_s: float,
     *,
-    n_frames: int = N_FRAMES,
-    size: int = CROP_SIZE,
-    margin: float = MARGIN,
+    frames_per_clip: int = FacesParams.frames_per_clip,
+    size: int = FacesParams.size,
+    margin: float = FacesParams.margin,
 ) -> FaceCrops:
     """The usual approach, for benchmarks only: decode every frame, detect on all, subsample.
 
@@ -36,7 +34,7 @@ def naive_face_crops(
     frames, pts = media.read_all_frames(path)
     detector = worker_detector()
     every = [detector.detect(frame) for frame in frames]
-    times = media.frame_times(start_s, end_s, n_frames)
+    times = media.frame_times(start_s, end_s, frames_per_clip)
     chosen = [int(np.argmin(np.abs(pts - t))) for t in times]
     crops = crops_from_detections(frames[chosen], [every[i] for i in chosen], size=size, margin=margin, source=path)
     crops.times_s = times

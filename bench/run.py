@@ -7,7 +7,7 @@ measures:
 - preprocessing: clips/s and peak memory of the ``trim``, ``audio_features`` and
   ``face_crops`` stage functions of :mod:`mmer.preprocess` (no per-clip cache, one worker per
   core), alone and together; the same for the usual approach of peer projects (decode every
-  frame, detect on every frame, then subsample: :func:`mmer.faces.naive_face_crops`) on the
+  frame, detect on every frame, then subsample: :func:`bench.naive_faces.naive_face_crops`) on the
   same clips in the same run, and our speed as a ratio to it;
 - training: seconds per epoch of the default model on the corpus's features, after the
   first epoch (which also traces the graph);
@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.naive_faces import naive_face_crops
 from mmer import __version__
 from mmer.errors import ConfigError, MmerError
 from mmer.predictor import DEFAULT_MODEL, Predictor
@@ -367,7 +368,7 @@ def naive_face_crops_stage(index_path: Path, spans_path: Path, *, out_path: Path
 
     index, spans = read_index(index_path), read_spans(spans_path)
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
-    crop = functools.partial(faces.naive_face_crops, n_frames=params.n_frames, size=params.size, margin=params.margin)
+    crop = functools.partial(naive_face_crops, frames_per_clip=params.frames_per_clip, size=params.size, margin=params.margin)
     result = map_clips(
         functools.partial(star_call, crop),
         list(zip(clips["path"], clips["start_s"], clips["end_s"])),
@@ -399,23 +400,24 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
     per-clip cache).
     """
     from mmer import preprocess
-    from mmer.config import AudioParams, FacesParams, TrimParams
+    from mmer.config import AudioParams, FacesParams, SpanParams, TrimParams
 
     out = Path(job["out_dir"])
     params_path = Path(job["params"]) if job.get("params") else None
     trim_params = dataclasses.replace(load_params(TrimParams, "trim", params_path), jobs=job["jobs"])
+    span_params = load_params(SpanParams, "span", params_path)
     audio_params = load_params(AudioParams, "audio", params_path)
     faces_params = dataclasses.replace(load_params(FacesParams, "faces", params_path), jobs=job["jobs"])
     index, spans, wav_dir, cache_dir = Path(job["index"]), out / "spans.csv", out / "audio", job.get("cache_dir")
     runners: dict[str, Callable[[], Any]] = {
         "trim": lambda: preprocess.trim_stage(index, wav_dir=wav_dir, spans_path=spans, failures_path=out / "failures_trim.csv",
-                                            metrics_path=out / "trim.json", params=trim_params, progress=False, cache_dir=cache_dir),
+                                            metrics_path=out / "trim.json", span=span_params, params=trim_params, progress=False, cache_dir=cache_dir),
         "audio_features": lambda: preprocess.audio_features_stage(
             index, spans, wav_dir=wav_dir, out_path=out / "audio.h5", failures_path=out / "failures_audio.csv",
-            metrics_path=out / "audio_features.json", params=audio_params, sample_rate=trim_params.sample_rate,
+            metrics_path=out / "audio_features.json", params=audio_params, span=span_params,
             max_failed_share=trim_params.max_failed_share, progress=False),
         "face_crops": lambda: preprocess.face_crops_stage(index, spans, out_path=out / "video.h5", failures_path=out / "failures_faces.csv",
-                                                        metrics_path=out / "face_crops.json", params=faces_params, progress=False,
+                                                        metrics_path=out / "face_crops.json", params=faces_params, span=span_params, progress=False,
                                                         cache_dir=cache_dir),
         "naive_face_crops": lambda: (out / "naive_face_crops.json").write_text(json.dumps(
             naive_face_crops_stage(index, spans, out_path=out / "video_naive.h5", params=faces_params, jobs=job["jobs"]))),

@@ -23,15 +23,12 @@ import librosa
 import numpy as np
 import soundfile as sf
 
+from mmer.config import FEATURE_KINDS, NORMALISATIONS, AudioParams, parse_perturbation
 from mmer.errors import ConfigError, MediaError
 
 logger = logging.getLogger(__name__)
 
 EPSILON = 1e-8
-FEATURE_KINDS = ("mfcc", "logmel")
-# per clip | per speaker (all frames of the speaker's clips; no labels) | raw (the model
-# standardises with training statistics)
-NORMALISATIONS = ("clip", "speaker", "none")
 LOG_MEL_FLOOR_DB = -100.0  # log-mel energies below this (digital silence) are clipped to it
 
 
@@ -51,12 +48,12 @@ def mfcc(
     signal: np.ndarray,
     sample_rate: int,
     *,
-    n_mfcc: int = 24,
-    n_fft: int = 512,
-    win_length: int = 400,
-    hop_length: int = 160,
-    n_mels: int = 40,
-    deltas: bool = False,
+    n_mfcc: int = AudioParams.n_mfcc,
+    n_fft: int = AudioParams.n_fft,
+    win_length: int = AudioParams.win_length,
+    hop_length: int = AudioParams.hop_length,
+    n_mels: int = AudioParams.n_mels,
+    deltas: bool = AudioParams.deltas,
 ) -> np.ndarray:
     """MFCCs of a mono signal, time-major.
 
@@ -73,7 +70,7 @@ def mfcc(
 
     Returns
     -------
-    ndarray, shape (n_frames, n_mfcc) or (n_frames, 3 * n_mfcc), float32
+    ndarray, shape (speech_frames, n_mfcc) or (speech_frames, 3 * n_mfcc), float32
     """
     signal = _checked_signal(signal, "mfcc", n_fft=n_fft, win_length=win_length)
     coefficients = librosa.feature.mfcc(
@@ -93,11 +90,11 @@ def log_mel(
     signal: np.ndarray,
     sample_rate: int,
     *,
-    n_fft: int = 512,
-    win_length: int = 400,
-    hop_length: int = 160,
-    n_mels: int = 40,
-    deltas: bool = False,
+    n_fft: int = AudioParams.n_fft,
+    win_length: int = AudioParams.win_length,
+    hop_length: int = AudioParams.hop_length,
+    n_mels: int = AudioParams.n_mels,
+    deltas: bool = AudioParams.deltas,
 ) -> np.ndarray:
     """Log mel-band energies (dB, floored at ``LOG_MEL_FLOOR_DB``) of a mono signal, time-major.
 
@@ -106,7 +103,7 @@ def log_mel(
 
     Returns
     -------
-    ndarray, shape (n_frames, n_mels) or (n_frames, 3 * n_mels), float32
+    ndarray, shape (speech_frames, n_mels) or (speech_frames, 3 * n_mels), float32
     """
     signal = _checked_signal(signal, "log_mel", n_fft=n_fft, win_length=win_length)
     power = librosa.feature.melspectrogram(
@@ -117,7 +114,7 @@ def log_mel(
 
 
 def _with_deltas(coefficients: np.ndarray, deltas: bool) -> np.ndarray:
-    """``[c, n_frames]`` -> ``[3c, n_frames]`` with first and second derivatives (when asked)."""
+    """``[c, speech_frames]`` -> ``[3c, speech_frames]`` with first and second derivatives (when asked)."""
     if not deltas:
         return coefficients
     width = min(9, coefficients.shape[1] - (1 - coefficients.shape[1] % 2))
@@ -164,32 +161,12 @@ def perturb(signal: np.ndarray, sample_rate: int, *, speed: float = 1.0, semiton
     return out.astype(np.float32)
 
 
-def parse_perturbation(name: str) -> dict[str, float]:
-    """``'speed0.9'`` -> ``{'speed': 0.9}``; ``'pitch-2'`` -> ``{'semitones': -2.0}``.
-
-    Raises
-    ------
-    ConfigError
-        Any other form.
-    """
-    for prefix, key in (("speed", "speed"), ("pitch", "semitones")):
-        if name.startswith(prefix):
-            try:
-                value = float(name[len(prefix) :])
-            except ValueError:
-                break
-            if key == "speed" and not 0.5 <= value <= 2.0:
-                break
-            return {key: value}
-    raise ConfigError(f"audio.perturbations: {name!r} is not speedF (0.5 <= F <= 2, e.g. speed0.9) or pitchS (semitones, e.g. pitch-2)")
-
-
 def standardise(features: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per column over the clip's frames (a constant column becomes 0).
 
     Parameters
     ----------
-    features : ndarray, shape (n_frames, n_features)
+    features : ndarray, shape (speech_frames, n_features)
 
     Returns
     -------
@@ -206,7 +183,7 @@ def pad_or_truncate(features: np.ndarray, length: int) -> np.ndarray:
 
     Parameters
     ----------
-    features : ndarray, shape (n_frames, n_features)
+    features : ndarray, shape (speech_frames, n_features)
     length : int
         T, the fixed number of frames.
 
@@ -216,10 +193,10 @@ def pad_or_truncate(features: np.ndarray, length: int) -> np.ndarray:
     """
     if length < 1:
         raise ConfigError(f"the fixed number of frames must be positive, not {length}")
-    n_frames = len(features)
-    if n_frames >= length:
+    speech_frames = len(features)
+    if speech_frames >= length:
         return features[:length]
-    pad = np.zeros((length - n_frames, features.shape[1]), dtype=features.dtype)
+    pad = np.zeros((length - speech_frames, features.shape[1]), dtype=features.dtype)
     return np.concatenate([pad, features], axis=0)
 
 
@@ -227,17 +204,17 @@ def clip_mfcc(
     signal: np.ndarray,
     sample_rate: int,
     *,
-    n_mfcc: int = 24,
-    n_fft: int = 512,
-    win_length: int = 400,
-    hop_length: int = 160,
-    n_mels: int = 40,
-    deltas: bool = False,
-    features: str = "mfcc",
-    normalise: str = "clip",
-    perturbations: Sequence[str] = (),
+    n_mfcc: int = AudioParams.n_mfcc,
+    n_fft: int = AudioParams.n_fft,
+    win_length: int = AudioParams.win_length,
+    hop_length: int = AudioParams.hop_length,
+    n_mels: int = AudioParams.n_mels,
+    deltas: bool = AudioParams.deltas,
+    features: str = AudioParams.features,
+    normalise: str = AudioParams.normalise,
+    perturbations: Sequence[str] = AudioParams.perturbations,
 ) -> np.ndarray:
-    """Features of one speech span, unpadded (``[n_frames, n_features]``).
+    """Features of one speech span, unpadded (``[speech_frames, n_features]``).
 
     ``features`` picks MFCCs (``n_mfcc`` of them) or log-mel energies (``n_mels``);
     ``normalise='clip'`` standardises them per clip; ``'none'`` and ``'speaker'`` leave them
@@ -289,7 +266,7 @@ def speaker_standardise(features: Sequence[np.ndarray], speakers: Sequence[objec
     return out
 
 
-def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Sequence[str] = (), **params) -> list[np.ndarray]:
+def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Sequence[str] = AudioParams.perturbations, **params) -> list[np.ndarray]:
     """Features of a span and of each perturbed copy of it: ``[original, *perturbed]``.
 
     ``params`` are those of :func:`clip_mfcc`; ``perturbations`` names the copies
@@ -301,24 +278,24 @@ def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Seq
     return copies
 
 
-def n_features(*, features: str = "mfcc", n_mfcc: int = 24, n_mels: int = 40, deltas: bool = False, **_: object) -> int:
+def n_features(*, features: str = AudioParams.features, n_mfcc: int = AudioParams.n_mfcc, n_mels: int = AudioParams.n_mels, deltas: bool = AudioParams.deltas, **_: object) -> int:
     """Columns per frame for these feature params."""
     return (n_mfcc if features == "mfcc" else n_mels) * (3 if deltas else 1)
 
 
-def speech_mask(n_frames: np.ndarray, length: int) -> np.ndarray:
+def speech_mask(speech_frames: np.ndarray, length: int) -> np.ndarray:
     """Which frames of zero pre-padded clips are speech: bool ``[n, length]``.
 
-    The last ``min(n_frames, length)`` frames of each clip are speech (see :func:`pad_or_truncate`).
+    The last ``min(speech_frames, length)`` frames of each clip are speech (see :func:`pad_or_truncate`).
     """
-    lengths = np.clip(np.asarray(n_frames), 1, length)
+    lengths = np.clip(np.asarray(speech_frames), 1, length)
     return np.arange(length)[None, :] >= (length - lengths)[:, None]
 
 
 def mean_frames(lengths: Sequence[int]) -> int:
     """T by default: the rounded mean number of frames (of the training split's clips)."""
     if len(lengths) == 0:
-        raise ConfigError("cannot choose T (audio.max_frames=0) from no training clips")
+        raise ConfigError("cannot choose T (audio.padded_frames=0) from no training clips")
     return max(1, int(round(float(np.mean(lengths)))))
 
 

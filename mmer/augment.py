@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 def augment_mfcc(
     mfcc: np.ndarray,
-    n_frames: np.ndarray,
+    speech_frames: np.ndarray,
     *,
     rng: np.random.Generator,
     noise_std: float = 0.0,
@@ -31,8 +31,8 @@ def augment_mfcc(
     ----------
     mfcc : ndarray [n, T, c]
         Standardised, time-major, zero pre-padded.
-    n_frames : ndarray [n]
-        Frames before padding/truncation; the last ``min(n_frames, T)`` frames are speech.
+    speech_frames : ndarray [n]
+        Frames before padding/truncation; the last ``min(speech_frames, T)`` frames are speech.
     rng : numpy Generator
     noise_std : float
         Gaussian noise added to the speech frames.
@@ -47,11 +47,11 @@ def augment_mfcc(
     -------
     ndarray [n, T, c], float32
     """
-    if mfcc.ndim != 3 or len(n_frames) != len(mfcc):
-        raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
+    if mfcc.ndim != 3 or len(speech_frames) != len(mfcc):
+        raise ValueError(f"mfcc must be [n, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}")
     out = np.array(mfcc, dtype=np.float32, copy=True)
     n_time, n_coef = out.shape[1:]
-    for i, length in enumerate(np.minimum(np.asarray(n_frames), n_time)):
+    for i, length in enumerate(np.minimum(np.asarray(speech_frames), n_time)):
         start = n_time - int(length)
         speech = out[i, start:]
         if time_shift and length > 1:
@@ -124,20 +124,20 @@ AUDIO_AUGMENT_KEYS = ("noise_std", "time_shift", "freq_masks", "freq_mask_width"
 VIDEO_AUGMENT_KEYS = ("flip", "brightness", "contrast", "pixel_shift")
 
 
-def augment_batch(inputs: Mapping[str, np.ndarray], n_frames: np.ndarray | None, *, rng: np.random.Generator, **augment: Any) -> dict[str, np.ndarray]:
+def augment_batch(inputs: Mapping[str, np.ndarray], speech_frames: np.ndarray | None, *, rng: np.random.Generator, **augment: Any) -> dict[str, np.ndarray]:
     """Apply :func:`augment_mfcc` / :func:`augment_faces` to the inputs present in ``inputs``.
 
     ``augment`` holds the keyword arguments of both (the ``augment`` params section without
-    ``enabled``); ``n_frames`` is needed when ``mfcc`` is present.
+    ``enabled``); ``speech_frames`` is needed when ``mfcc`` is present.
     """
     unknown = sorted(set(augment) - set(AUDIO_AUGMENT_KEYS) - set(VIDEO_AUGMENT_KEYS))
     if unknown:
         raise ConfigError(f"unknown augmentation arguments {unknown}")
     out = dict(inputs)
-    if "mfcc" in out:
-        if n_frames is None:
-            raise ValueError("augmenting mfcc needs n_frames")
-        out["mfcc"] = augment_mfcc(out["mfcc"], n_frames, rng=rng, **{k: v for k, v in augment.items() if k in AUDIO_AUGMENT_KEYS})
+    if "audio_features" in out:
+        if speech_frames is None:
+            raise ValueError("augmenting mfcc needs speech_frames")
+        out["audio_features"] = augment_mfcc(out["audio_features"], speech_frames, rng=rng, **{k: v for k, v in augment.items() if k in AUDIO_AUGMENT_KEYS})
     if "faces" in out:
         out["faces"] = augment_faces(out["faces"], rng=rng, **{k: v for k, v in augment.items() if k in VIDEO_AUGMENT_KEYS})
     return out

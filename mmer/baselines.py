@@ -22,7 +22,7 @@ import numpy as np
 
 from mmer.audio import speech_mask
 from mmer.clips import ClipData
-from mmer.config import BASELINE_CLASSIFIERS, BASELINE_FEATURE_SETS
+from mmer.config import BASELINE_CLASSIFIERS, BASELINE_FEATURE_SETS, BaselinesParams
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, classification_metrics, majority_baseline
 
@@ -32,7 +32,7 @@ GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
 TUNED = {"linear_svm", "rbf_svm"}
 
 
-def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
+def mfcc_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> np.ndarray:
     """Per-clip statistics of the unpadded frames: mean, std, mean absolute change, length.
 
     Mean and standard deviation carry nothing once each clip is standardised
@@ -43,25 +43,25 @@ def mfcc_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     mfcc : ndarray [n, T, c]
-        Zero pre-padded: the last ``min(n_frames, T)`` frames of each clip are speech.
-    n_frames : ndarray [n]
+        Zero pre-padded: the last ``min(speech_frames, T)`` frames of each clip are speech.
+    speech_frames : ndarray [n]
 
     Returns
     -------
     ndarray [n, 3c + 1], float32
         Means, standard deviations, mean absolute changes, then log length.
     """
-    if mfcc.ndim != 3 or len(n_frames) != len(mfcc):
-        raise ValueError(f"mfcc must be [n, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
+    if mfcc.ndim != 3 or len(speech_frames) != len(mfcc):
+        raise ValueError(f"mfcc must be [n, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}")
     n_time = mfcc.shape[1]
-    lengths = np.clip(np.asarray(n_frames), 1, n_time)
-    speech = speech_mask(n_frames, n_time)  # [n, T]
+    lengths = np.clip(np.asarray(speech_frames), 1, n_time)
+    speech = speech_mask(speech_frames, n_time)  # [n, T]
     weights = speech[..., None].astype(np.float64)
     mean = (mfcc * weights).sum(axis=1) / lengths[:, None]
     var = (((mfcc - mean[:, None, :]) ** 2) * weights).sum(axis=1) / lengths[:, None]
     both = (speech[:, 1:] & speech[:, :-1])[..., None].astype(np.float64)  # consecutive speech frames
     change = (np.abs(np.diff(mfcc, axis=1)) * both).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
-    log_length = np.log(np.maximum(np.asarray(n_frames, dtype=np.float64), 1))[:, None]
+    log_length = np.log(np.maximum(np.asarray(speech_frames, dtype=np.float64), 1))[:, None]
     return np.concatenate([mean, np.sqrt(var), change, log_length], axis=1).astype(np.float32)
 
 
@@ -94,19 +94,19 @@ def face_descriptor(faces: np.ndarray, face_found: np.ndarray | None = None, *, 
     return pooled.reshape(len(faces), grid * grid).astype(np.float32)
 
 
-def pooled_features(data: ClipData, feature_set: str, *, face_grid: int = 8) -> np.ndarray:
+def pooled_features(data: ClipData, feature_set: str, *, face_grid: int = BaselinesParams.face_grid) -> np.ndarray:
     """The per-clip feature vectors of ``feature_set`` (audio, video or av) [n, d]."""
     if feature_set not in BASELINE_FEATURE_SETS:
         raise ConfigError(f"baselines.feature_sets: {feature_set!r} is not one of {list(BASELINE_FEATURE_SETS)}")
     parts = []
     if feature_set in ("audio", "av"):
-        parts.append(mfcc_statistics(data.arrays["mfcc"], data.arrays["n_frames"]))
+        parts.append(mfcc_statistics(data.arrays["audio_features"], data.arrays["speech_frames"]))
     if feature_set in ("video", "av"):
         parts.append(face_descriptor(data.arrays["faces"], data.arrays.get("face_found"), grid=face_grid))
     return np.concatenate(parts, axis=1)
 
 
-def make_classifier(name: str, *, c: float = 1.0, seed: int = 0) -> Any:
+def make_classifier(name: str, *, c: float = 1.0, seed: int = BaselinesParams.seed) -> Any:
     """A scikit-learn pipeline: StandardScaler -> classifier ``name``.
 
     ``gnb`` Gaussian naive Bayes, ``lda`` linear discriminant analysis (shrinkage by
@@ -141,8 +141,8 @@ def fit_classifier(
     y_val: np.ndarray,
     *,
     label_names: Sequence[str],
-    c_grid: Sequence[float] = (0.1, 1.0, 10.0),
-    seed: int = 0,
+    c_grid: Sequence[float] = BaselinesParams.c_grid,
+    seed: int = BaselinesParams.seed,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit classifier ``name`` on train; for the SVMs pick C from ``c_grid`` by validation UAR.
 
@@ -168,9 +168,9 @@ def run_baselines(
     label_names: Sequence[str],
     feature_sets: Sequence[str] = BASELINE_FEATURE_SETS,
     classifiers: Sequence[str] = BASELINE_CLASSIFIERS,
-    c_grid: Sequence[float] = (0.1, 1.0, 10.0),
-    face_grid: int = 8,
-    seed: int = 0,
+    c_grid: Sequence[float] = BaselinesParams.c_grid,
+    face_grid: int = BaselinesParams.face_grid,
+    seed: int = BaselinesParams.seed,
 ) -> dict[str, Any]:
     """Every classifier on every feature set: train speakers -> (val for C) -> test speakers.
 

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mmer.config import EvaluateParams
 from mmer.errors import ConfigError, ModelError
 from mmer.networks import AUDIO_INPUT, VIDEO_INPUT
 
@@ -51,7 +52,7 @@ def _jsonable(value: Any) -> Any:
 def model_metadata(
     model: keras.Model,
     *,
-    modality: str,
+    model_inputs: str,
     label_names: Sequence[str],
     feature_attrs: Mapping[str, Mapping[str, Any]],
     **extra: Any,
@@ -62,12 +63,12 @@ def model_metadata(
     ----------
     model : keras.Model
         Built by :func:`build_model`.
-    modality : str
+    model_inputs : str
     label_names : sequence of str
         Class names in output order.
     feature_attrs : mapping
-        The attributes of the feature caches by cache name (``audio``: n_mfcc, max_frames
-        (T), hop_length, ...; ``video``: n_frames, size, margin, ...). Only those of the
+        The attributes of the feature caches by cache name (``audio``: n_mfcc, padded_frames
+        (T), hop_length, ...; ``video``: frames_per_clip, size, margin, ...). Only those of the
         caches the model reads are kept.
     **extra
         Anything else worth keeping (params, clip counts, best epoch).
@@ -77,10 +78,10 @@ def model_metadata(
         raise ModelError(f"the model has {model.outputs[0].shape[-1]} outputs for {len(label_names)} label names {list(label_names)}")
     features = {CACHE_OF_INPUT[name]: dict(feature_attrs.get(CACHE_OF_INPUT[name], {})) for name in inputs}
     # the speech-span params shape both inputs (the audio span, the frames inside it)
-    trim = next((attrs["trim"] for attrs in feature_attrs.values() if isinstance(attrs, Mapping) and "trim" in attrs), None)
-    if trim:
-        features["trim"] = dict(trim)
-    meta = {"format": BUNDLE_FORMAT, "modality": modality, "label_names": list(label_names), "inputs": inputs, "features": features, **extra}
+    span = next((attrs["span"] for attrs in feature_attrs.values() if isinstance(attrs, Mapping) and "span" in attrs), None)
+    if span:
+        features["span"] = dict(span)
+    meta = {"format": BUNDLE_FORMAT, "model_inputs": model_inputs, "label_names": list(label_names), "inputs": inputs, "features": features, **extra}
     return _jsonable(meta)
 
 
@@ -116,7 +117,7 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
         metadata = json.loads(meta_path.read_text())
     except json.JSONDecodeError as err:
         raise ModelError(f"{meta_path}: not valid JSON: {err}") from err
-    for key in ("modality", "label_names", "inputs"):
+    for key in ("model_inputs", "label_names", "inputs"):
         if key not in metadata:
             raise ModelError(f"{meta_path}: no {key!r} entry; not an mmer model description")
     try:
@@ -128,7 +129,7 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
     return model, metadata
 
 
-def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Mapping[str, np.ndarray], *, batch_size: int = 64) -> np.ndarray:
+def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Mapping[str, np.ndarray], *, batch_size: int = EvaluateParams.batch_size) -> np.ndarray:
     """Class probabilities of clips, from a loaded model and its metadata.
 
     Parameters
@@ -155,7 +156,7 @@ def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Map
     inputs = {}
     for name, spec in metadata["inputs"].items():
         if name not in features:
-            raise ModelError(f"the {metadata['modality']} model needs {name!r} features; got {sorted(features)}")
+            raise ModelError(f"the {metadata['model_inputs']} model needs {name!r} features; got {sorted(features)}")
         array = np.asarray(features[name])
         if list(array.shape[1:]) != list(spec["shape"]):
             raise ModelError(f"{name} features have shape {list(array.shape[1:])} per clip; the model was trained on {spec['shape']} (see features.{CACHE_OF_INPUT[name]} in model.json)")
@@ -189,17 +190,17 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
     Raises
     ------
     ModelError
-        An unknown modality, inputs that the model does not have, feature params missing,
+        An unknown model_inputs, inputs that the model does not have, feature params missing,
         or feature params that would not give the input shapes the model was trained on.
     """
-    from mmer.networks import MODALITY_INPUTS
+    from mmer.networks import INPUT_ARRAYS
 
-    modality = metadata["modality"]
-    if modality not in MODALITY_INPUTS:
-        raise ModelError(f"{meta_path}: modality {modality!r} is not one of {sorted(MODALITY_INPUTS)}")
+    model_inputs = metadata["model_inputs"]
+    if model_inputs not in INPUT_ARRAYS:
+        raise ModelError(f"{meta_path}: model_inputs {model_inputs!r} is not one of {sorted(INPUT_ARRAYS)}")
     inputs = metadata["inputs"]
-    if sorted(inputs) != sorted(MODALITY_INPUTS[modality]):
-        raise ModelError(f"{meta_path}: a {modality} model reads {list(MODALITY_INPUTS[modality])}, but the file lists inputs {sorted(inputs)}")
+    if sorted(inputs) != sorted(INPUT_ARRAYS[model_inputs]):
+        raise ModelError(f"{meta_path}: a {model_inputs} model reads {list(INPUT_ARRAYS[model_inputs])}, but the file lists inputs {sorted(inputs)}")
     actual = {t.name: [int(d) for d in t.shape[1:]] for t in model.inputs}
     for name, spec in inputs.items():
         if actual.get(name) != list(spec["shape"]):
@@ -208,9 +209,9 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
                 f"{actual.get(name, 'no such input')}: the two files do not belong together"
             )
     features = metadata.get("features", {})
-    if "mfcc" in inputs:
+    if "audio_features" in inputs:
         audio = features.get("audio", {})
-        _require(audio, ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "max_frames", "sample_rate"), f"{meta_path} features.audio")
+        _require(audio, ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "padded_frames", "sample_rate"), f"{meta_path} features.audio")
         if audio.get("normalise") == "speaker":
             raise ModelError(
                 f"{meta_path}: the model was trained on speaker-normalised audio features (audio.normalise: speaker), "
@@ -218,12 +219,12 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
             )
         from mmer.audio import n_features
 
-        expected = [int(audio["max_frames"]), n_features(**{k: audio[k] for k in ("features", "n_mfcc", "n_mels", "deltas") if k in audio})]
-        if expected != list(inputs["mfcc"]["shape"]):
+        expected = [int(audio["padded_frames"]), n_features(**{k: audio[k] for k in ("features", "n_mfcc", "n_mels", "deltas") if k in audio})]
+        if expected != list(inputs["audio_features"]["shape"]):
             raise ModelError(f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}")
     if "faces" in inputs:
         video = features.get("video", {})
-        _require(video, ("n_frames", "size"), f"{meta_path} features.video")
-        expected = [int(video["n_frames"]), int(video["size"]), int(video["size"]), 3]
+        _require(video, ("speech_frames", "size"), f"{meta_path} features.video")
+        expected = [int(video["speech_frames"]), int(video["size"]), int(video["size"]), 3]
         if expected != list(inputs["faces"]["shape"]):
             raise ModelError(f"{meta_path}: the faces params give crops of shape {expected}, the model takes {inputs['faces']['shape']}")

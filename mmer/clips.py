@@ -24,9 +24,9 @@ from mmer.splits import fold_splits
 
 logger = logging.getLogger(__name__)
 
-CACHE_ARRAYS = {"audio": ("mfcc", "n_frames"), "video": ("faces", "face_found")}
+CACHE_ARRAYS = {"audio": ("audio_features", "speech_frames"), "video": ("faces", "face_found")}
 # speed/pitch-perturbed audio copies [n, P, T, c] and [n, P], when audio.perturbations is set
-PERTURBED_ARRAYS = {"mfcc": "mfcc_perturbed", "n_frames": "n_frames_perturbed"}
+PERTURBED_ARRAYS = {"audio_features": "audio_features_perturbed", "speech_frames": "speech_frames_perturbed"}
 
 
 @dataclasses.dataclass
@@ -38,7 +38,7 @@ class ClipData:
     clip_ids, actors, labels, splits : ndarray [n]
         From the index; ``splits`` holds train/val/test under the chosen fold.
     arrays : dict of str to ndarray
-        ``mfcc`` [n, T, c], ``n_frames`` [n], ``faces`` [n, f, s, s, 3], ``face_found`` [n, f].
+        ``mfcc`` [n, T, c], ``speech_frames`` [n], ``faces`` [n, f, s, s, 3], ``face_found`` [n, f].
     attrs : dict
         The attributes of each cache, by cache name (``audio``, ``video``).
     """
@@ -147,9 +147,9 @@ def with_perturbed_copies(clips: ClipData) -> ClipData:
     attribute). Without perturbed arrays the clips come back unchanged. Use it on the
     training clips only: validation and test clips are never perturbed.
     """
-    if PERTURBED_ARRAYS["mfcc"] not in clips.arrays:
+    if PERTURBED_ARRAYS["audio_features"] not in clips.arrays:
         return clips
-    copies_mfcc, copies_frames = clips.arrays[PERTURBED_ARRAYS["mfcc"]], clips.arrays[PERTURBED_ARRAYS["n_frames"]]
+    copies_mfcc, copies_frames = clips.arrays[PERTURBED_ARRAYS["audio_features"]], clips.arrays[PERTURBED_ARRAYS["speech_frames"]]
     n_clips, n_copies = copies_mfcc.shape[:2]
     names = list(clips.attrs.get("audio", {}).get("perturbations") or [f"copy{k}" for k in range(n_copies)])
     if len(names) != n_copies:
@@ -157,8 +157,8 @@ def with_perturbed_copies(clips: ClipData) -> ClipData:
     rows = np.tile(np.arange(n_clips), n_copies)  # copy k of every clip, then copy k+1
     base = {k: v for k, v in clips.arrays.items() if k not in PERTURBED_ARRAYS.values()}
     extra = {k: v[rows] for k, v in base.items()}
-    extra["mfcc"] = copies_mfcc.transpose(1, 0, 2, 3).reshape(n_copies * n_clips, *copies_mfcc.shape[2:])
-    extra["n_frames"] = copies_frames.T.reshape(-1)
+    extra["audio_features"] = copies_mfcc.transpose(1, 0, 2, 3).reshape(n_copies * n_clips, *copies_mfcc.shape[2:])
+    extra["speech_frames"] = copies_frames.T.reshape(-1)
     suffixes = np.repeat(np.asarray([f"~{name}" for name in names], dtype=object), n_clips)
     return ClipData(
         clip_ids=np.concatenate([clips.clip_ids, clips.clip_ids[rows] + suffixes]),
@@ -170,24 +170,24 @@ def with_perturbed_copies(clips: ClipData) -> ClipData:
     )
 
 
-def frame_statistics(mfcc: np.ndarray, n_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def frame_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each coefficient over the unpadded frames of all clips.
 
     Parameters
     ----------
     mfcc : ndarray [n, T, c]
-        Zero pre-padded: the last ``min(n_frames, T)`` frames of each clip are speech.
-    n_frames : ndarray [n]
+        Zero pre-padded: the last ``min(speech_frames, T)`` frames of each clip are speech.
+    speech_frames : ndarray [n]
 
     Returns
     -------
     mean, std : ndarray [c], float32
         ``std`` is at least 1e-6, so dividing by it is safe.
     """
-    if mfcc.ndim != 3 or len(n_frames) != len(mfcc) or len(mfcc) == 0:
-        raise ValueError(f"mfcc must be [n > 0, T, c] with one n_frames per clip, got {mfcc.shape} and {len(n_frames)}")
+    if mfcc.ndim != 3 or len(speech_frames) != len(mfcc) or len(mfcc) == 0:
+        raise ValueError(f"mfcc must be [n > 0, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}")
     n_time = mfcc.shape[1]
-    speech = speech_mask(n_frames, n_time)
+    speech = speech_mask(speech_frames, n_time)
     frames = mfcc[speech].astype(np.float64)  # [speech frames, c]
     return frames.mean(axis=0).astype(np.float32), np.maximum(frames.std(axis=0), 1e-6).astype(np.float32)
 

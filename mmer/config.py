@@ -19,12 +19,61 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 T = TypeVar("T")
 
+# --- vocabularies: the values a choice param may take ---
+CLASS_SETS = ("all8", "merged7", "subset")
+FEATURE_KINDS = ("mfcc", "logmel")
+# per clip | per speaker (all frames of the speaker's clips; no labels) | raw (the model
+# standardises with training statistics)
+NORMALISATIONS = ("clip", "speaker", "none")
+FACE_MODELS = {"short": 0, "full": 1}  # MediaPipe model_selection: short range (< 2 m) / full range
+MODEL_INPUTS = ("av", "audio", "video")
+FUSIONS = ("concat", "average", "learned")
+TEMPORAL_POOLS = ("max", "gru", "lstm")
+AUDIO_FRONTENDS = ("none", "conv1d")
+AUDIO_POOLINGS = ("last", "attention", "stats")
+MONITORS = ("val_loss", "val_accuracy")
+CLASS_WEIGHTS = ("none", "balanced")
+ENSEMBLE_BY = ("seed", "fold")
+BASELINE_FEATURE_SETS = ("audio", "video", "av")
+BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm")
+
+
+def parse_perturbation(name: str) -> dict[str, float]:
+    """``'speed0.9'`` -> ``{'speed': 0.9}``; ``'pitch-2'`` -> ``{'semitones': -2.0}``.
+
+    Raises
+    ------
+    ConfigError
+        Any other form.
+    """
+    for prefix, key in (("speed", "speed"), ("pitch", "semitones")):
+        if name.startswith(prefix):
+            try:
+                value = float(name[len(prefix) :])
+            except ValueError:
+                break
+            if key == "speed" and not 0.5 <= value <= 2.0:
+                break
+            return {key: value}
+    raise ConfigError(f"audio.perturbations: {name!r} is not speedF (0.5 <= F <= 2, e.g. speed0.9) or pitchS (semitones, e.g. pitch-2)")
+
 
 def cpu_jobs(jobs: int) -> int:
     """Number of worker processes for ``jobs`` (0 or less means one per core)."""
     if jobs > 0:
         return jobs
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _check_choice(section: str, key: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{section}.{key} must be one of {list(choices)}, not {value!r}")
+
+
+def _check_positive(section: str, **values: float) -> None:
+    for key, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"{section}.{key} must be positive, not {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,15 +89,16 @@ class IndexParams:
 
     classes: str = "merged7"  # all8 | merged7 | subset
     subset: tuple[str, ...] = ()
-    modalities: tuple[str, ...] = ("av", "video", "audio")
+    modalities: tuple[str, ...] = ("av",)  # RAVDESS file kinds: av (01) | video (02, silent) | audio (03)
     vocal_channels: tuple[str, ...] = ("speech",)
     val_actors: tuple[int, ...] = (18, 19, 20, 21, 22)
     test_actors: tuple[int, ...] = (23, 24)
     n_folds: int = 6
 
     def __post_init__(self) -> None:
-        if self.classes not in ("all8", "merged7", "subset"):
-            raise ConfigError(f"index.classes must be all8, merged7 or subset, not {self.classes!r}")
+        _check_choice("index", "classes", self.classes, CLASS_SETS)
+        for value in self.modalities:
+            _check_choice("index", "modalities", value, ("av", "video", "audio"))
         if self.classes == "subset" and len(self.subset) < 2:
             raise ConfigError("index.subset must name at least two emotions when index.classes is subset")
         if set(self.val_actors) & set(self.test_actors):
@@ -61,17 +111,39 @@ class IndexParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrimParams:
-    """Speech-span detection and audio extraction (stage ``trim``)."""
+class SpanParams:
+    """The speech span and its audio (see :func:`mmer.speech.speech_span`).
 
-    sample_rate: int = 16000
-    threshold_db: float = -35.0
-    frame_s: float = 0.025
-    min_silence_s: float = 0.25
-    pad_s: float = 0.15
-    min_span_s: float = 0.3
-    jobs: int = 0
-    max_failed_share: float = 0.1
+    The one list of the params that decide where a clip is cut: the trim stage reads them,
+    both feature files and the model bundle record them, and ``mmer predict`` cuts a new clip
+    with the bundle's copy.
+    """
+
+    sample_rate: int = 16000  # Hz of the extracted span audio
+    threshold_db: float = -35.0  # speech frames: within this many dB of the loudest (after a 100 Hz high-pass)
+    frame_s: float = 0.025  # energy frame length, s
+    min_silence_s: float = 0.25  # shorter pauses inside speech do not end the span
+    pad_s: float = 0.15  # kept on both sides of the detected speech, s
+    min_span_s: float = 0.3  # a shorter span is a recorded failure
+
+    def __post_init__(self) -> None:
+        _check_positive("span", sample_rate=self.sample_rate, frame_s=self.frame_s)
+        if self.threshold_db >= 0:
+            raise ConfigError(f"span.threshold_db must be negative (dB below the loudest frame), not {self.threshold_db!r}")
+        for key in ("min_silence_s", "pad_s", "min_span_s"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"span.{key} must be 0 or more, not {getattr(self, key)!r}")
+
+
+SPAN_KEYS = tuple(f.name for f in dataclasses.fields(SpanParams))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrimParams:
+    """How the trim stage runs (the span itself is :class:`SpanParams`)."""
+
+    jobs: int = 0  # worker processes; 0 = one per core
+    max_failed_share: float = 0.1  # the stage fails when more clips than this share fail
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,15 +155,13 @@ class AudioParams:
     win_length: int = 400
     hop_length: int = 160
     n_mels: int = 40
-    max_frames: int = 0  # 0: the mean number of frames over the training split
+    padded_frames: int = 0  # T, the padded length; 0: the mean number of frames over the training split
     deltas: bool = False
     features: str = "mfcc"  # mfcc (n_mfcc) | logmel (n_mels log mel-band energies)
     normalise: str = "clip"  # clip | none (raw; the model standardises with training statistics) | speaker (per actor, unlabelled)
     perturbations: tuple[str, ...] = ()  # offline copies for training clips only, e.g. [speed0.9, speed1.1, pitch-2]
 
     def __post_init__(self) -> None:
-        from mmer.audio import FEATURE_KINDS, NORMALISATIONS, parse_perturbation
-
         if self.features not in FEATURE_KINDS:
             raise ConfigError(f"audio.features must be one of {list(FEATURE_KINDS)}, not {self.features!r}")
         if self.normalise not in NORMALISATIONS:
@@ -104,27 +174,30 @@ class AudioParams:
             raise ConfigError(f"audio.n_mfcc must be in 1..audio.n_mels ({self.n_mels}), not {self.n_mfcc}")
         if self.win_length > self.n_fft:
             raise ConfigError(f"audio.win_length ({self.win_length}) must not exceed audio.n_fft ({self.n_fft})")
-        if self.max_frames < 0:
-            raise ConfigError(f"audio.max_frames must be 0 (automatic) or positive, not {self.max_frames}")
+        if self.padded_frames < 0:
+            raise ConfigError(f"audio.padded_frames must be 0 (automatic) or positive, not {self.padded_frames}")
 
 
 @dataclasses.dataclass(frozen=True)
 class FacesParams:
     """MediaPipe face crops (stage ``face_crops``)."""
 
-    n_frames: int = 6
-    size: int = 64
-    margin: float = 0.25
+    frames_per_clip: int = 6  # video frames sampled evenly inside the speech span
+    size: int = 64  # crop side, pixels
+    margin: float = 0.25  # added around the detector's box, as a share of its side
     model: str = "short"  # short | full
     min_confidence: float = 0.5
     jobs: int = 0
     max_failed_share: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.model not in ("short", "full"):
-            raise ConfigError(f"faces.model must be short or full, not {self.model!r}")
-        if self.n_frames < 1 or self.size < 8:
-            raise ConfigError(f"faces.n_frames ({self.n_frames}) or faces.size ({self.size}) too small")
+        _check_choice("faces", "model", self.model, tuple(FACE_MODELS))
+        if self.frames_per_clip < 1 or self.size < 8:
+            raise ConfigError(f"faces.frames_per_clip ({self.frames_per_clip}) or faces.size ({self.size}) too small")
+        if not 0 < self.min_confidence < 1:
+            raise ConfigError(f"faces.min_confidence must be in (0, 1), not {self.min_confidence!r}")
+        if self.margin < 0:
+            raise ConfigError(f"faces.margin must be 0 or more, not {self.margin!r}")
 
 
 def _coerce(field_type: Any, value: Any, where: str) -> Any:
@@ -174,36 +247,14 @@ def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS) 
     return from_mapping(cls, read_params(path).get(section), section=section)
 
 
-# --- models, training, evaluation, cross-validation, baselines (issue 4) ---
-
-MODEL_MODALITIES = ("av", "audio", "video")
-FUSIONS = ("concat", "average", "learned")
-TEMPORAL_POOLS = ("max", "gru", "lstm")
-AUDIO_FRONTENDS = ("none", "conv1d")
-AUDIO_POOLINGS = ("last", "attention", "stats")
-MONITORS = ("val_loss", "val_accuracy")
-CLASS_WEIGHTS = ("none", "balanced")
-ENSEMBLE_BY = ("seed", "fold")
-BASELINE_FEATURE_SETS = ("audio", "video", "av")
-BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm")
-
-
-def _check_choice(section: str, key: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise ConfigError(f"{section}.{key} must be one of {list(choices)}, not {value!r}")
-
-
-def _check_positive(section: str, **values: float) -> None:
-    for key, value in values.items():
-        if not value > 0:
-            raise ConfigError(f"{section}.{key} must be positive, not {value!r}")
+# --- models, training, evaluation, cross-validation, baselines ---
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
     """The network (stage ``train``): branches, fusion and head; see :mod:`mmer.networks`."""
 
-    modality: str = "av"  # av | audio | video
+    inputs: str = "av"  # av | audio | video: what the model reads (audio-only and video-only use the same branch and head)
     fusion: str = "concat"  # concat (early) | average | learned (late, of branch probabilities)
     audio_units: int = 64
     audio_dropout: float = 0.5
@@ -224,7 +275,7 @@ class ModelParams:
     head_dropout: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_choice("model", "modality", self.modality, MODEL_MODALITIES)
+        _check_choice("model", "inputs", self.inputs, MODEL_INPUTS)
         _check_choice("model", "fusion", self.fusion, FUSIONS)
         _check_choice("model", "video_temporal", self.video_temporal, TEMPORAL_POOLS)
         _check_choice("model", "audio_frontend", self.audio_frontend, AUDIO_FRONTENDS)
@@ -333,3 +384,20 @@ class BaselinesParams:
             raise ConfigError(f"baselines.c_grid must be positive values, not {list(self.c_grid)}")
         if self.face_grid < 1:
             raise ConfigError(f"baselines.face_grid must be positive, not {self.face_grid}")
+
+
+# every params.yaml section and its dataclass
+SECTIONS: dict[str, type] = {
+    "data": DataParams,
+    "index": IndexParams,
+    "span": SpanParams,
+    "trim": TrimParams,
+    "audio": AudioParams,
+    "faces": FacesParams,
+    "model": ModelParams,
+    "train": TrainParams,
+    "augment": AugmentParams,
+    "evaluate": EvaluateParams,
+    "cv": CvParams,
+    "baselines": BaselinesParams,
+}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mmer.config import IndexParams
 from mmer.errors import DatasetError
 from mmer.labels import emotion_label, label_names
 from mmer.ravdess import parse_name
@@ -87,13 +88,13 @@ def one_per_recording(index: pd.DataFrame) -> pd.DataFrame:
 def build_index(
     root: str | Path | Sequence[str | Path],
     *,
-    classes: str = "merged7",
-    subset: Sequence[str] = (),
-    modalities: Sequence[str] = ("av", "video", "audio"),
-    vocal_channels: Sequence[str] = ("speech",),
-    val_actors: Sequence[int] = (18, 19, 20, 21, 22),
-    test_actors: Sequence[int] = (23, 24),
-    n_folds: int = 6,
+    classes: str = IndexParams.classes,
+    subset: Sequence[str] = IndexParams.subset,
+    modalities: Sequence[str] = IndexParams.modalities,
+    vocal_channels: Sequence[str] = IndexParams.vocal_channels,
+    val_actors: Sequence[int] = IndexParams.val_actors,
+    test_actors: Sequence[int] = IndexParams.test_actors,
+    n_folds: int = IndexParams.n_folds,
     dataset: str = "ravdess",
 ) -> pd.DataFrame:
     """Build the clip index of a corpus folder.

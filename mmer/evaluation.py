@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mmer.clips import ClipData
+from mmer.config import EvaluateParams
 from mmer.errors import ConfigError, DatasetError, ModelError
 from mmer.files import atomic_path
 from mmer.plots import plot_confusion, plot_per_class_recall
@@ -173,7 +174,7 @@ def predictions_table(
 
 
 
-def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, Any], *, split: str = "test", batch_size: int = 64) -> tuple[dict[str, Any], pd.DataFrame]:
+def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, Any], *, split: str = EvaluateParams.split, batch_size: int = EvaluateParams.batch_size) -> tuple[dict[str, Any], pd.DataFrame]:
     """Evaluate a model on the clips of ``split``; the majority class comes from ``train``.
 
     Parameters
@@ -188,7 +189,7 @@ def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, An
     Returns
     -------
     report : dict
-        See :func:`evaluation_report`, plus ``split`` and ``modality``.
+        See :func:`evaluation_report`, plus ``split`` and ``model_inputs``.
     predictions : DataFrame
         See :func:`predictions_table`.
     """
@@ -204,11 +205,11 @@ def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, An
         raise ModelError(f"the index has labels up to {clips.labels.max()} but the model knows {len(label_names)} classes {label_names}; retrain after changing index.classes")
     probabilities = predict_proba(model, metadata, clips.arrays, batch_size=batch_size)
     report = evaluation_report(clips.labels, probabilities, label_names=label_names, train_labels=train.labels)
-    report.update(split=split, modality=metadata["modality"])
+    report.update(split=split, model_inputs=metadata["model_inputs"])
     table = predictions_table(clips.clip_ids, clips.actors, clips.labels, probabilities, label_names=label_names)
     logger.info(
         "%s on %d %s clips: accuracy %.3f, macro-F1 %.3f, UAR %.3f (majority %s: accuracy %.3f)",
-        metadata["modality"], report["n"], split, report["accuracy"], report["macro_f1"], report["uar"],
+        metadata["model_inputs"], report["n"], split, report["accuracy"], report["macro_f1"], report["uar"],
         report["majority"]["class"], report["majority"]["accuracy"],
     )
     return report, table
@@ -224,8 +225,8 @@ def evaluate_stage(
     predictions_path: str | Path,
     confusion_path: str | Path,
     recall_path: str | Path,
-    split: str = "test",
-    batch_size: int = 64,
+    split: str = EvaluateParams.split,
+    batch_size: int = EvaluateParams.batch_size,
 ) -> dict[str, Any]:
     """Stage ``evaluate``: the saved model on the test speakers -> metrics, table, figures."""
     from mmer.bundle import load_model_bundle
@@ -242,7 +243,7 @@ def evaluate_stage(
     confusion = confusion_matrix(
         [names.index(a) for a in table["actual"]], [names.index(p) for p in table["predicted"]], n_classes=len(names)
     )
-    title = f"{metadata['modality']} model, {split} speakers: accuracy {report['accuracy']:.2f}, UAR {report['uar']:.2f}"
+    title = f"{metadata['model_inputs']} model, {split} speakers: accuracy {report['accuracy']:.2f}, UAR {report['uar']:.2f}"
     plot_confusion(confusion, label_names=names, path=confusion_path, title=title)
     plot_per_class_recall(report["per_class_recall"], path=recall_path, title=title)
     return report

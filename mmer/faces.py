@@ -21,14 +21,11 @@ import cv2
 import numpy as np
 
 from mmer import media
+from mmer.config import FACE_MODELS, FacesParams
 from mmer.errors import ConfigError, NoFaceError
 
 logger = logging.getLogger(__name__)
 
-N_FRAMES = 6
-CROP_SIZE = 64
-MARGIN = 0.25
-MODELS = {"short": 0, "full": 1}  # MediaPipe model_selection: short range (< 2 m) / full range
 
 
 @dataclass(frozen=True)
@@ -41,16 +38,12 @@ class FaceDetectorOptions:
         ``short`` (faces within about 2 m, the RAVDESS framing) or ``full`` (up to 5 m).
     min_confidence : float
         Detections scoring below this are dropped, in (0, 1).
+
+    Both are validated where they are read, by :class:`mmer.config.FacesParams`.
     """
 
-    model: str = "short"
-    min_confidence: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"faces.model must be one of {sorted(MODELS)}, not {self.model!r}")
-        if not 0.0 < self.min_confidence < 1.0:
-            raise ConfigError(f"faces.min_confidence must be in (0, 1), not {self.min_confidence}")
+    model: str = FacesParams.model
+    min_confidence: float = FacesParams.min_confidence
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ class FaceDetector:
 
         self.options = options or FaceDetectorOptions()
         self._detection = face_detection.FaceDetection(
-            model_selection=MODELS[self.options.model], min_detection_confidence=self.options.min_confidence
+            model_selection=FACE_MODELS[self.options.model], min_detection_confidence=self.options.min_confidence
         )
 
     def detect(self, frame: np.ndarray) -> Box | None:
@@ -127,7 +120,7 @@ class FaceDetector:
 
 
 def square_box(
-    box: Box | tuple[float, float, float, float], *, margin: float = MARGIN, image_shape: tuple[int, ...]
+    box: Box | tuple[float, float, float, float], *, margin: float = FacesParams.margin, image_shape: tuple[int, ...]
 ) -> tuple[int, int, int, int]:
     """The square crop around a face box, with a margin, inside the image.
 
@@ -163,7 +156,7 @@ def square_box(
     return left, top, left + side, top + side
 
 
-def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], *, size: int = CROP_SIZE) -> np.ndarray:
+def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], *, size: int = FacesParams.size) -> np.ndarray:
     """Cut ``box`` out of ``frame`` and resize it to ``size`` x ``size`` (area interpolation).
 
     Parameters
@@ -246,8 +239,8 @@ def face_crops(
     frames: np.ndarray,
     detector: FaceDetector,
     *,
-    size: int = CROP_SIZE,
-    margin: float = MARGIN,
+    size: int = FacesParams.size,
+    margin: float = FacesParams.margin,
     source: str | Path = "frames",
 ) -> FaceCrops:
     """Detect the face in each frame and cut square crops around it.
@@ -284,8 +277,8 @@ def crops_from_detections(
     frames: np.ndarray,
     detections: list[Box | None],
     *,
-    size: int = CROP_SIZE,
-    margin: float = MARGIN,
+    size: int = FacesParams.size,
+    margin: float = FacesParams.margin,
     source: str | Path = "frames",
     options: FaceDetectorOptions | None = None,
 ) -> FaceCrops:
@@ -311,7 +304,7 @@ _DETECTOR: FaceDetector | None = None
 _OPTIONS = FaceDetectorOptions()
 
 
-def init_worker(model: str = "short", min_confidence: float = 0.5) -> None:
+def init_worker(model: str = FacesParams.model, min_confidence: float = FacesParams.min_confidence) -> None:
     """Set this process's face-detector options (the initializer of the ``face_crops`` pool).
 
     The detector itself is created on first use (:func:`worker_detector`): a worker whose
@@ -338,14 +331,14 @@ def clip_face_crops(
     start_s: float,
     end_s: float,
     *,
-    n_frames: int = N_FRAMES,
-    size: int = CROP_SIZE,
-    margin: float = MARGIN,
+    frames_per_clip: int = FacesParams.frames_per_clip,
+    size: int = FacesParams.size,
+    margin: float = FacesParams.margin,
     max_side: int | None = None,
 ) -> FaceCrops:
     """Per-clip function of the ``face_crops`` stage: crops of frames evenly spaced in a span.
 
-    Decodes only the ``n_frames`` frames nearest :func:`mmer.media.frame_times` of the span
+    Decodes only the ``frames_per_clip`` frames nearest :func:`mmer.media.frame_times` of the span
     (one ffmpeg run) and runs this worker's detector on them.
 
     Parameters
@@ -354,7 +347,7 @@ def clip_face_crops(
         A video file.
     start_s, end_s : float
         The span (from the ``trim`` stage), in seconds.
-    n_frames, size, margin
+    frames_per_clip, size, margin
         Params ``faces.*``.
     max_side : int, optional
         Decode frames scaled down to this longer side (boxes then refer to that size).
@@ -366,7 +359,7 @@ def clip_face_crops(
     NoFaceError
         No sampled frame has a face.
     """
-    times = media.frame_times(start_s, end_s, n_frames)
+    times = media.frame_times(start_s, end_s, frames_per_clip)
     frames = media.read_frames(path, times, max_side=max_side)
     crops = face_crops(frames, worker_detector(), size=size, margin=margin, source=path)
     crops.times_s = times

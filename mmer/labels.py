@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from mmer.config import IndexParams
 from mmer.errors import ConfigError
 from mmer.ravdess import EMOTIONS
 
 logger = logging.getLogger(__name__)
 
 
-def label_names(classes: str = "merged7", subset: Sequence[str] = ()) -> list[str]:
+def label_names(classes: str = IndexParams.classes, subset: Sequence[str] = IndexParams.subset) -> list[str]:
     """The class names in label order for a label set.
 
     Parameters

@@ -23,12 +23,12 @@ import ffmpeg
 import numpy as np
 import soundfile as sf
 
+from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoAudioError
 from mmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 # Decoded audio this much shorter than the container says means a truncated file.
 MAX_MISSING_S = 0.25
 MAX_MISSING_SHARE = 0.05
@@ -240,7 +240,7 @@ def probe(path: str | Path) -> MediaInfo:
 # --------------------------------------------------------------------------- audio
 
 
-def read_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE, info: MediaInfo | None = None) -> np.ndarray:
+def read_audio(path: str | Path, *, sample_rate: int = SpanParams.sample_rate, info: MediaInfo | None = None) -> np.ndarray:
     """Decode the first audio stream as mono float32 at ``sample_rate`` (one ffmpeg run).
 
     Parameters

@@ -2,7 +2,7 @@
 
 Inputs are named after the cache arrays they take, so a model is fed a dict::
 
-    {"mfcc": float32 [n, T, n_mfcc], "faces": uint8 [n, n_frames, size, size, 3]}
+    {"audio_features": float32 [n, T, n_mfcc], "faces": uint8 [n, frames_per_clip, size, size, 3]}
 
 - ``audio`` sub-model: (average-pool frames) -> (mask the zero pre-padding) ->
   BLSTM(units, return sequences) -> Dropout -> BLSTM(units) -> Dense(dense, relu).
@@ -32,17 +32,16 @@ from keras import layers
 from mmer.config import (
     AUDIO_FRONTENDS,
     AUDIO_POOLINGS,
-    FUSIONS,
-    MODEL_MODALITIES,
     TEMPORAL_POOLS,
+    ModelParams,
 )
 from mmer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-AUDIO_INPUT = "mfcc"
+AUDIO_INPUT = "audio_features"
 VIDEO_INPUT = "faces"
-MODALITY_INPUTS = {"av": (AUDIO_INPUT, VIDEO_INPUT), "audio": (AUDIO_INPUT,), "video": (VIDEO_INPUT,)}
+INPUT_ARRAYS = {"av": (AUDIO_INPUT, VIDEO_INPUT), "audio": (AUDIO_INPUT,), "video": (VIDEO_INPUT,)}
 PROBABILITIES = "probabilities"
 
 
@@ -332,7 +331,7 @@ def video_branch(
 
     Parameters
     ----------
-    input_shape : (n_frames, size, size, 3)
+    input_shape : (frames_per_clip, size, size, 3)
         Face crops per clip, uint8 RGB.
     filters, convs_per_block, dropout, dense
         The per-frame CNN (see :func:`frame_cnn`).
@@ -342,10 +341,10 @@ def video_branch(
     Returns
     -------
     keras.Model
-        Input ``faces`` uint8 [n, n_frames, size, size, 3], output float32 [n, dense].
+        Input ``faces`` uint8 [n, frames_per_clip, size, size, 3], output float32 [n, dense].
     """
     if len(input_shape) != 4:
-        raise ConfigError(f"video input_shape must be (n_frames, height, width, channels), not {input_shape!r}")
+        raise ConfigError(f"video input_shape must be (frames_per_clip, height, width, channels), not {input_shape!r}")
     _check_int("video frames", input_shape[0])
     if temporal not in TEMPORAL_POOLS:
         raise ConfigError(f"model.video_temporal must be one of {list(TEMPORAL_POOLS)}, not {temporal!r}")
@@ -373,41 +372,42 @@ def classifier_head(x: keras.KerasTensor, *, n_classes: int, units: int = 256, d
 
 def build_model(
     *,
-    modality: str = "av",
+    inputs: str = ModelParams.inputs,
     n_classes: int,
-    mfcc_shape: tuple[int, int] | None = None,
+    audio_features_shape: tuple[int, int] | None = None,
     faces_shape: tuple[int, int, int, int] | None = None,
-    fusion: str = "concat",
-    audio_units: int = 64,
-    audio_dropout: float = 0.5,
-    audio_pool: int = 1,
-    audio_mask: bool = True,
-    audio_dense: int = 128,
+    fusion: str = ModelParams.fusion,
+    audio_units: int = ModelParams.audio_units,
+    audio_dropout: float = ModelParams.audio_dropout,
+    audio_pool: int = ModelParams.audio_pool,
+    audio_mask: bool = ModelParams.audio_mask,
+    audio_dense: int = ModelParams.audio_dense,
     audio_standardise: tuple[Sequence[float], Sequence[float]] | None = None,
-    audio_frontend: str = "none",
-    audio_conv_filters: int = 128,
-    audio_conv_layers: int = 2,
-    audio_rnn_layers: int = 2,
-    audio_pooling: str = "last",
-    video_filters: Sequence[int] = (16, 32, 64),
-    video_convs: int = 1,
-    video_dropout: float = 0.25,
-    video_dense: int = 128,
-    video_temporal: str = "max",
-    head_units: int = 256,
-    head_dropout: float = 0.5,
+    audio_frontend: str = ModelParams.audio_frontend,
+    audio_conv_filters: int = ModelParams.audio_conv_filters,
+    audio_conv_layers: int = ModelParams.audio_conv_layers,
+    audio_rnn_layers: int = ModelParams.audio_rnn_layers,
+    audio_pooling: str = ModelParams.audio_pooling,
+    video_filters: Sequence[int] = ModelParams.video_filters,
+    video_convs: int = ModelParams.video_convs,
+    video_dropout: float = ModelParams.video_dropout,
+    video_dense: int = ModelParams.video_dense,
+    video_temporal: str = ModelParams.video_temporal,
+    head_units: int = ModelParams.head_units,
+    head_dropout: float = ModelParams.head_dropout,
 ) -> keras.Model:
-    """The emotion classifier for ``modality``, uncompiled.
+    """The emotion classifier for ``inputs``, uncompiled.
 
     Parameters
     ----------
-    modality : {'av', 'audio', 'video'}
-        Which branches the model has; the inputs are those of :data:`MODALITY_INPUTS`.
+    inputs : {'av', 'audio', 'video'}
+        What the model reads (``model.inputs``; validated by :class:`mmer.config.ModelParams`).
+        Which branches the model has; its Keras inputs are those of :data:`INPUT_ARRAYS`.
     n_classes : int
         Number of emotions (2 or more).
-    mfcc_shape : (T, n_coefficients)
+    audio_features_shape : (T, n_coefficients)
         Needed when the model has the audio branch.
-    faces_shape : (n_frames, size, size, 3)
+    faces_shape : (frames_per_clip, size, size, 3)
         Needed when the model has the video branch.
     fusion : {'concat', 'average', 'learned'}
         ``av`` only: early fusion of the representations, or late fusion of each branch's
@@ -418,7 +418,7 @@ def build_model(
     Returns
     -------
     keras.Model
-        Named ``<modality>_emotion``; dict inputs ``mfcc``/``faces``; output [n, n_classes]
+        Named ``<inputs>_emotion``; dict inputs ``audio_features``/``faces``; output [n, n_classes]
         probabilities. The branches are the named sub-models ``audio`` and ``video``.
 
     Raises
@@ -426,27 +426,23 @@ def build_model(
     ConfigError
         A bad choice, size or rate, or a missing input shape.
     """
-    if modality not in MODEL_MODALITIES:
-        raise ConfigError(f"model.modality must be one of {list(MODEL_MODALITIES)}, not {modality!r}")
-    if fusion not in FUSIONS:
-        raise ConfigError(f"model.fusion must be one of {list(FUSIONS)}, not {fusion!r}")
     _check_int("n_classes", n_classes, minimum=2)
-    inputs, features = {}, {}
-    if AUDIO_INPUT in MODALITY_INPUTS[modality]:
-        if mfcc_shape is None:
-            raise ConfigError(f"a {modality} model needs mfcc_shape (T, n_coefficients)")
+    input_layers, features = {}, {}
+    if AUDIO_INPUT in INPUT_ARRAYS[inputs]:
+        if audio_features_shape is None:
+            raise ConfigError(f"a {inputs} model needs audio_features_shape (T, n_coefficients)")
         branch = audio_branch(
-            input_shape=tuple(mfcc_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense, standardise=audio_standardise,
+            input_shape=tuple(audio_features_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense, standardise=audio_standardise,
             frontend=audio_frontend, conv_filters=audio_conv_filters, conv_layers=audio_conv_layers, rnn_layers=audio_rnn_layers, pooling=audio_pooling,
         )
-        inputs[AUDIO_INPUT] = keras.Input(shape=tuple(mfcc_shape), name=AUDIO_INPUT)
-        features["audio"] = branch(inputs[AUDIO_INPUT])
-    if VIDEO_INPUT in MODALITY_INPUTS[modality]:
+        input_layers[AUDIO_INPUT] = keras.Input(shape=tuple(audio_features_shape), name=AUDIO_INPUT)
+        features["audio"] = branch(input_layers[AUDIO_INPUT])
+    if VIDEO_INPUT in INPUT_ARRAYS[inputs]:
         if faces_shape is None:
-            raise ConfigError(f"a {modality} model needs faces_shape (n_frames, size, size, 3)")
+            raise ConfigError(f"a {inputs} model needs faces_shape (frames_per_clip, size, size, 3)")
         branch = video_branch(input_shape=tuple(faces_shape), filters=video_filters, convs_per_block=video_convs, dropout=video_dropout, dense=video_dense, temporal=video_temporal)
-        inputs[VIDEO_INPUT] = keras.Input(shape=tuple(faces_shape), dtype="uint8", name=VIDEO_INPUT)
-        features["video"] = branch(inputs[VIDEO_INPUT])
+        input_layers[VIDEO_INPUT] = keras.Input(shape=tuple(faces_shape), dtype="uint8", name=VIDEO_INPUT)
+        features["video"] = branch(input_layers[VIDEO_INPUT])
     head = {"n_classes": n_classes, "units": head_units, "dropout": head_dropout}
     if len(features) == 1:
         outputs = classifier_head(next(iter(features.values())), **head)
@@ -457,12 +453,11 @@ def build_model(
         branch_probabilities = [classifier_head(features[m], prefix=f"{m}_", **head) for m in ("audio", "video")]
         combine = layers.Average(name=PROBABILITIES) if fusion == "average" else WeightedAverage(name=PROBABILITIES)
         outputs = combine(branch_probabilities)
-    model = keras.Model(inputs=inputs, outputs=outputs, name=f"{modality}_emotion")
-    logger.info("built %s model (%s fusion): %d parameters", modality, fusion if len(features) > 1 else "no", model.count_params())
+    model = keras.Model(inputs=input_layers, outputs=outputs, name=f"{inputs}_emotion")
+    logger.info("built %s model (%s fusion): %d parameters", inputs, fusion if len(features) > 1 else "no", model.count_params())
     return model
 
 
-# --- the saved model: model.keras + model.json beside it ---
 
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mmer.config import AudioParams, SpanParams
 from mmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -37,14 +38,14 @@ def sample_figure(
     titles: Sequence[str],
     out_path: str | Path,
     *,
-    hop_length: int = 160,
-    sample_rate: int = 16000,
+    hop_length: int = AudioParams.hop_length,
+    sample_rate: int = SpanParams.sample_rate,
 ) -> None:
     """Plot a few samples: their face crops in a row, their MFCC image, their emotion.
 
     Parameters
     ----------
-    faces : ndarray, shape (n, n_frames, size, size, 3), uint8, or None
+    faces : ndarray, shape (n, frames_per_clip, size, size, 3), uint8, or None
         None (an audio-only corpus): the MFCC images alone.
     mfcc : ndarray, shape (n, T, n_mfcc)
         Time-major, as in the audio cache.
@@ -59,17 +60,17 @@ def sample_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n, n_frames = (len(mfcc), 0) if faces is None else faces.shape[:2]
+    n, frames_per_clip = (len(mfcc), 0) if faces is None else faces.shape[:2]
     if n == 0:
         raise ValueError("sample_figure needs at least one sample")
-    fig = plt.figure(figsize=(2 + 1.3 * n_frames + 4, 1.9 * n), dpi=100)
-    grid = fig.add_gridspec(n, n_frames + 3)
+    fig = plt.figure(figsize=(2 + 1.3 * frames_per_clip + 4, 1.9 * n), dpi=100)
+    grid = fig.add_gridspec(n, frames_per_clip + 3)
     for row in range(n):
-        for frame in range(n_frames):
+        for frame in range(frames_per_clip):
             axis = fig.add_subplot(grid[row, frame])
             axis.imshow(faces[row, frame])
             axis.set_axis_off()
-        axis = fig.add_subplot(grid[row, n_frames:])
+        axis = fig.add_subplot(grid[row, frames_per_clip:])
         librosa.display.specshow(mfcc[row].T, x_axis="time", sr=sample_rate, hop_length=hop_length, ax=axis, cmap="coolwarm")
         axis.set_ylabel("MFCC")
         axis.set_title(titles[row], fontsize=9)

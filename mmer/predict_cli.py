@@ -17,7 +17,6 @@ from mmer.errors import ConfigError, MmerError
 from mmer.predictor import (
     DEFAULT_MODEL,
     DEFAULT_PARAMS,
-    TRIM_KEYS,
     Prediction,
     Predictor,
     find_clips,
@@ -57,7 +56,7 @@ def error_json(path: str | Path, err: MmerError) -> dict[str, Any]:
     return {"file": str(path), "error": str(err), "kind": type(err).__name__}
 
 
-CSV_BASE = ["file", "emotion", "probability", "modality", "input", "start_s", "end_s", "duration_s", "faces_found", "model_md5", "annotated", "error"]
+CSV_BASE = ["file", "emotion", "probability", "head", "input", "start_s", "end_s", "duration_s", "faces_found", "model_md5", "annotated", "error"]
 
 
 def csv_row(path: str | Path, result: Prediction | MmerError, label_names: Sequence[str]) -> dict[str, Any]:
@@ -68,7 +67,7 @@ def csv_row(path: str | Path, result: Prediction | MmerError, label_names: Seque
         "file": str(path),
         "emotion": result.emotion,
         "probability": f"{result.probability:.6f}",
-        "modality": result.modality,
+        "head": result.head,
         "input": result.input_kind,
         "start_s": result.start_s,
         "end_s": result.end_s,
@@ -112,14 +111,13 @@ def annotation_target(annotate: str | Path, clip: Path, n_clips: int, taken: set
     return target
 
 
-def resolve_trim_params(params_path: str | Path | None) -> dict[str, Any] | None:
-    """The ``trim`` section of a params file, or None when there is no such file."""
+def resolve_span_params(params_path: str | Path | None) -> dict[str, Any] | None:
+    """The ``span`` section of a params file, or None when there is no such file."""
     if params_path is None or not Path(params_path).is_file():
         return None
-    from mmer.config import TrimParams, load_section
+    from mmer.config import SpanParams, load_section
 
-    trim = dataclasses.asdict(load_section(TrimParams, "trim", params_path))
-    return {k: trim[k] for k in TRIM_KEYS}
+    return dataclasses.asdict(load_section(SpanParams, "span", params_path))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +140,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--params",
         default=str(DEFAULT_PARAMS),
-        help="params file whose trim section sets the speech span (when it exists and model.json records none)",
+        help="params file whose span section sets the speech span (when it exists and model.json records none)",
     )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
@@ -166,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
-    predictor = Predictor(args.model, trim=resolve_trim_params(args.params), threads=args.threads or None)
+    predictor = Predictor(args.model, span=resolve_span_params(args.params), threads=args.threads or None)
     names = predictor.label_names
     file_width = min(60, max(12, *(len(str(c)) for c in clips)))
     rows, failed, taken = [], 0, set()

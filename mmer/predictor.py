@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from mmer import media, speech
+from mmer.config import SPAN_KEYS, FacesParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, NoAudioError
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,6 @@ DEFAULT_PARAMS = Path("params.yaml")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
 MEDIA_SUFFIXES = VIDEO_SUFFIXES + AUDIO_SUFFIXES
-# the trim params that shape the span (trim.jobs and trim.max_failed_share only steer the stage)
-TRIM_KEYS = ("sample_rate", "threshold_db", "frame_s", "min_silence_s", "pad_s", "min_span_s")
 AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
 INPUT_KIND = {(True, True): "audio-video", (True, False): "audio", (False, True): "silent video"}
@@ -70,7 +69,7 @@ class Prediction:
         Its probability.
     probabilities : dict of str to float
         Every class, in the model's label order.
-    modality : str
+    head : str
         The inputs the answer used: ``av``, ``audio`` or ``video``.
     input_kind : str
         What the clip holds: ``audio-video``, ``audio`` or ``silent video``.
@@ -96,7 +95,7 @@ class Prediction:
     emotion: str
     probability: float
     probabilities: dict[str, float]
-    modality: str
+    head: str
     input_kind: str
     start_s: float
     end_s: float
@@ -115,7 +114,7 @@ class Prediction:
             "emotion": self.emotion,
             "probability": round(self.probability, 6),
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-            "modality": self.modality,
+            "head": self.head,
             "input": self.input_kind,
             "span": {"start_s": self.start_s, "end_s": self.end_s},
             "duration_s": self.duration_s,
@@ -134,7 +133,7 @@ class ClipFeatures:
     path: str
     span: dict[str, Any]
     has_video: bool
-    modality: str
+    head: str  # which head answers: av, audio or video
     inputs: dict[str, np.ndarray]
     crops: Any = None  # mmer.faces.FaceCrops when faces were used
 
@@ -185,9 +184,9 @@ class Predictor:
     ----------
     model_path : str or Path
         A ``.keras`` model saved by the ``train`` stage, with its ``.json`` beside it.
-    trim : mapping, optional
-        Speech-span params (``trim.*`` of params.yaml). Those recorded in ``model.json``
-        (``features.trim``), when present, win; then these; then mmer's defaults. The
+    span : mapping, optional
+        Speech-span params (``span.*`` of params.yaml). Those recorded in ``model.json``
+        (``features.span``), when present, win; then these; then mmer's defaults. The
         sample rate is always the one the model's MFCCs were computed at.
     threads : int, optional
         TensorFlow intra-op threads (None: TensorFlow's choice).
@@ -208,8 +207,8 @@ class Predictor:
     ...     print(predictor.predict("clip.mp4").emotion)
     """
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL, *, trim: Mapping[str, Any] | None = None, threads: int | None = None) -> None:
-        from mmer.bundle import load_model_bundle, metadata_path
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL, *, span: Mapping[str, Any] | None = None, threads: int | None = None) -> None:
+        from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
         if threads:
             import tensorflow as tf
@@ -224,37 +223,36 @@ class Predictor:
         self.model, self.metadata = load_model_bundle(self.model_path)
         check_bundle(self.model, self.metadata, metadata_path(self.model_path))
         self.label_names: list[str] = list(self.metadata["label_names"])
-        self.modality: str = self.metadata["modality"]
+        self.model_inputs: str = self.metadata["model_inputs"]
         self.model_id = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
         features = self.metadata.get("features", {})
         self.audio_params = dict(features.get("audio", {}))
         self.video_params = dict(features.get("video", {}))
-        self.trim_params = self._trim_params(trim, features.get("trim"))
+        self.span_params = self._span_params(span, features.get("span"))
         self._heads = self._find_heads()
         self._detector_ready = False
         if "faces" in self.metadata["inputs"]:
             self._init_detector()
         self._tmp = tempfile.TemporaryDirectory(prefix="mmer-predict-")
-        branches = sorted(set(self._heads) - {self.modality})
+        branches = sorted(set(self._heads) - {self.model_inputs})
         logger.info(
             "loaded %s (%s model%s; classes %s) in %.1f s",
-            self.model_path, self.modality, f" with {' and '.join(branches)}-only heads" if branches else "",
+            self.model_path, self.model_inputs, f" with {' and '.join(branches)}-only heads" if branches else "",
             ", ".join(self.label_names), time.perf_counter() - started,
         )
 
     # ------------------------------------------------------------------ set-up
 
-    def _trim_params(self, given: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"sample_rate": media.SAMPLE_RATE, "threshold_db": speech.THRESHOLD_DB, "frame_s": speech.FRAME_S,
-                                  "min_silence_s": speech.MIN_SILENCE_S, "pad_s": speech.PAD_S, "min_span_s": speech.MIN_SPAN_S}
+    def _span_params(self, given: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+        params: dict[str, Any] = dataclasses.asdict(SpanParams())
         for source in (given, recorded):
             if source:
-                unknown = sorted(set(source) - set(TRIM_KEYS) - {"jobs", "max_failed_share"})
+                unknown = sorted(set(source) - set(SPAN_KEYS))
                 if unknown:
-                    raise ConfigError(f"unknown trim params {unknown}; known: {list(TRIM_KEYS)}")
-                params.update({k: v for k, v in source.items() if k in TRIM_KEYS})
-        if given and recorded and any(given.get(k, params[k]) != recorded.get(k, params[k]) for k in TRIM_KEYS):
-            logger.warning("trim params given differ from those recorded with the model; the model's are used: %s", dict(recorded))
+                    raise ConfigError(f"unknown span params {unknown}; known: {list(SPAN_KEYS)}")
+                params.update(source)
+        if given and recorded and any(given.get(k, params[k]) != recorded.get(k, params[k]) for k in SPAN_KEYS):
+            logger.warning("span params given differ from those recorded with the model; the model's are used: %s", dict(recorded))
         if "sample_rate" in self.audio_params:
             params["sample_rate"] = int(self.audio_params["sample_rate"])
         return params
@@ -263,16 +261,16 @@ class Predictor:
         """The model and, for a late-fusion model, each branch's own head as a sub-model."""
         import keras
 
-        heads = {self.modality: (self.model, self.metadata)}
-        if self.modality != "av":
+        heads = {self.model_inputs: (self.model, self.metadata)}
+        if self.model_inputs != "av":
             return heads
         layer_names = {layer.name for layer in self.model.layers}
         for branch, layer in BRANCH_HEADS.items():
             if layer not in layer_names:
                 continue
-            name = "mfcc" if branch == "audio" else "faces"
+            name = "audio_features" if branch == "audio" else "faces"
             sub_model = keras.Model(inputs={name: self.model.get_layer(name).output}, outputs=self.model.get_layer(layer).output, name=f"{branch}_head")
-            sub_meta = {**self.metadata, "modality": branch, "inputs": {name: self.metadata["inputs"][name]}}
+            sub_meta = {**self.metadata, "model_inputs": branch, "inputs": {name: self.metadata["inputs"][name]}}
             heads[branch] = (sub_model, sub_meta)
         return heads
 
@@ -298,11 +296,11 @@ class Predictor:
 
     def _choose_head(self, path: str | Path, *, has_audio: bool, has_video: bool, silent: bool = False) -> str:
         """Which head answers for a clip with these streams; raises when none can."""
-        from mmer.networks import MODALITY_INPUTS
+        from mmer.networks import INPUT_ARRAYS
 
-        have = ({"mfcc"} if has_audio else set()) | ({"faces"} if has_video else set())
-        for head in (self.modality, "audio", "video"):
-            if head in self._heads and set(MODALITY_INPUTS[head]) <= have:
+        have = ({"audio_features"} if has_audio else set()) | ({"faces"} if has_video else set())
+        for head in (self.model_inputs, "audio", "video"):
+            if head in self._heads and set(INPUT_ARRAYS[head]) <= have:
                 return head
         if not has_video and not has_audio:
             raise MediaError(f"{path}: neither a video stream nor sound")
@@ -312,14 +310,14 @@ class Predictor:
         else:
             what = "no sound (a silent audio track)" if silent else "no audio stream (a silent video)"
             error = NoAudioError
-        if self.modality == "av":
+        if self.model_inputs == "av":
             fusion = self.metadata.get("params", {}).get("model", {}).get("fusion", "concat")
             raise error(
                 f"{path}: {what}: the av model ({fusion} fusion) needs both voice and face and has no "
-                f"{'audio' if has_audio else 'video'}-only head; use a model trained with model.modality: {'audio' if has_audio else 'video'}"
+                f"{'audio' if has_audio else 'video'}-only head; use a model trained with model.inputs: {'audio' if has_audio else 'video'}"
             )
-        needs = "speech" if self.modality == "audio" else "a face"
-        raise error(f"{path}: {what}: the {self.modality} model needs {needs}")
+        needs = "speech" if self.model_inputs == "audio" else "a face"
+        raise error(f"{path}: {what}: the {self.model_inputs} model needs {needs}")
 
     def features(self, path: str | Path) -> ClipFeatures:
         """The inputs the model (or the branch head that can answer) needs for one clip.
@@ -338,31 +336,31 @@ class Predictor:
         self._choose_head(path, has_audio=info.has_audio, has_video=info.has_video)
         wav = Path(self._tmp.name) / "span.wav"
         wav.unlink(missing_ok=True)
-        span = speech.trim_clip(path, wav, **self.trim_params)
+        span = speech.trim_clip(path, wav, **self.span_params)
         has_audio = bool(span["has_audio"])
         head = self._choose_head(path, has_audio=has_audio, has_video=info.has_video, silent=info.has_audio and not has_audio)
         _, head_meta = self._heads[head]
         inputs: dict[str, np.ndarray] = {}
         crops = None
-        if "mfcc" in head_meta["inputs"]:
+        if "audio_features" in head_meta["inputs"]:
             params = {k: self.audio_params[k] for k in AUDIO_FEATURE_KEYS if k in self.audio_params}
             try:
                 mfcc = audio.wav_mfcc(wav, **params)
             except MmerError as err:
                 raise type(err)(f"{path}: speech span: {err}") from err
-            inputs["mfcc"] = audio.pad_or_truncate(mfcc, int(self.audio_params["max_frames"]))[None]
+            inputs["audio_features"] = audio.pad_or_truncate(mfcc, int(self.audio_params["padded_frames"]))[None]
         if "faces" in head_meta["inputs"]:
             self._init_detector()
             crops = faces.clip_face_crops(
                 path,
                 span["start_s"],
                 span["end_s"],
-                n_frames=int(self.video_params["n_frames"]),
+                frames_per_clip=int(self.video_params["frames_per_clip"]),
                 size=int(self.video_params["size"]),
-                margin=float(self.video_params.get("margin", faces.MARGIN)),
+                margin=float(self.video_params.get("margin", FacesParams.margin)),
             )
             inputs["faces"] = crops.crops[None]
-        return ClipFeatures(path=str(path), span=span, has_video=info.has_video, modality=head, inputs=inputs, crops=crops)
+        return ClipFeatures(path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs, crops=crops)
 
     def predict(self, path: str | Path) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
@@ -370,7 +368,7 @@ class Predictor:
 
         started = time.perf_counter()
         clip = self.features(path)
-        model, meta = self._heads[clip.modality]
+        model, meta = self._heads[clip.head]
         probabilities = predict_proba(model, meta, clip.inputs)[0]
         best = int(np.argmax(probabilities))
         crops = clip.crops
@@ -379,7 +377,7 @@ class Predictor:
             emotion=self.label_names[best],
             probability=float(probabilities[best]),
             probabilities={name: float(p) for name, p in zip(self.label_names, probabilities)},
-            modality=clip.modality,
+            head=clip.head,
             input_kind=INPUT_KIND[(bool(clip.span["has_audio"]), clip.has_video)],
             start_s=float(clip.span["start_s"]),
             end_s=float(clip.span["end_s"]),

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mmer import audio, faces, media, speech
 from mmer.batch import BatchResult, check_failed_share, map_clips
-from mmer.config import AudioParams, FacesParams, TrimParams, cpu_jobs
+from mmer.config import AudioParams, FacesParams, SpanParams, TrimParams, cpu_jobs
 from mmer.corpus import read_index
 from mmer.errors import NoAudioError
 from mmer.featurefile import write_cache
@@ -94,11 +94,6 @@ def _finish(
     check_failed_share(len(result.failures), n_total, max_failed_share, stage=stage, failures_path=str(failures_path))
 
 
-def span_params(trim: TrimParams) -> dict[str, Any]:
-    """The trim params that decide a clip's speech span (not the stage's jobs or failure share)."""
-    return {k: v for k, v in dataclasses.asdict(trim).items() if k not in ("jobs", "max_failed_share")}
-
-
 def read_spans(path: str | Path) -> pd.DataFrame:
     """Read ``data/interim/spans.csv``."""
     return pd.read_csv(path, dtype={"clip_id": str})
@@ -111,7 +106,8 @@ def trim_stage(
     spans_path: str | Path,
     failures_path: str | Path,
     metrics_path: str | Path,
-    params: TrimParams,
+    span: SpanParams = SpanParams(),
+    params: TrimParams = TrimParams(),
     progress: bool = True,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
 ) -> pd.DataFrame:
@@ -123,7 +119,7 @@ def trim_stage(
     index = read_index(index_path)
     wav_dir = Path(wav_dir)
     wav_dir.mkdir(parents=True, exist_ok=True)
-    trim_params = span_params(params)
+    trim_params = dataclasses.asdict(span)
     cache = ClipCache.for_stage("trim", trim_params, modules=(media, speech), base=cache_dir) if cache_dir else None
     trim = functools.partial(cached_trim, cache=cache, **trim_params)
     items = [(path, wav_dir / f"{clip_id}.wav", modality) for clip_id, path, modality in zip(index["clip_id"], index["path"], index["modality"])]
@@ -162,32 +158,30 @@ def audio_features_stage(
     failures_path: str | Path,
     metrics_path: str | Path,
     params: AudioParams,
-    sample_rate: int = 16000,
-    max_failed_share: float = 0.1,
-    trim: TrimParams | None = None,
+    span: SpanParams = SpanParams(),
+    max_failed_share: float = TrimParams.max_failed_share,
     progress: bool = True,
 ) -> None:
     """Stage ``audio_features``: MFCCs of every span wav -> ``features/audio.h5``.
 
-    T (``params.max_frames``) is fixed, or the mean number of frames over the training
-    split when 0; it is stored in the cache's attributes. ``trim`` (the trim params that
-    made the spans) overrides ``sample_rate``/``max_failed_share`` and is recorded in the
-    cache, so a trained model knows how to cut a new clip.
+    T (``params.padded_frames``) is fixed, or the mean number of frames over the training
+    split when 0; it is stored in the cache's attributes. ``span`` (the params that made
+    the spans, and the sample rate of the span wavs) is recorded in the cache, so a trained
+    model knows how to cut a new clip.
 
     With ``params.perturbations`` (e.g. ``speed0.9``), the features of each perturbed copy
-    are stored too, as ``mfcc_perturbed`` [n, P, T, c] and ``n_frames_perturbed`` [n, P],
+    are stored too, as ``audio_features_perturbed`` [n, P, T, c] and ``speech_frames_perturbed`` [n, P],
     for every clip: which clips train depends on the fold, so the training code takes the
     copies of its training clips only (:func:`mmer.clips.with_perturbed_copies`).
 
     ``params.normalise='speaker'`` standardises every clip with the statistics of its
     actor's clips (:func:`mmer.audio.speaker_standardise`; no labels are read).
     """
-    if trim is not None:
-        sample_rate, max_failed_share = trim.sample_rate, trim.max_failed_share
+    sample_rate = span.sample_rate
     index = read_index(index_path)
     spans = read_spans(spans_path)
     with_audio = index.merge(spans[spans["has_audio"].astype(bool)][["clip_id"]], on="clip_id")
-    feature_params = {k: v for k, v in dataclasses.asdict(params).items() if k != "max_frames"}
+    feature_params = {k: v for k, v in dataclasses.asdict(params).items() if k != "padded_frames"}
     wav_dir = Path(wav_dir)
     result = map_clips(
         functools.partial(audio.wav_feature_set, **feature_params),
@@ -210,26 +204,25 @@ def audio_features_stage(
         result.results.update({c: flat[i * n_sets : (i + 1) * n_sets] for i, c in enumerate(clip_ids)})
     lengths = np.array([len(result.results[c][0]) for c in clip_ids], dtype=np.int32)
     train_ids = set(with_audio.loc[with_audio["split"] == "train", "clip_id"])
-    n_frames = params.max_frames or audio.mean_frames([n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths))
+    padded_frames = params.padded_frames or audio.mean_frames([n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths))
     n_columns = audio.n_features(**feature_params)
     if clip_ids:
-        mfcc = audio.stack_padded([result.results[c][0] for c in clip_ids], n_frames)
+        mfcc = audio.stack_padded([result.results[c][0] for c in clip_ids], padded_frames)
     else:
-        mfcc = np.zeros((0, n_frames, n_columns), np.float32)
-    arrays = {"mfcc": mfcc, "n_frames": lengths}
+        mfcc = np.zeros((0, padded_frames, n_columns), np.float32)
+    arrays = {"audio_features": mfcc, "speech_frames": lengths}
     if params.perturbations:
         n_copies = len(params.perturbations)
-        arrays["mfcc_perturbed"] = np.zeros((len(clip_ids), n_copies, n_frames, n_columns), np.float32)
-        arrays["n_frames_perturbed"] = np.zeros((len(clip_ids), n_copies), np.int32)
+        arrays["audio_features_perturbed"] = np.zeros((len(clip_ids), n_copies, padded_frames, n_columns), np.float32)
+        arrays["speech_frames_perturbed"] = np.zeros((len(clip_ids), n_copies), np.int32)
         for row, clip_id in enumerate(clip_ids):
             copies = result.results[clip_id][1:]
-            arrays["mfcc_perturbed"][row] = audio.stack_padded(copies, n_frames)
-            arrays["n_frames_perturbed"][row] = [len(c) for c in copies]
-    attrs = {**dataclasses.asdict(params), "max_frames": n_frames, "sample_rate": sample_rate, "layout": "clip,time,coefficient"}
-    if trim is not None:
-        attrs["trim"] = span_params(trim)
+            arrays["audio_features_perturbed"][row] = audio.stack_padded(copies, padded_frames)
+            arrays["speech_frames_perturbed"][row] = [len(c) for c in copies]
+    attrs = {**dataclasses.asdict(params), "padded_frames": padded_frames, "sample_rate": sample_rate, "layout": "clip,time,coefficient"}
+    attrs["span"] = dataclasses.asdict(span)
     write_cache(out_path, arrays, clip_ids, attrs)
-    logger.info("audio_features: %d clips, T=%d frames, %d coefficients", len(clip_ids), n_frames, mfcc.shape[-1])
+    logger.info("audio_features: %d clips, T=%d frames, %d coefficients", len(clip_ids), padded_frames, mfcc.shape[-1])
     _finish(
         result,
         stage="audio_features",
@@ -237,7 +230,7 @@ def audio_features_stage(
         failures_path=failures_path,
         metrics_path=metrics_path,
         max_failed_share=max_failed_share,
-        extra={"max_frames": n_frames, "truncated": int((lengths > n_frames).sum())},
+        extra={"padded_frames": padded_frames, "truncated": int((lengths > padded_frames).sum())},
     )
 
 
@@ -249,7 +242,7 @@ def face_crops_stage(
     failures_path: str | Path,
     metrics_path: str | Path,
     params: FacesParams,
-    trim: TrimParams | None = None,
+    span: SpanParams = SpanParams(),
     progress: bool = True,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
 ) -> None:
@@ -260,7 +253,7 @@ def face_crops_stage(
     index = read_index(index_path)
     spans = read_spans(spans_path)
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
-    crop_params = {"n_frames": params.n_frames, "size": params.size, "margin": params.margin}
+    crop_params = {"frames_per_clip": params.frames_per_clip, "size": params.size, "margin": params.margin}
     cache_params = {**crop_params, "model": params.model, "min_confidence": params.min_confidence}
     cache = ClipCache.for_stage("face_crops", cache_params, modules=(media, faces), base=cache_dir) if cache_dir else None
     crop = functools.partial(cached_face_crops, cache=cache, **crop_params)
@@ -277,17 +270,16 @@ def face_crops_stage(
     )
     clip_ids = [c for c in clips["clip_id"] if c in result.results]
     crops = [result.results[c] for c in clip_ids]
-    shape = (params.n_frames, params.size, params.size, 3)
+    shape = (params.frames_per_clip, params.size, params.size, 3)
     arrays = {
         "faces": np.stack([c.crops for c in crops]) if crops else np.zeros((0, *shape), np.uint8),
-        "face_found": np.stack([c.found for c in crops]) if crops else np.zeros((0, params.n_frames), bool),
-        "boxes": np.stack([c.boxes for c in crops]).astype(np.float32) if crops else np.zeros((0, params.n_frames, 4), np.float32),
+        "face_found": np.stack([c.found for c in crops]) if crops else np.zeros((0, params.frames_per_clip), bool),
+        "boxes": np.stack([c.boxes for c in crops]).astype(np.float32) if crops else np.zeros((0, params.frames_per_clip, 4), np.float32),
     }
     # how many processes ran, or the failure share allowed, does not change the crops
     attrs = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("jobs", "max_failed_share")}
     attrs["layout"] = "clip,frame,y,x,rgb"
-    if trim is not None:
-        attrs["trim"] = span_params(trim)  # the span the frames were taken from
+    attrs["span"] = dataclasses.asdict(span)  # the span the frames were taken from
     write_cache(out_path, arrays, clip_ids, attrs)
     found_share = float(arrays["face_found"].mean()) if crops else 0.0
     _finish(
@@ -317,16 +309,16 @@ def samples_stage(
     from mmer.plots import pick_samples, sample_figure
 
     index = read_index(index_path).set_index("clip_id")
-    audio_cache, video_cache = read_cache(audio_path, ("mfcc",)), read_cache(video_path, ("faces",))
+    audio_cache, video_cache = read_cache(audio_path, ("audio_features",)), read_cache(video_path, ("faces",))
     with_video = bool(video_cache.clip_ids)
     common = [c for c in audio_cache.clip_ids if c in set(video_cache.clip_ids)] if with_video else list(audio_cache.clip_ids)
     rows = pick_samples([index.at[c, "label"] for c in common], n_samples)
     chosen = [common[r] for r in rows]
     sample_figure(
         video_cache.select(chosen)["faces"] if with_video else None,
-        audio_cache.select(chosen)["mfcc"],
+        audio_cache.select(chosen)["audio_features"],
         [f"{c}: {index.at[c, 'emotion']}" for c in chosen],
         out_path,
-        hop_length=int(audio_cache.attrs.get("hop_length", 160)),
-        sample_rate=int(audio_cache.attrs.get("sample_rate", 16000)),
+        hop_length=int(audio_cache.attrs.get("hop_length", AudioParams.hop_length)),
+        sample_rate=int(audio_cache.attrs.get("sample_rate", SpanParams.sample_rate)),
     )

@@ -9,28 +9,15 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
+from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoSpeechError
-from mmer.media import SAMPLE_RATE, probe, read_audio, write_wav
+from mmer.media import probe, read_audio, write_wav
 
 logger = logging.getLogger(__name__)
 
 
-# Speech span defaults, tuned on real RAVDESS speech (actors 01-18): see speech_span.
-THRESHOLD_DB = -35.0
-
-
-FRAME_S = 0.025
-
-
-MIN_SILENCE_S = 0.25
-
-
-PAD_S = 0.15
-
-
-MIN_SPAN_S = 0.3
-
-
+# The span params and their defaults (tuned on real RAVDESS speech, actors 01-18) are
+# mmer.config.SpanParams; the constants below are fixed parts of the algorithm.
 # Levels are measured above this frequency: room rumble and handling noise live below it,
 # the energy of speech (even of a low male voice, in its harmonics) above it.
 HIGHPASS_HZ = 100.0
@@ -78,7 +65,7 @@ def highpass(signal: np.ndarray, sample_rate: int, *, cutoff_hz: float = HIGHPAS
     return scipy.signal.sosfiltfilt(sos, signal, padlen=min(len(signal) - 1, 3 * 2 * len(sos)))
 
 
-def frame_levels_db(signal: np.ndarray, sample_rate: int, *, frame_s: float = FRAME_S) -> np.ndarray:
+def frame_levels_db(signal: np.ndarray, sample_rate: int, *, frame_s: float = SpanParams.frame_s) -> np.ndarray:
     """RMS level of consecutive non-overlapping frames in dB re full scale.
 
     The last partial frame is kept (zero-padded). Digital silence gives -200 dB.
@@ -105,10 +92,10 @@ def speech_span(
     signal: np.ndarray,
     sample_rate: int,
     *,
-    threshold_db: float = THRESHOLD_DB,
-    frame_s: float = FRAME_S,
-    min_silence_s: float = MIN_SILENCE_S,
-    pad_s: float = PAD_S,
+    threshold_db: float = SpanParams.threshold_db,
+    frame_s: float = SpanParams.frame_s,
+    min_silence_s: float = SpanParams.min_silence_s,
+    pad_s: float = SpanParams.pad_s,
 ) -> tuple[float, float]:
     """The span from the first to the last speech region of a clip, padded.
 
@@ -212,12 +199,12 @@ def trim_clip(
     path: str | Path,
     wav_out: str | Path,
     *,
-    sample_rate: int = SAMPLE_RATE,
-    threshold_db: float = THRESHOLD_DB,
-    frame_s: float = FRAME_S,
-    min_silence_s: float = MIN_SILENCE_S,
-    pad_s: float = PAD_S,
-    min_span_s: float = MIN_SPAN_S,
+    sample_rate: int = SpanParams.sample_rate,
+    threshold_db: float = SpanParams.threshold_db,
+    frame_s: float = SpanParams.frame_s,
+    min_silence_s: float = SpanParams.min_silence_s,
+    pad_s: float = SpanParams.pad_s,
+    min_span_s: float = SpanParams.min_span_s,
 ) -> dict:
     """Per-clip function of the ``trim`` stage: find the speech span, write its audio.
 

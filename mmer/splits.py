@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from mmer.config import IndexParams
 from mmer.errors import ConfigError, DatasetError
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
-def assign_folds(actors: Iterable[int], n_folds: int = 6) -> dict[int, int]:
+def assign_folds(actors: Iterable[int], n_folds: int = IndexParams.n_folds) -> dict[int, int]:
     """Cross-validation folds of consecutive speakers.
 
     The sorted actors are cut into ``n_folds`` groups of consecutive actors, as equal as

@@ -27,16 +27,22 @@ from mmer.clips import (
     read_caches,
     with_perturbed_copies,
 )
-from mmer.config import AugmentParams, ModelParams, TrainParams
+from mmer.config import (
+    AugmentParams,
+    CvParams,
+    EvaluateParams,
+    ModelParams,
+    TrainParams,
+)
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, evaluate_split
-from mmer.networks import MODALITY_INPUTS, build_model
+from mmer.networks import INPUT_ARRAYS, build_model
 from mmer.splits import member_splits
 
 logger = logging.getLogger(__name__)
 
 
-def configure_runtime(*, seed: int, threads: int = 2, deterministic: bool = True) -> None:
+def configure_runtime(*, seed: int, threads: int = TrainParams.threads, deterministic: bool = TrainParams.deterministic) -> None:
     """Seed Python, numpy and TensorFlow; cap TensorFlow's threads; ask for deterministic ops.
 
     The thread counts can only be set before TensorFlow's first operation; later calls
@@ -79,7 +85,7 @@ class ClipBatches(keras.utils.PyDataset):
     inputs : mapping of str to ndarray
         The model inputs by name, one row per clip.
     labels : ndarray [n]
-    n_frames : ndarray [n], optional
+    speech_frames : ndarray [n], optional
         Needed to augment ``mfcc``.
     batch_size : int
     seed : int
@@ -99,13 +105,13 @@ class ClipBatches(keras.utils.PyDataset):
         inputs: Mapping[str, np.ndarray],
         labels: np.ndarray,
         *,
-        n_frames: np.ndarray | None = None,
-        batch_size: int = 32,
+        speech_frames: np.ndarray | None = None,
+        batch_size: int = TrainParams.batch_size,
         seed: int = 0,
         augment: Mapping[str, Any] | None = None,
         shuffle: bool = True,
         n_classes: int = 0,
-        mixup: float = 0.0,
+        mixup: float = TrainParams.mixup,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         if batch_size < 1:
@@ -116,7 +122,7 @@ class ClipBatches(keras.utils.PyDataset):
         sizes = {name: len(array) for name, array in inputs.items()}
         if not sizes or set(sizes.values()) != {len(labels)}:
             raise ValueError(f"inputs {sizes} and {len(labels)} labels must have the same rows")
-        self.inputs, self.labels, self.n_frames = dict(inputs), np.asarray(labels), n_frames
+        self.inputs, self.labels, self.speech_frames = dict(inputs), np.asarray(labels), speech_frames
         self.batch_size, self.seed, self.augment, self.shuffle = batch_size, seed, dict(augment) if augment else None, shuffle
         self.epoch = 0
         self.order = self._order()
@@ -134,8 +140,8 @@ class ClipBatches(keras.utils.PyDataset):
         inputs = {name: array[rows] for name, array in self.inputs.items()}
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, batch, 1])
-            n_frames = None if self.n_frames is None else self.n_frames[rows]
-            inputs = augment_batch(inputs, n_frames, rng=rng, **self.augment)
+            speech_frames = None if self.speech_frames is None else self.speech_frames[rows]
+            inputs = augment_batch(inputs, speech_frames, rng=rng, **self.augment)
         labels = self.labels[rows]
         if self.n_classes:
             labels = np.eye(self.n_classes, dtype=np.float32)[labels]
@@ -181,19 +187,19 @@ def fit_model(
     train: ClipData,
     val: ClipData,
     *,
-    epochs: int = 30,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    clipnorm: float = 1.0,
-    monitor: str = "val_loss",
-    patience: int = 8,
-    lr_patience: int = 3,
-    lr_factor: float = 0.5,
-    min_lr: float = 1e-5,
-    class_weight: str = "none",
-    seed: int = 42,
-    mixup: float = 0.0,
-    label_smoothing: float = 0.0,
+    epochs: int = TrainParams.epochs,
+    batch_size: int = TrainParams.batch_size,
+    learning_rate: float = TrainParams.learning_rate,
+    clipnorm: float = TrainParams.clipnorm,
+    monitor: str = TrainParams.monitor,
+    patience: int = TrainParams.patience,
+    lr_patience: int = TrainParams.lr_patience,
+    lr_factor: float = TrainParams.lr_factor,
+    min_lr: float = TrainParams.min_lr,
+    class_weight: str = TrainParams.class_weight,
+    seed: int = TrainParams.seed,
+    mixup: float = TrainParams.mixup,
+    label_smoothing: float = TrainParams.label_smoothing,
     augment: Mapping[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
@@ -246,7 +252,7 @@ def fit_model(
     soft = mixup > 0 or label_smoothing > 0
     one_hot = n_classes if soft else 0
     batches = ClipBatches(
-        train.inputs(names), train.labels, n_frames=train.arrays.get("n_frames"), batch_size=batch_size, seed=seed, augment=augment,
+        train.inputs(names), train.labels, speech_frames=train.arrays.get("speech_frames"), batch_size=batch_size, seed=seed, augment=augment,
         n_classes=one_hot, mixup=mixup,
     )
     # validation as a PyDataset too: Keras' tf.data path for arrays logs a spurious
@@ -305,22 +311,20 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def input_shapes(data: ClipData, modality: str) -> dict[str, tuple[int, ...]]:
-    """The per-clip shapes of the arrays a ``modality`` model reads (``mfcc_shape``, ``faces_shape``)."""
-    if modality not in MODALITY_INPUTS:
-        raise ConfigError(f"model.modality must be one of {sorted(MODALITY_INPUTS)}, not {modality!r}")
-    missing = [name for name in MODALITY_INPUTS[modality] if name not in data.arrays]
+def input_shapes(data: ClipData, model_inputs: str) -> dict[str, tuple[int, ...]]:
+    """The per-clip shapes of the arrays a ``model_inputs`` model reads (``audio_features_shape``, ``faces_shape``)."""
+    missing = [name for name in INPUT_ARRAYS[model_inputs] if name not in data.arrays]
     if missing:
-        raise DatasetError(f"a model.modality {modality} model needs {missing} features, which the corpus does not have (an audio-only corpus trains model.modality: audio)")
-    return {f"{name}_shape": tuple(int(d) for d in data.arrays[name].shape[1:]) for name in MODALITY_INPUTS[modality]}
+        raise DatasetError(f"a model.inputs {model_inputs} model needs {missing} features, which the corpus does not have (an audio-only corpus trains model.inputs: audio)")
+    return {f"{name}_shape": tuple(int(d) for d in data.arrays[name].shape[1:]) for name in INPUT_ARRAYS[model_inputs]}
 
 
-def audio_statistics(train: ClipData, modality: str) -> tuple[np.ndarray, np.ndarray] | None:
+def audio_statistics(train: ClipData, model_inputs: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Training-frame statistics for the model to standardise with, when the cache holds raw
     features (``normalise: none`` in its attributes); None when they are standardised per clip."""
-    if "mfcc" not in MODALITY_INPUTS[modality] or train.attrs.get("audio", {}).get("normalise", "clip") != "none" or len(train) == 0:
+    if "audio_features" not in INPUT_ARRAYS[model_inputs] or train.attrs.get("audio", {}).get("normalise", "clip") != "none" or len(train) == 0:
         return None
-    return frame_statistics(train.arrays["mfcc"], train.arrays["n_frames"])
+    return frame_statistics(train.arrays["audio_features"], train.arrays["speech_frames"])
 
 
 def ensemble_model(members: Sequence[keras.Model]) -> keras.Model:
@@ -420,8 +424,8 @@ def train_model(
         train, val = with_perturbed_copies(clips.split("train")), clips.split("val")
         model = build_model(
             n_classes=len(label_names),
-            audio_standardise=audio_statistics(train, model_params.modality),
-            **input_shapes(clips, model_params.modality),
+            audio_standardise=audio_statistics(train, model_params.inputs),
+            **input_shapes(clips, model_params.inputs),
             **dataclasses.asdict(model_params),
         )
         if live is not None and j == 0:
@@ -442,7 +446,7 @@ def train_model(
     summary = summaries[0] if n_members == 1 else ensemble_summary(summaries)
     metadata = model_metadata(
         model,
-        modality=model_params.modality,
+        model_inputs=model_params.inputs,
         label_names=label_names,
         feature_attrs=data.attrs,
         params=params_log,
@@ -496,9 +500,9 @@ def cross_validate(
     model_params: ModelParams,
     train_params: TrainParams,
     augment_params: AugmentParams,
-    folds: Sequence[int] = (),
+    folds: Sequence[int] = CvParams.folds,
     epochs: int | None = None,
-    batch_size: int = 64,
+    batch_size: int = EvaluateParams.batch_size,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Speaker cross-validation: for each fold k, train with fold k+1 as validation, test on k.
 
@@ -555,8 +559,8 @@ def cv_stage(
     video_path: str | Path,
     out_dir: str | Path,
     enabled: bool,
-    folds: Sequence[int] = (),
-    epochs: int = 0,
+    folds: Sequence[int] = CvParams.folds,
+    epochs: int = CvParams.epochs,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Stage ``cv``: ``<out_dir>/summary.json`` and one ``<out_dir>/fold_<k>.json`` per fold.

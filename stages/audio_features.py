@@ -2,7 +2,7 @@
 
 import argparse
 
-from mmer.config import AudioParams, TrimParams, load_section
+from mmer.config import AudioParams, SpanParams, TrimParams, load_section
 from mmer.logs import setup_logging
 from mmer.preprocess import audio_features_stage
 
@@ -24,5 +24,6 @@ if __name__ == "__main__":
         failures_path=args.failures,
         metrics_path=args.metrics,
         params=load_section(AudioParams, "audio"),
-        trim=load_section(TrimParams, "trim"),
+        span=load_section(SpanParams, "span"),
+        max_failed_share=load_section(TrimParams, "trim").max_failed_share,
     )

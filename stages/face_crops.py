@@ -2,7 +2,7 @@
 
 import argparse
 
-from mmer.config import FacesParams, TrimParams, load_section
+from mmer.config import FacesParams, SpanParams, load_section
 from mmer.logs import setup_logging
 from mmer.preprocess import face_crops_stage
 
@@ -22,5 +22,5 @@ if __name__ == "__main__":
         failures_path=args.failures,
         metrics_path=args.metrics,
         params=load_section(FacesParams, "faces"),
-        trim=load_section(TrimParams, "trim"),
+        span=load_section(SpanParams, "span"),
     )

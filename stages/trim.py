@@ -2,7 +2,7 @@
 
 import argparse
 
-from mmer.config import TrimParams, load_section
+from mmer.config import SpanParams, TrimParams, load_section
 from mmer.logs import setup_logging
 from mmer.preprocess import trim_stage
 
@@ -21,5 +21,6 @@ if __name__ == "__main__":
         spans_path=args.spans,
         failures_path=args.failures,
         metrics_path=args.metrics,
+        span=load_section(SpanParams, "span"),
         params=load_section(TrimParams, "trim"),
     )

@@ -1,7 +1,7 @@
 """A fabricated index and feature caches with a learnable emotion signal, for the model tests.
 
 The caches have the layout the preprocessing stages write (``mfcc`` [n, T, c] standardised
-and zero pre-padded with ``n_frames``; ``faces`` uint8 [n, f, s, s, 3] with ``face_found``),
+and zero pre-padded with ``speech_frames``; ``faces`` uint8 [n, f, s, s, 3] with ``face_found``),
 at small sizes. Each class adds its own pattern: a raised band of MFCC coefficients with a
 class-specific rhythm, and a face tint plus a bright patch at a class-specific place.
 A few clips are left out of one cache or the other, as failed clips are.
@@ -79,41 +79,41 @@ def make_index(
     return index.sort_values("clip_id").reset_index(drop=True)[INDEX_COLUMNS]
 
 
-def fake_mfcc(labels: np.ndarray, *, rng: np.random.Generator, max_frames: int = 40, n_mfcc: int = 8, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fake_mfcc(labels: np.ndarray, *, rng: np.random.Generator, padded_frames: int = 40, n_mfcc: int = 8, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Standardised, zero pre-padded MFCCs [n, T, c] and the unpadded lengths [n]."""
     n = len(labels)
-    lengths = rng.integers(max_frames // 2, max_frames + max_frames // 4, size=n).astype(np.int32)
-    mfcc = np.zeros((n, max_frames, n_mfcc), np.float32)
+    lengths = rng.integers(padded_frames // 2, padded_frames + padded_frames // 4, size=n).astype(np.int32)
+    mfcc = np.zeros((n, padded_frames, n_mfcc), np.float32)
     for i, (label, length) in enumerate(zip(labels, lengths)):
         frames = rng.normal(size=(int(length), n_mfcc))
         band = label % n_mfcc
         frames[:, band] += 2.0 * signal
         frames[:, (band + 1) % n_mfcc] += signal * np.sin(np.arange(length) * (0.3 + 0.4 * label))
         frames = (frames - frames.mean()) / frames.std()
-        kept = frames[-max_frames:]
-        mfcc[i, max_frames - len(kept) :] = kept
+        kept = frames[-padded_frames:]
+        mfcc[i, padded_frames - len(kept) :] = kept
     return mfcc, lengths
 
 
-def fake_faces(labels: np.ndarray, *, rng: np.random.Generator, n_frames: int = 3, size: int = 16, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fake_faces(labels: np.ndarray, *, rng: np.random.Generator, speech_frames: int = 3, size: int = 16, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Face crops uint8 [n, f, s, s, 3] and face_found [n, f]."""
     n = len(labels)
-    faces = rng.normal(110, 30, size=(n, n_frames, size, size, 3))
+    faces = rng.normal(110, 30, size=(n, speech_frames, size, size, 3))
     half = size // 2
     for i, label in enumerate(labels):
         faces[i, ..., label % 3] += 40 * signal
         row, col = divmod(int(label) % 4, 2)
         faces[i, :, row * half : (row + 1) * half, col * half : (col + 1) * half] += 60 * signal
-    found = rng.random((n, n_frames)) > 0.1
+    found = rng.random((n, speech_frames)) > 0.1
     return np.clip(faces, 0, 255).astype(np.uint8), found
 
 
 def make_corpus(
     *,
     seed: int = 0,
-    max_frames: int = 40,
+    padded_frames: int = 40,
     n_mfcc: int = 8,
-    n_frames: int = 3,
+    speech_frames: int = 3,
     size: int = 16,
     signal: float = 1.0,
     drop: int = 2,
@@ -129,28 +129,28 @@ def make_corpus(
     rng = np.random.default_rng(seed)
     index = make_index(**index_kwargs)
     labels = index["label"].to_numpy()
-    mfcc, lengths = fake_mfcc(labels, rng=rng, max_frames=max_frames, n_mfcc=n_mfcc, signal=signal)
+    mfcc, lengths = fake_mfcc(labels, rng=rng, padded_frames=padded_frames, n_mfcc=n_mfcc, signal=signal)
     if raw:
         mfcc = np.where(mfcc != 0, 8.0 * mfcc + 20.0, 0.0).astype(np.float32)
-    audio_arrays = {"mfcc": mfcc, "n_frames": lengths}
+    audio_arrays = {"audio_features": mfcc, "speech_frames": lengths}
     if perturbations:
         noise = rng.normal(0, 0.1 * (8.0 if raw else 1.0), size=(len(perturbations), *mfcc.shape)).astype(np.float32)
-        audio_arrays["mfcc_perturbed"] = np.where(mfcc != 0, mfcc + noise, 0.0).transpose(1, 0, 2, 3).astype(np.float32)
-        audio_arrays["n_frames_perturbed"] = np.repeat(lengths[:, None], len(perturbations), axis=1)
-    faces, found = fake_faces(labels, rng=rng, n_frames=n_frames, size=size, signal=signal)
+        audio_arrays["audio_features_perturbed"] = np.where(mfcc != 0, mfcc + noise, 0.0).transpose(1, 0, 2, 3).astype(np.float32)
+        audio_arrays["speech_frames_perturbed"] = np.repeat(lengths[:, None], len(perturbations), axis=1)
+    faces, found = fake_faces(labels, rng=rng, speech_frames=speech_frames, size=size, signal=signal)
     ids = index["clip_id"].tolist()
     no_audio = set(rng.choice(len(ids), size=drop, replace=False)) if drop else set()
     no_video = set(rng.choice(len(ids), size=drop, replace=False)) if drop else set()
     keep_audio = [i for i in range(len(ids)) if i not in no_audio]
     keep_video = [i for i in range(len(ids)) if i not in no_video]
     audio_attrs = {
-        "n_mfcc": n_mfcc, "max_frames": max_frames, "hop_length": 160, "n_fft": 512, "win_length": 400, "n_mels": 40, "deltas": False,
+        "n_mfcc": n_mfcc, "padded_frames": padded_frames, "hop_length": 160, "n_fft": 512, "win_length": 400, "n_mels": 40, "deltas": False,
         "sample_rate": 16000, "layout": "clip,time,coefficient", "normalise": "none" if raw else "clip", "perturbations": list(perturbations),
     }
-    video_attrs = {"n_frames": n_frames, "size": size, "margin": 0.25, "model": "short", "min_confidence": 0.5, "layout": "clip,frame,y,x,rgb"}
+    video_attrs = {"speech_frames": speech_frames, "size": size, "margin": 0.25, "model": "short", "min_confidence": 0.5, "layout": "clip,frame,y,x,rgb"}
     audio = FeatureCache({k: v[keep_audio] for k, v in audio_arrays.items()}, [ids[i] for i in keep_audio], audio_attrs)
     video = FeatureCache(
-        {"faces": faces[keep_video], "face_found": found[keep_video], "boxes": np.zeros((len(keep_video), n_frames, 4), np.float32)},
+        {"faces": faces[keep_video], "face_found": found[keep_video], "boxes": np.zeros((len(keep_video), speech_frames, 4), np.float32)},
         [ids[i] for i in keep_video],
         video_attrs,
     )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
+
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent

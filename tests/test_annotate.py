@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import media_factory as mf
 import numpy as np
 import pytest
 
 from mmer import annotate, faces, media
 from mmer.errors import ConfigError, MediaError
+
+import media_factory as mf
 
 LABELS = ["neutral", "happy", "sad"]
 PROBS = [0.1, 0.7, 0.2]

@@ -17,11 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
-import media_factory as mf
 import numpy as np
 import pandas as pd
 import pytest
-import repo_factory as rf
 
 from mmer import media, preprocess, speech
 from mmer.config import AudioParams, FacesParams, TrimParams
@@ -29,6 +27,9 @@ from mmer.corpus import build_index, write_index
 from mmer.errors import DatasetError
 from mmer.featurefile import read_cache
 from mmer.files import read_failures
+
+import media_factory as mf
+import repo_factory as rf
 
 ACTORS = (1, 2, 3, 4)
 VAL_ACTORS, TEST_ACTORS = [3], [4]
@@ -231,7 +232,7 @@ def test_audio_features_of_every_span(staged):
     audio = read_cache(staged["audio.h5"])
     spans = pd.read_csv(staged["spans.csv"], dtype={"clip_id": str})
     assert audio.clip_ids == sorted(spans["clip_id"]) and read_failures(staged["f_audio.csv"]).empty
-    assert np.isfinite(audio.arrays["mfcc"]).all() and (audio.arrays["n_frames"] > 0).all()
+    assert np.isfinite(audio.arrays["audio_features"]).all() and (audio.arrays["speech_frames"] > 0).all()
 
 
 def test_face_crops_record_the_clip_without_a_face_and_crop_the_others(repo, staged):

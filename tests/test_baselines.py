@@ -2,8 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT
-from feature_factory import make_corpus, write_corpus
 
 from mmer.baselines import (
     baselines_stage,
@@ -17,6 +15,9 @@ from mmer.clips import align_clips
 from mmer.config import BaselinesParams, from_mapping, load_section
 from mmer.errors import ConfigError, DatasetError
 
+from conftest import ROOT
+from feature_factory import make_corpus, write_corpus
+
 
 @pytest.fixture(scope="module")
 def data():
@@ -27,7 +28,7 @@ def data():
 def test_mfcc_statistics_use_only_the_unpadded_frames():
     mfcc = np.zeros((2, 5, 2), np.float32)
     mfcc[0, 3:] = [[1, 10], [3, 20]]  # 2 speech frames after 3 frames of padding
-    mfcc[1] = np.arange(10).reshape(5, 2)  # truncated clip: n_frames > T, every frame is speech
+    mfcc[1] = np.arange(10).reshape(5, 2)  # truncated clip: speech_frames > T, every frame is speech
     stats = mfcc_statistics(mfcc, np.array([2, 9]))
     assert stats.shape == (2, 3 * 2 + 1)
     np.testing.assert_allclose(stats[0], [2, 15, 1, 5, 2, 10, np.log(2)], rtol=1e-6)

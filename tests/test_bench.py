@@ -12,11 +12,12 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
 
 from bench import run as bench
 from bench.report import FIGURE_KEYS, figure, missing_figures, render_markdown
 from mmer.errors import ConfigError
+
+from conftest import ROOT
 
 
 def fake_report() -> dict:

@@ -15,17 +15,18 @@ exactly equal).
 
 from __future__ import annotations
 
-import media_factory as mf
 import numpy as np
 import pytest
-import repo_factory as rf
-from feature_factory import tiny_model_params
 
 from mmer import preprocess
 from mmer.config import AudioParams, AugmentParams, FacesParams, TrainParams, TrimParams
 from mmer.corpus import build_index, write_index
 from mmer.featurefile import read_cache
 from mmer.labels import label_names
+
+import media_factory as mf
+import repo_factory as rf
+from feature_factory import tiny_model_params
 
 pytestmark = pytest.mark.slow  # process pools with a face detector each, and two trainings
 
@@ -75,7 +76,7 @@ def test_feature_files_are_identical(runs, name):
 
 @pytest.mark.parametrize("name", [n for n in RUNS if n != "serial"])
 def test_feature_arrays_are_identical(runs, name):
-    for cache, arrays in (("audio", ("mfcc", "n_frames")), ("video", ("faces", "face_found", "boxes"))):
+    for cache, arrays in (("audio", ("audio_features", "speech_frames")), ("video", ("faces", "face_found", "boxes"))):
         want, got = read_cache(runs["serial"][cache]), read_cache(runs[name][cache])
         assert got.clip_ids == want.clip_ids and len(want.clip_ids) == len(ACTORS) * CLIPS_PER_ACTOR
         assert {k: v for k, v in got.attrs.items() if k != "jobs"} == {k: v for k, v in want.attrs.items() if k != "jobs"}

@@ -4,8 +4,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
-from feature_factory import make_corpus, tiny_model_params, write_corpus
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from mmer.bundle import model_metadata, save_model_bundle
@@ -26,6 +24,9 @@ from mmer.evaluation import (
 )
 from mmer.networks import build_model
 from mmer.plots import plot_confusion, plot_per_class_recall
+
+from conftest import ROOT
+from feature_factory import make_corpus, tiny_model_params, write_corpus
 
 # rows = actual, columns = predicted
 HAND = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
@@ -108,9 +109,9 @@ def test_report_table_and_figures(tmp_path):
 def test_evaluate_stage_on_the_test_speakers(tmp_path):
     corpus = write_corpus(tmp_path, make_corpus(seed=5))
     params = tiny_model_params()
-    model = build_model(modality="audio", n_classes=4, mfcc_shape=(40, 8), audio_units=params.audio_units, audio_dense=params.audio_dense, head_units=params.head_units)
+    model = build_model(inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=params.audio_units, audio_dense=params.audio_dense, head_units=params.head_units)
     attrs = {"audio": corpus.audio.attrs}
-    save_model_bundle(model, model_metadata(model, modality="audio", label_names=corpus.label_names, feature_attrs=attrs), tmp_path / "model.keras")
+    save_model_bundle(model, model_metadata(model, model_inputs="audio", label_names=corpus.label_names, feature_attrs=attrs), tmp_path / "model.keras")
     out = {name: tmp_path / "metrics" / name for name in ("eval.json", "predictions.csv", "confusion.png", "recall.png")}
     report = evaluate_stage(
         corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, model_path=tmp_path / "model.keras",
@@ -121,14 +122,14 @@ def test_evaluate_stage_on_the_test_speakers(tmp_path):
     table = pd.read_csv(out["predictions.csv"], dtype={"clip_id": str})
     assert list(table["clip_id"]) == test_ids and set(table["actor"]) == {6}
     assert json.loads(out["eval.json"].read_text()) == report
-    assert report["n"] == len(test_ids) and report["modality"] == "audio" and report["split"] == "test"
+    assert report["n"] == len(test_ids) and report["model_inputs"] == "audio" and report["split"] == "test"
     assert set(report) >= {"accuracy", "macro_f1", "uar", "per_class_recall", "majority"}
     assert all(out[name].is_file() for name in out)
     with pytest.raises(ConfigError, match="split"):
         evaluate_stage(corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, model_path=tmp_path / "model.keras",
                        metrics_path=out["eval.json"], predictions_path=out["predictions.csv"], confusion_path=out["confusion.png"], recall_path=out["recall.png"], split="train")
-    three = build_model(modality="audio", n_classes=3, mfcc_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4)
-    save_model_bundle(three, model_metadata(three, modality="audio", label_names=["happy", "sad", "angry"], feature_attrs=attrs), tmp_path / "three.keras")
+    three = build_model(inputs="audio", n_classes=3, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4)
+    save_model_bundle(three, model_metadata(three, model_inputs="audio", label_names=["happy", "sad", "angry"], feature_attrs=attrs), tmp_path / "three.keras")
     with pytest.raises(ModelError, match="classes"):
         evaluate_stage(corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, model_path=tmp_path / "three.keras",
                        metrics_path=out["eval.json"], predictions_path=out["predictions.csv"], confusion_path=out["confusion.png"], recall_path=out["recall.png"])

@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import media_factory as mf
 import numpy as np
 import pytest
 
 from bench.naive_faces import naive_face_crops
 from mmer import faces, speech
 from mmer.batch import map_clips
+from mmer.config import FacesParams
 from mmer.errors import ConfigError, MediaError, NoFaceError
+
+import media_factory as mf
 
 # MediaPipe's box of the astronaut's face in skimage.data.astronaut() (512x512) is about
 # x 178-273, y 83-178: centre (225, 130).
@@ -54,11 +56,12 @@ def test_detector_finds_no_face_where_there_is_none(detector, image):
     assert detector.detect(image) is None
 
 
-def test_detector_options_are_checked():
+def test_detector_options_are_checked_where_they_are_read():
+    """faces.model and faces.min_confidence are validated once, by FacesParams (params.yaml's edge)."""
     with pytest.raises(ConfigError, match="faces.model"):
-        faces.FaceDetectorOptions(model="long")
+        FacesParams(model="long")
     with pytest.raises(ConfigError, match="min_confidence"):
-        faces.FaceDetectorOptions(min_confidence=1.5)
+        FacesParams(min_confidence=1.5)
 
 
 def test_detector_rejects_a_non_rgb_frame(detector):
@@ -138,14 +141,14 @@ def test_face_crops_without_any_face(detector):
 
 def test_clip_face_crops_on_a_video(clips):
     faces.init_worker("short", 0.5)
-    result = faces.clip_face_crops(clips["face"], 0.2, 1.8, n_frames=4, size=48)
+    result = faces.clip_face_crops(clips["face"], 0.2, 1.8, frames_per_clip=4, size=48)
     assert result.crops.shape == (4, 48, 48, 3) and result.found.all()
     np.testing.assert_allclose(result.times_s, [0.4, 0.8, 1.2, 1.6])
 
 
 def test_naive_face_crops_agree_with_clip_face_crops(clips):
-    fast = faces.clip_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
-    naive = naive_face_crops(clips["face"], 0.2, 1.8, n_frames=3)
+    fast = faces.clip_face_crops(clips["face"], 0.2, 1.8, frames_per_clip=3)
+    naive = naive_face_crops(clips["face"], 0.2, 1.8, frames_per_clip=3)
     np.testing.assert_array_equal(fast.found, naive.found)
     np.testing.assert_allclose(fast.boxes, naive.boxes, atol=1)
 
@@ -173,7 +176,7 @@ def test_face_crops_batch_records_bad_clips_and_goes_on(clips):
     names = ["face", "no_face", "tone", "zero"]
     items = [(str(clips[n]), 0.1, 1.9) for n in names]
     result = map_clips(
-        functools.partial(_crop_item, n_frames=3, size=32),
+        functools.partial(_crop_item, frames_per_clip=3, size=32),
         items,
         keys=names,
         paths=[i[0] for i in items],

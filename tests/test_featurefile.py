@@ -9,12 +9,12 @@ from mmer.featurefile import read_cache, write_cache
 def test_round_trip_with_attrs(tmp_path, rng):
     path = tmp_path / "audio.h5"
     mfcc = rng.normal(size=(3, 5, 2)).astype(np.float32)
-    write_cache(path, {"mfcc": mfcc}, ["a", "b", "c"], {"n_mfcc": 2, "max_frames": 5, "deltas": False, "subset": ["x"]})
+    write_cache(path, {"audio_features": mfcc}, ["a", "b", "c"], {"n_mfcc": 2, "padded_frames": 5, "deltas": False, "subset": ["x"]})
     cache = read_cache(path)
-    np.testing.assert_array_equal(cache.arrays["mfcc"], mfcc)
+    np.testing.assert_array_equal(cache.arrays["audio_features"], mfcc)
     assert cache.clip_ids == ["a", "b", "c"]
     assert cache.attrs["n_mfcc"] == 2 and cache.attrs["subset"] == ["x"] and cache.attrs["deltas"] is False
-    np.testing.assert_array_equal(cache.select(["c", "a"])["mfcc"], mfcc[[2, 0]])
+    np.testing.assert_array_equal(cache.select(["c", "a"])["audio_features"], mfcc[[2, 0]])
     with pytest.raises(KeyError, match="not in the cache"):
         cache.select(["zz"])
     assert not list(tmp_path.glob("*.part"))

@@ -19,16 +19,17 @@ import subprocess
 import time
 from pathlib import Path
 
-import media_factory as mf
 import numpy as np
 import pytest
-import repo_factory as rf
 import yaml
 
 from mmer import preprocess
 from mmer.config import AudioParams, FacesParams, TrimParams
 from mmer.corpus import build_index, write_index
 from mmer.featurefile import read_cache
+
+import media_factory as mf
+import repo_factory as rf
 
 pytestmark = pytest.mark.slow
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import media_factory as mf
 import numpy as np
 import pytest
 import soundfile as sf
 
 from mmer import media, speech
 from mmer.batch import map_clips
+from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoAudioError, NoSpeechError
 
+import media_factory as mf
+
 SR = mf.SR
-FRAME_S = speech.FRAME_S
+FRAME_S = SpanParams.frame_s
 # A span edge may be off by a frame or two of the level analysis (and AAC's few ms).
 EDGE_TOL = 2 * FRAME_S
 

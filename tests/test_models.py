@@ -53,7 +53,7 @@ def video_count(filters=(4, 8), out=16, size=SIZE, temporal="max"):
 
 def fake_inputs(rng, n=5):
     return {
-        "mfcc": rng.normal(size=(n, *MFCC_SHAPE)).astype(np.float32),
+        "audio_features": rng.normal(size=(n, *MFCC_SHAPE)).astype(np.float32),
         "faces": rng.integers(0, 256, size=(n, *FACES_SHAPE), dtype=np.uint8),
     }
 
@@ -109,7 +109,7 @@ def test_default_video_branch_parameters():
     ],
 )
 def test_build_model_outputs_and_parameters(modality, fusion, expected, rng):
-    model = build_model(modality=modality, fusion=fusion, n_classes=N_CLASSES, mfcc_shape=MFCC_SHAPE, faces_shape=FACES_SHAPE, **TINY)
+    model = build_model(inputs=modality, fusion=fusion, n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, faces_shape=FACES_SHAPE, **TINY)
     assert model.name == f"{modality}_emotion"
     assert model.count_params() == expected
     assert sorted(layer.name for layer in model.layers if layer.name in ("audio", "video")) == sorted({"av": ["audio", "video"]}.get(modality, [modality]))
@@ -122,8 +122,6 @@ def test_build_model_outputs_and_parameters(modality, fusion, expected, rng):
 @pytest.mark.parametrize(
     "changes, match",
     [
-        ({"modality": "both"}, "modality"),
-        ({"fusion": "sum"}, "fusion"),
         ({"n_classes": 1}, "n_classes"),
         ({"audio_units": 0}, "audio_units"),
         ({"audio_dropout": 1.0}, "audio_dropout"),
@@ -132,18 +130,18 @@ def test_build_model_outputs_and_parameters(modality, fusion, expected, rng):
         ({"video_filters": (4, 8, 16, 32, 64)}, "video_filters"),
         ({"video_temporal": "mean"}, "video_temporal"),
         ({"head_units": -1}, "head_units"),
-        ({"mfcc_shape": None}, "mfcc_shape"),
+        ({"audio_features_shape": None}, "audio_features_shape"),
         ({"faces_shape": None}, "faces_shape"),
-        ({"mfcc_shape": (40,)}, "T, n_coefficients"),
+        ({"audio_features_shape": (40,)}, "T, n_coefficients"),
     ],
 )
 def test_bad_model_arguments_raise(changes, match):
-    kwargs = {"modality": "av", "n_classes": N_CLASSES, "mfcc_shape": MFCC_SHAPE, "faces_shape": FACES_SHAPE, **TINY, **changes}
+    kwargs = {"inputs": "av", "n_classes": N_CLASSES, "audio_features_shape": MFCC_SHAPE, "faces_shape": FACES_SHAPE, **TINY, **changes}
     with pytest.raises(ConfigError, match=match):
         build_model(**kwargs)
 
 
-@pytest.mark.parametrize("section", [{"modality": "both"}, {"fusion": "sum"}, {"video_temporal": "mean"}])
+@pytest.mark.parametrize("section", [{"inputs": "both"}, {"fusion": "sum"}, {"video_temporal": "mean"}])
 def test_model_params_are_checked(section):
     with pytest.raises(ConfigError, match="model\\."):
         ModelParams(**section)
@@ -151,38 +149,38 @@ def test_model_params_are_checked(section):
 
 @pytest.mark.parametrize("fusion", ["concat", "learned"])
 def test_bundle_round_trip_and_predict(tmp_path, rng, fusion):
-    model = build_model(modality="av", fusion=fusion, n_classes=N_CLASSES, mfcc_shape=MFCC_SHAPE, faces_shape=FACES_SHAPE, **TINY)
+    model = build_model(inputs="av", fusion=fusion, n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, faces_shape=FACES_SHAPE, **TINY)
     names = ["happy", "sad", "angry", "fearful"]
-    attrs = {"audio": {"n_mfcc": N_MFCC, "max_frames": T, "hop_length": 160}, "video": {"n_frames": FRAMES, "size": SIZE}}
-    meta = model_metadata(model, modality="av", label_names=names, feature_attrs=attrs, params={"model": {"fusion": fusion}})
+    attrs = {"audio": {"n_mfcc": N_MFCC, "padded_frames": T, "hop_length": 160}, "video": {"speech_frames": FRAMES, "size": SIZE}}
+    meta = model_metadata(model, model_inputs="av", label_names=names, feature_attrs=attrs, params={"model": {"fusion": fusion}})
     path = tmp_path / "models" / "model.keras"
     save_model_bundle(model, meta, path)
     assert path.is_file() and metadata_path(path).is_file()
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.keras"]  # no temporary left
     stored = json.loads(metadata_path(path).read_text())
-    assert stored["label_names"] == names and stored["modality"] == "av"
-    assert stored["inputs"] == {"mfcc": {"shape": [T, N_MFCC], "dtype": "float32"}, "faces": {"shape": list(FACES_SHAPE), "dtype": "uint8"}}
-    assert stored["features"]["audio"]["max_frames"] == T and stored["features"]["video"]["size"] == SIZE
+    assert stored["label_names"] == names and stored["model_inputs"] == "av"
+    assert stored["inputs"] == {"audio_features": {"shape": [T, N_MFCC], "dtype": "float32"}, "faces": {"shape": list(FACES_SHAPE), "dtype": "uint8"}}
+    assert stored["features"]["audio"]["padded_frames"] == T and stored["features"]["video"]["size"] == SIZE
 
     loaded, meta2 = load_model_bundle(path)
     inputs = fake_inputs(rng, n=7)
     expected = np.asarray(model(inputs, training=False))
-    probabilities = predict_proba(loaded, meta2, {**inputs, "n_frames": np.full(7, T)}, batch_size=3)
+    probabilities = predict_proba(loaded, meta2, {**inputs, "speech_frames": np.full(7, T)}, batch_size=3)
     assert probabilities.shape == (7, N_CLASSES)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
 def test_predict_proba_refuses_features_that_do_not_fit(rng):
-    model = build_model(modality="audio", n_classes=N_CLASSES, mfcc_shape=MFCC_SHAPE, **TINY)
-    meta = model_metadata(model, modality="audio", label_names=list("abcd"), feature_attrs={"audio": {"max_frames": T}})
+    model = build_model(inputs="audio", n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, **TINY)
+    meta = model_metadata(model, model_inputs="audio", label_names=list("abcd"), feature_attrs={"audio": {"padded_frames": T}})
     assert set(meta["features"]) == {"audio"}  # only what the model reads
     with pytest.raises(ModelError, match="shape"):
-        predict_proba(model, meta, {"mfcc": np.zeros((2, T + 1, N_MFCC), np.float32)})
-    with pytest.raises(ModelError, match="needs 'mfcc'"):
+        predict_proba(model, meta, {"audio_features": np.zeros((2, T + 1, N_MFCC), np.float32)})
+    with pytest.raises(ModelError, match="needs 'audio_features'"):
         predict_proba(model, meta, {"faces": np.zeros((2, *FACES_SHAPE), np.uint8)})
-    assert predict_proba(model, meta, {"mfcc": np.zeros((0, *MFCC_SHAPE), np.float32)}).shape == (0, N_CLASSES)
+    assert predict_proba(model, meta, {"audio_features": np.zeros((0, *MFCC_SHAPE), np.float32)}).shape == (0, N_CLASSES)
     with pytest.raises(ModelError, match="outputs"):
-        model_metadata(model, modality="audio", label_names=list("abc"), feature_attrs={})
+        model_metadata(model, model_inputs="audio", label_names=list("abc"), feature_attrs={})
 
 
 def test_load_model_bundle_errors(tmp_path):
@@ -192,7 +190,7 @@ def test_load_model_bundle_errors(tmp_path):
     (tmp_path / "model.json").write_text("{")
     with pytest.raises(ModelError, match="not valid JSON"):
         load_model_bundle(tmp_path / "model.keras")
-    (tmp_path / "model.json").write_text(json.dumps({"modality": "av", "label_names": ["a", "b"], "inputs": {}}))
+    (tmp_path / "model.json").write_text(json.dumps({"model_inputs": "av", "label_names": ["a", "b"], "inputs": {}}))
     with pytest.raises(ModelError, match="cannot load"):
         load_model_bundle(tmp_path / "model.keras")
     with pytest.raises(ConfigError, match=".keras"):

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import repo_factory
 import yaml
-from repo_factory import commit, make_repo, ran, set_params
 
 from mmer.featurefile import read_cache
+
+import repo_factory
+from repo_factory import commit, make_repo, ran, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +61,8 @@ def test_preprocessing_outputs(repo):
 
     audio = read_cache(repo / "features/audio.h5")
     video = read_cache(repo / "features/video.h5")
-    assert audio.arrays["mfcc"].shape[0] == len(index) and audio.arrays["mfcc"].shape[2] == 24
-    assert audio.attrs["n_mfcc"] == 24 and audio.attrs["max_frames"] == audio.arrays["mfcc"].shape[1]
+    assert audio.arrays["audio_features"].shape[0] == len(index) and audio.arrays["audio_features"].shape[2] == 24
+    assert audio.attrs["n_mfcc"] == 24 and audio.attrs["padded_frames"] == audio.arrays["audio_features"].shape[1]
     assert video.arrays["faces"].shape == (len(index), 6, 64, 64, 3)
     assert video.arrays["face_found"].mean() > 0.9
     assert set(audio.clip_ids) == set(video.clip_ids) == set(index["clip_id"])
@@ -76,7 +77,7 @@ def test_training_outputs(repo):
     meta = json.loads((repo / "models/model.json").read_text())
     assert meta["modality"] == "av" and len(meta["label_names"]) == 7
     # the span params travel with the model, so `mmer predict` cuts a new clip the same way
-    assert meta["features"]["trim"]["threshold_db"] == -35.0 and "jobs" not in meta["features"]["trim"]
+    assert meta["features"]["span"]["threshold_db"] == -35.0 and "jobs" not in meta["features"]["span"]
     assert (repo / "models/model.keras").stat().st_size > 10_000
     metrics = json.loads((repo / "metrics/eval.json").read_text())
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["n"] > 0
@@ -116,4 +117,4 @@ def test_n_mfcc_change_reruns_only_the_audio_side(repo):
     assert ran(out) == {"audio_features", "samples"}, ran(out)
     assert lock_outs(repo, "trim") == trim_before and lock_outs(repo, "face_crops") == faces_before
     assert (repo / "features/video.h5").stat().st_mtime_ns == video_mtime
-    assert read_cache(repo / "features/audio.h5").arrays["mfcc"].shape[2] == 13
+    assert read_cache(repo / "features/audio.h5").arrays["audio_features"].shape[2] == 13

@@ -13,18 +13,22 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import media_factory as mf
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
-from feature_factory import tiny_model_params
 
 from bench.run import warm_latency
 from mmer import predict_cli as pcli
 from mmer import predictor as mp
 from mmer.cli import main
-from mmer.config import AudioParams, AugmentParams, FacesParams, TrainParams, TrimParams
+from mmer.config import (
+    SPAN_KEYS,
+    AudioParams,
+    AugmentParams,
+    FacesParams,
+    TrainParams,
+    TrimParams,
+)
 from mmer.errors import (
     ConfigError,
     MediaError,
@@ -34,6 +38,10 @@ from mmer.errors import (
     NoSpeechError,
 )
 from mmer.featurefile import read_cache
+
+import media_factory as mf
+from conftest import ROOT
+from feature_factory import tiny_model_params
 
 pytestmark = pytest.mark.slow  # trains a model (once per module)
 
@@ -87,7 +95,7 @@ def bundle(tmp_path_factory):
     preprocess.trim_stage(paths["index.csv"], wav_dir=root / "wav", spans_path=paths["spans.csv"], failures_path=root / "f1.csv",
                         metrics_path=root / "m1.json", params=TrimParams(jobs=1), cache_dir=None, **quiet)
     preprocess.audio_features_stage(paths["index.csv"], paths["spans.csv"], wav_dir=root / "wav", out_path=paths["audio.h5"],
-                                  failures_path=root / "f2.csv", metrics_path=root / "m2.json", params=AudioParams(), sample_rate=16000, **quiet)
+                                  failures_path=root / "f2.csv", metrics_path=root / "m2.json", params=AudioParams(), **quiet)
     preprocess.face_crops_stage(paths["index.csv"], paths["spans.csv"], out_path=paths["video.h5"], failures_path=root / "f3.csv",
                               metrics_path=root / "m3.json", params=FacesParams(jobs=1), cache_dir=None, **quiet)
     data = load_clip_data(paths["index.csv"], audio_path=paths["audio.h5"], video_path=paths["video.h5"])
@@ -154,13 +162,13 @@ def other_model(bundle, tmp_dir: Path, *, modality: str, fusion: str = "concat")
     from mmer.networks import build_model
 
     _, meta = load_model_bundle(bundle["model.keras"])
-    shapes = {"mfcc_shape": tuple(meta["inputs"]["mfcc"]["shape"]), "faces_shape": tuple(meta["inputs"]["faces"]["shape"])}
-    params = tiny_model_params(modality=modality, fusion=fusion)
+    shapes = {"audio_features_shape": tuple(meta["inputs"]["audio_features"]["shape"]), "faces_shape": tuple(meta["inputs"]["faces"]["shape"])}
+    params = tiny_model_params(inputs=modality, fusion=fusion)
     from dataclasses import asdict
 
     model = build_model(n_classes=len(LABELS), **shapes, **asdict(params))
     path = tmp_dir / f"{modality}_{fusion}" / "model.keras"
-    save_model_bundle(model, model_metadata(model, modality=modality, label_names=LABELS, feature_attrs=meta["features"],
+    save_model_bundle(model, model_metadata(model, model_inputs=modality, label_names=LABELS, feature_attrs=meta["features"],
                                             params={"model": asdict(params)}), path)
     return path
 
@@ -178,8 +186,8 @@ def test_features_are_the_cached_ones(bundle, predictor, test_clips):
     audio_cache, video_cache = read_cache(bundle["audio.h5"]), read_cache(bundle["video.h5"])
     for clip_id, clip in zip(table["clip_id"], clips):
         features = predictor.features(clip)
-        assert features.modality == "av" and set(features.inputs) == {"mfcc", "faces"}
-        np.testing.assert_array_equal(features.inputs["mfcc"][0], audio_cache.select([clip_id])["mfcc"][0])
+        assert features.head == "av" and set(features.inputs) == {"audio_features", "faces"}
+        np.testing.assert_array_equal(features.inputs["audio_features"][0], audio_cache.select([clip_id])["audio_features"][0])
         np.testing.assert_array_equal(features.inputs["faces"][0], video_cache.select([clip_id])["faces"][0])
 
 
@@ -205,9 +213,9 @@ def test_prediction_ignores_the_file_name(predictor, test_clips, tmp_path):
 
 
 def test_trim_params_come_from_the_params_file():
-    trim = pcli.resolve_trim_params(ROOT / "params.yaml")
-    assert set(trim) == set(mp.TRIM_KEYS) and trim["threshold_db"] < 0
-    assert pcli.resolve_trim_params(ROOT / "no-such-params.yaml") is None
+    span = pcli.resolve_span_params(ROOT / "params.yaml")
+    assert tuple(span) == SPAN_KEYS and span["threshold_db"] < 0
+    assert pcli.resolve_span_params(ROOT / "no-such-params.yaml") is None
 
 
 # --------------------------------------------------------------------------- input kinds
@@ -228,7 +236,7 @@ def test_late_fusion_model_answers_with_the_branch_it_can(bundle, late_model, ki
         both = late.predict(kinds["av"])
         voice = late.predict(kinds["audio"])
         face = late.predict(kinds["silent"])
-        assert (both.modality, voice.modality, face.modality) == ("av", "audio", "video")
+        assert (both.head, voice.head, face.head) == ("av", "audio", "video")
         assert (voice.input_kind, face.input_kind) == ("audio", "silent video")
         assert voice.faces_found is None and face.faces_found == [True] * 6
         assert face.start_s == 0.0 and face.end_s == pytest.approx(face.duration_s)
@@ -237,7 +245,7 @@ def test_late_fusion_model_answers_with_the_branch_it_can(bundle, late_model, ki
         cached = read_cache(bundle["audio.h5"]).select([table["clip_id"][0]])
         from mmer.bundle import predict_proba
 
-        expected = predict_proba(head, meta, {"mfcc": cached["mfcc"]})[0]
+        expected = predict_proba(head, meta, {"audio_features": cached["audio_features"]})[0]
         np.testing.assert_allclose([voice.probabilities[n] for n in LABELS], expected, atol=1e-5)
         assert not np.allclose(list(voice.probabilities.values()), list(both.probabilities.values()), atol=1e-6)
 
@@ -245,12 +253,12 @@ def test_late_fusion_model_answers_with_the_branch_it_can(bundle, late_model, ki
 def test_unimodal_models(bundle, kinds, tmp_path):
     with mp.Predictor(other_model(bundle, tmp_path, modality="audio")) as audio_only:
         result = audio_only.predict(kinds["av"])
-        assert result.modality == "audio" and result.faces_found is None
+        assert result.head == "audio" and result.faces_found is None
         assert audio_only.predict(kinds["audio"]).probabilities == pytest.approx(result.probabilities, abs=1e-5)
         with pytest.raises(NoAudioError, match="silent.mp4: no audio stream .*the audio model needs speech"):
             audio_only.predict(kinds["silent"])
     with mp.Predictor(other_model(bundle, tmp_path, modality="video")) as video_only:
-        assert video_only.predict(kinds["silent"]).modality == "video"
+        assert video_only.predict(kinds["silent"]).head == "video"
         with pytest.raises(MediaError, match="voice.m4a: no video stream .*the video model needs a face"):
             video_only.predict(kinds["audio"])
 
@@ -279,11 +287,11 @@ def _bundle_copy(bundle, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("change, message", [
     (lambda meta: meta.update(label_names=LABELS[:3]), "has 7 outputs but .* names 3 labels"),
-    (lambda meta: meta["features"]["audio"].update(max_frames=meta["features"]["audio"]["max_frames"] + 5), "audio params give MFCCs of shape"),
+    (lambda meta: meta["features"]["audio"].update(padded_frames=meta["features"]["audio"]["padded_frames"] + 5), "audio params give MFCCs of shape"),
     (lambda meta: meta["features"]["video"].update(size=32), "faces params give crops of shape"),
     (lambda meta: meta["inputs"]["faces"].update(shape=[6, 32, 32, 3]), "do not belong together"),
     (lambda meta: meta["features"].pop("audio"), r"features.audio: no \["),
-    (lambda meta: meta.update(modality="audio"), "reads \\['mfcc'\\], but the file lists inputs"),
+    (lambda meta: meta.update(model_inputs="audio"), "reads \\['audio_features'\\], but the file lists inputs"),
 ])
 def test_a_model_that_does_not_fit_its_description_is_refused(bundle, tmp_path, change, message):
     model_path = _bundle_copy(bundle, tmp_path)
@@ -386,7 +394,7 @@ def test_genuine_ravdess_files(real_av_dir, predictor, late_model):
     av = sorted(real_av_dir.rglob("01-01-*.mp4"))[0]
     silent = sorted(real_av_dir.rglob("02-01-*.mp4"))[0]
     result = predictor.predict(av)
-    assert result.modality == "av" and result.input_kind == "audio-video" and sum(result.faces_found) >= 5
+    assert result.head == "av" and result.input_kind == "audio-video" and sum(result.faces_found) >= 5
     assert 0.0 < result.start_s < result.end_s < result.duration_s
     with pytest.raises(NoAudioError, match="no sound \\(a silent audio track\\)"):
         predictor.predict(silent)

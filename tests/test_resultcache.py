@@ -1,7 +1,7 @@
 import pytest
 
-from mmer.errors import MediaError
 from mmer import resultcache
+from mmer.errors import MediaError
 from mmer.resultcache import ClipCache, clip_key, params_digest
 
 

@@ -10,6 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+
+from mmer import audio
+from mmer.clips import align_clips
+from mmer.config import AudioParams, ModelParams, SpanParams, TrainParams
+from mmer.errors import ConfigError
+from mmer.featurefile import FeatureCache, read_cache, write_cache
+from mmer.networks import build_model
+from mmer.preprocess import SPAN_COLUMNS, audio_features_stage, samples_stage
+from mmer.presets import check_preset, dvc_set_args, load_preset
+from mmer.training import cross_validate, train_model
+
 from conftest import ROOT
 from feature_factory import (
     make_corpus,
@@ -17,16 +28,6 @@ from feature_factory import (
     tiny_augment_params,
     tiny_model_params,
 )
-
-from mmer import audio
-from mmer.clips import align_clips
-from mmer.config import AudioParams, ModelParams, TrainParams
-from mmer.errors import ConfigError
-from mmer.featurefile import FeatureCache, read_cache, write_cache
-from mmer.networks import build_model
-from mmer.preprocess import SPAN_COLUMNS, audio_features_stage, samples_stage
-from mmer.presets import check_preset, dvc_set_args, load_preset
-from mmer.training import cross_validate, train_model
 
 SR = 16000
 FAST = TrainParams(epochs=1, batch_size=16, patience=2)
@@ -135,29 +136,29 @@ def run_features(tmp_path, span_corpus, **params):
     out = tmp_path / "audio.h5"
     audio_features_stage(
         index_path, spans_path, wav_dir=wav_dir, out_path=out, failures_path=tmp_path / "f.csv", metrics_path=tmp_path / "m.json",
-        params=AudioParams(**params), sample_rate=SR, progress=False,
+        params=AudioParams(**params), span=SpanParams(sample_rate=SR), progress=False,
     )
     return read_cache(out)
 
 
 def test_feature_stage_stores_perturbed_copies_beside_the_originals(tmp_path, span_corpus):
     cache = run_features(tmp_path, span_corpus, perturbations=("speed0.9", "speed1.1"), normalise="none", features="logmel", n_mels=32)
-    n, t, c = cache.arrays["mfcc"].shape
-    assert c == 32 and cache.arrays["mfcc_perturbed"].shape == (n, 2, t, c)
-    slower, faster = cache.arrays["n_frames_perturbed"].T
-    assert np.all(slower > cache.arrays["n_frames"]) and np.all(faster < cache.arrays["n_frames"])
+    n, t, c = cache.arrays["audio_features"].shape
+    assert c == 32 and cache.arrays["audio_features_perturbed"].shape == (n, 2, t, c)
+    slower, faster = cache.arrays["speech_frames_perturbed"].T
+    assert np.all(slower > cache.arrays["speech_frames"]) and np.all(faster < cache.arrays["speech_frames"])
     assert cache.attrs["perturbations"] == ["speed0.9", "speed1.1"] and cache.attrs["normalise"] == "none"
     plain = run_features(tmp_path, span_corpus)
-    assert "mfcc_perturbed" not in plain.arrays and plain.arrays["mfcc"].shape[2] == 24
+    assert "audio_features_perturbed" not in plain.arrays and plain.arrays["audio_features"].shape[2] == 24
 
 
 def test_feature_stage_speaker_normalisation(tmp_path, span_corpus):
     index = span_corpus[0]
     cache = run_features(tmp_path, span_corpus, normalise="speaker", perturbations=("pitch2",))
     actors = index.set_index("clip_id").loc[cache.clip_ids, "actor"].to_numpy()
-    t = cache.arrays["mfcc"].shape[1]
-    for copy in (cache.arrays["mfcc"], cache.arrays["mfcc_perturbed"][:, 0]):
-        lengths = cache.arrays["n_frames"] if copy is cache.arrays["mfcc"] else cache.arrays["n_frames_perturbed"][:, 0]
+    t = cache.arrays["audio_features"].shape[1]
+    for copy in (cache.arrays["audio_features"], cache.arrays["audio_features_perturbed"][:, 0]):
+        lengths = cache.arrays["speech_frames"] if copy is cache.arrays["audio_features"] else cache.arrays["speech_frames_perturbed"][:, 0]
         for actor in set(actors):
             rows = np.where(actors == actor)[0]
             frames = np.concatenate([copy[r, t - min(lengths[r], t) :] for r in rows])
@@ -172,7 +173,7 @@ def test_feature_stage_speaker_normalisation(tmp_path, span_corpus):
 def test_perturbed_copies_are_used_for_training_clips_only():
     corpus = make_corpus(seed=5, perturbations=("speed0.9", "speed1.1"))
     summary, per_fold = cross_validate(
-        corpus.index, corpus.caches, label_names=corpus.label_names, folds=(0,), model_params=tiny_model_params(modality="audio"),
+        corpus.index, corpus.caches, label_names=corpus.label_names, folds=(0,), model_params=tiny_model_params(inputs="audio"),
         train_params=FAST, augment_params=tiny_augment_params(),
     )
     fold = align_clips(corpus.index, corpus.caches, fold=0)
@@ -196,20 +197,20 @@ OPTIONS = [
 def test_audio_options_build_train_and_ignore_the_padding(options, tmp_path):
     corpus = make_corpus(seed=6, raw=True)
     data = align_clips(corpus.index, corpus.caches)
-    params = tiny_model_params(modality="audio", **options)
+    params = tiny_model_params(inputs="audio", **options)
     result = train_model(data, label_names=corpus.label_names, model_params=params, train_params=FAST, augment_params=tiny_augment_params())
-    model, mfcc = result.model, data.arrays["mfcc"][:4].copy()
-    before = model.predict_on_batch({"mfcc": mfcc})
+    model, mfcc = result.model, data.arrays["audio_features"][:4].copy()
+    before = model.predict_on_batch({"audio_features": mfcc})
     shorter = mfcc.copy()
     shorter[:, :2] = 0.0  # two more frames of padding in front: the speech frames left are the same...
-    for row, length in enumerate(data.arrays["n_frames"][:4]):
+    for row, length in enumerate(data.arrays["speech_frames"][:4]):
         if length < mfcc.shape[1] - 2:  # ...for clips whose speech does not start in them
-            np.testing.assert_allclose(model.predict_on_batch({"mfcc": shorter})[row], before[row], atol=1e-4)
+            np.testing.assert_allclose(model.predict_on_batch({"audio_features": shorter})[row], before[row], atol=1e-4)
     model.save(tmp_path / "m.keras")
     import keras
 
     reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
-    np.testing.assert_allclose(reloaded.predict_on_batch({"mfcc": mfcc}), before, atol=1e-5)
+    np.testing.assert_allclose(reloaded.predict_on_batch({"audio_features": mfcc}), before, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -218,14 +219,14 @@ def test_audio_options_build_train_and_ignore_the_padding(options, tmp_path):
 )
 def test_bad_audio_options_raise(bad):
     with pytest.raises(ConfigError):
-        kwargs = {**dataclasses.asdict(ModelParams(modality="audio")), **bad}
-        build_model(n_classes=3, mfcc_shape=(20, 4), **kwargs)
+        kwargs = {**dataclasses.asdict(ModelParams(inputs="audio")), **bad}
+        build_model(n_classes=3, audio_features_shape=(20, 4), **kwargs)
 
 
 def test_defaults_keep_the_reference_blstm():
-    model = build_model(n_classes=4, mfcc_shape=(30, 24), **dataclasses.asdict(ModelParams(modality="audio")))
+    model = build_model(n_classes=4, audio_features_shape=(30, 24), **dataclasses.asdict(ModelParams(inputs="audio")))
     names = [layer.name for layer in model.get_layer("audio").layers]
-    assert names == ["mfcc", "frame_pool", "padding_mask", "blstm_1", "blstm_dropout", "blstm_2", "audio_dense"]
+    assert names == ["audio_features", "frame_pool", "padding_mask", "blstm_1", "blstm_dropout", "blstm_2", "audio_dense"]
 
 
 # --- audio-only corpora ---
@@ -236,10 +237,10 @@ def test_audio_only_corpus_trains_and_plots_without_video(tmp_path):
     empty = FeatureCache({k: v[:0] for k, v in corpus.video.arrays.items()}, [], corpus.video.attrs)
     data = align_clips(corpus.index, {"audio": corpus.audio, "video": empty})
     assert set(data.clip_ids) == set(corpus.audio.clip_ids) and "faces" not in data.arrays
-    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(modality="audio"), train_params=FAST, augment_params=tiny_augment_params())
+    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="audio"), train_params=FAST, augment_params=tiny_augment_params())
     assert result.summary["n_train"] > 0
     with pytest.raises(Exception, match="faces"):
-        train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(modality="av"), train_params=FAST, augment_params=tiny_augment_params())
+        train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="av"), train_params=FAST, augment_params=tiny_augment_params())
     corpus.index.to_csv(tmp_path / "index.csv", index=False)
     write_cache(tmp_path / "audio.h5", corpus.audio.arrays, corpus.audio.clip_ids, corpus.audio.attrs)
     write_cache(tmp_path / "video.h5", empty.arrays, [], empty.attrs)
@@ -261,10 +262,10 @@ def test_presets_in_the_repo_name_existing_params():
 
 
 def test_preset_arguments_and_errors(tmp_path):
-    (tmp_path / "a.yaml").write_text("index.modalities: [audio]\nindex.val_actors: [16, 17]\nmodel.modality: audio\n")
-    (tmp_path / "b.yaml").write_text("model.modality: av\n")
+    (tmp_path / "a.yaml").write_text("index.modalities: [audio]\nindex.val_actors: [16, 17]\nmodel.inputs: audio\n")
+    (tmp_path / "b.yaml").write_text("model.inputs: av\n")
     args = dvc_set_args([load_preset("a", directory=tmp_path), load_preset("b", directory=tmp_path)])
-    assert args == ["-S", 'index.modalities=["audio"]', "-S", "index.val_actors=[16,17]", "-S", "model.modality=av"]
+    assert args == ["-S", 'index.modalities=["audio"]', "-S", "index.val_actors=[16,17]", "-S", "model.inputs=av"]
     (tmp_path / "flat.yaml").write_text("model:\n  modality: audio\n")
     with pytest.raises(ConfigError, match="section.key"):
         load_preset("flat", directory=tmp_path)

@@ -4,13 +4,6 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT
-from feature_factory import (
-    make_corpus,
-    tiny_augment_params,
-    tiny_model_params,
-    write_corpus,
-)
 
 from mmer.augment import augment_batch, augment_faces, augment_mfcc, mixup_batch
 from mmer.bundle import load_model_bundle, predict_proba
@@ -27,6 +20,14 @@ from mmer.training import (
     fit_model,
     train_model,
     train_stage,
+)
+
+from conftest import ROOT
+from feature_factory import (
+    make_corpus,
+    tiny_augment_params,
+    tiny_model_params,
+    write_corpus,
 )
 
 FAST = TrainParams(epochs=2, batch_size=16, patience=5)
@@ -50,8 +51,8 @@ def test_align_uses_clips_of_both_caches_in_index_order(corpus, data):
     assert set(data.clip_ids) == both and len(data) == len(corpus.index) - 4
     assert list(data.clip_ids) == [c for c in corpus.index["clip_id"] if c in both]
     row = list(corpus.audio.clip_ids).index(data.clip_ids[0])
-    np.testing.assert_array_equal(data.arrays["mfcc"][0], corpus.audio.arrays["mfcc"][row])
-    assert set(data.arrays) == {"mfcc", "n_frames", "faces", "face_found"}
+    np.testing.assert_array_equal(data.arrays["audio_features"][0], corpus.audio.arrays["audio_features"][row])
+    assert set(data.arrays) == {"audio_features", "speech_frames", "faces", "face_found"}
     assert {*data.splits} == {"train", "val", "test"}
     with pytest.raises(ConfigError, match="unknown caches"):
         align_clips(corpus.index, {"speech": corpus.audio})
@@ -64,8 +65,8 @@ def test_an_empty_video_cache_leaves_an_audio_only_corpus(corpus):
     no_video = FeatureCache({k: v[:0] for k, v in corpus.video.arrays.items()}, [], corpus.video.attrs)
     audio_only = align_clips(corpus.index, {"audio": corpus.audio, "video": no_video})
     assert len(audio_only) == len(corpus.audio.clip_ids) and "faces" not in audio_only.arrays
-    assert input_shapes(audio_only, "audio") == {"mfcc_shape": (40, 8)}
-    with pytest.raises(DatasetError, match="modality: audio"):
+    assert input_shapes(audio_only, "audio") == {"audio_features_shape": (40, 8)}
+    with pytest.raises(DatasetError, match="model.inputs: audio"):
         input_shapes(audio_only, "av")
 
 
@@ -88,10 +89,10 @@ def test_perturbed_copies_join_the_training_clips_only():
     n = len(train)
     assert len(extended) == 3 * n and list(extended.clip_ids[:n]) == list(train.clip_ids)
     assert extended.clip_ids[n] == f"{train.clip_ids[0]}~speed0.9" and extended.clip_ids[2 * n] == f"{train.clip_ids[0]}~pitch-2"
-    np.testing.assert_array_equal(extended.arrays["mfcc"][2 * n + 1], train.arrays["mfcc_perturbed"][1, 1])
+    np.testing.assert_array_equal(extended.arrays["audio_features"][2 * n + 1], train.arrays["audio_features_perturbed"][1, 1])
     np.testing.assert_array_equal(extended.arrays["faces"][n + 1], train.arrays["faces"][1])
     np.testing.assert_array_equal(extended.labels[n:2 * n], train.labels)
-    assert set(extended.arrays) == {"mfcc", "n_frames", "faces", "face_found"} and set(extended.splits) == {"train"}
+    assert set(extended.arrays) == {"audio_features", "speech_frames", "faces", "face_found"} and set(extended.splits) == {"train"}
     plain = align_clips(make_corpus(seed=4).index, make_corpus(seed=4).caches).split("train")
     assert with_perturbed_copies(plain) is plain
 
@@ -113,18 +114,18 @@ def test_frame_statistics_skip_the_padding():
 
 
 def test_augment_mfcc_keeps_padding_and_is_seeded(data):
-    mfcc, n_frames = data.arrays["mfcc"][:8], data.arrays["n_frames"][:8]
+    mfcc, speech_frames = data.arrays["audio_features"][:8], data.arrays["speech_frames"][:8]
     kwargs = {"noise_std": 0.5, "time_shift": 5, "freq_masks": 2, "freq_mask_width": 3, "time_masks": 2, "time_mask_width": 5}
-    out = augment_mfcc(mfcc, n_frames, rng=np.random.default_rng(1), **kwargs)
+    out = augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1), **kwargs)
     assert out.shape == mfcc.shape and out.dtype == np.float32
     padding = mfcc == 0
     padding &= np.all(mfcc == 0, axis=2, keepdims=True)
     assert np.all(out[np.broadcast_to(padding, out.shape)] == 0)
     assert not np.allclose(out, mfcc)
-    np.testing.assert_array_equal(out, augment_mfcc(mfcc, n_frames, rng=np.random.default_rng(1), **kwargs))
-    np.testing.assert_array_equal(augment_mfcc(mfcc, n_frames, rng=np.random.default_rng(1)), mfcc)  # all off: unchanged
+    np.testing.assert_array_equal(out, augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1), **kwargs))
+    np.testing.assert_array_equal(augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1)), mfcc)  # all off: unchanged
     with pytest.raises(ValueError):
-        augment_mfcc(mfcc[0], n_frames[:1], rng=np.random.default_rng(1))
+        augment_mfcc(mfcc[0], speech_frames[:1], rng=np.random.default_rng(1))
 
 
 def test_augment_faces(data):
@@ -141,13 +142,13 @@ def test_augment_faces(data):
 
 
 def test_batches_cover_every_clip_once_per_epoch_and_repeat_with_the_seed(data):
-    inputs = data.inputs(["mfcc", "faces"])
-    batches = ClipBatches(inputs, data.labels, n_frames=data.arrays["n_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
-    again = ClipBatches(inputs, data.labels, n_frames=data.arrays["n_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
+    inputs = data.inputs(["audio_features", "faces"])
+    batches = ClipBatches(inputs, data.labels, speech_frames=data.arrays["speech_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
+    again = ClipBatches(inputs, data.labels, speech_frames=data.arrays["speech_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
     assert len(batches) == -(-len(data) // 10)
     first = np.concatenate([batches[i][1] for i in range(len(batches))])
     assert sorted(first) == sorted(data.labels)
-    np.testing.assert_array_equal(batches[2][0]["mfcc"], again[2][0]["mfcc"])
+    np.testing.assert_array_equal(batches[2][0]["audio_features"], again[2][0]["audio_features"])
     order = batches.order.copy()
     batches.on_epoch_end()
     assert not np.array_equal(order, batches.order)
@@ -160,20 +161,20 @@ def test_mixup_mixes_each_clip_with_a_partner_and_its_label_alike():
     mfcc = rng.normal(size=(8, 5, 3)).astype(np.float32)
     faces = rng.integers(0, 256, size=(8, 2, 4, 4, 3), dtype=np.uint8)
     targets = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1, 2, 3]]
-    mixed, soft = mixup_batch({"mfcc": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
-    again, _ = mixup_batch({"mfcc": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
-    np.testing.assert_array_equal(mixed["mfcc"], again["mfcc"])
-    assert mixed["faces"].dtype == np.uint8 and mixed["mfcc"].dtype == np.float32
+    mixed, soft = mixup_batch({"audio_features": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
+    again, _ = mixup_batch({"audio_features": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
+    np.testing.assert_array_equal(mixed["audio_features"], again["audio_features"])
+    assert mixed["faces"].dtype == np.uint8 and mixed["audio_features"].dtype == np.float32
     np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
     # the clip's own label keeps the larger weight, and the same weight mixes its inputs
     own = soft[np.arange(8), [0, 1, 2, 3, 0, 1, 2, 3]]
     assert (own >= 0.5 - 1e-6).all() and (own < 1.0).any()
     for i in range(8):
         lam = own[i] if own[i] < 1 else 1.0
-        partner = [j for j in range(8) if not np.allclose(mixed["mfcc"][i], lam * mfcc[i] + (1 - lam) * mfcc[j], atol=1e-5)]
+        partner = [j for j in range(8) if not np.allclose(mixed["audio_features"][i], lam * mfcc[i] + (1 - lam) * mfcc[j], atol=1e-5)]
         assert len(partner) < 8, f"clip {i} is no mix of itself and a batch partner"
     with pytest.raises(ConfigError, match="alpha"):
-        mixup_batch({"mfcc": mfcc}, targets, rng=rng, alpha=0)
+        mixup_batch({"audio_features": mfcc}, targets, rng=rng, alpha=0)
 
 
 def test_member_splits_validate_every_development_speaker_once_and_never_touch_test():
@@ -202,16 +203,16 @@ def test_class_weights():
 
 def test_tiny_model_overfits_a_tiny_batch(data):
     keras.utils.set_random_seed(0)
-    model = build_model(modality="av", n_classes=4, mfcc_shape=data.arrays["mfcc"].shape[1:], faces_shape=data.arrays["faces"].shape[1:],
+    model = build_model(inputs="av", n_classes=4, audio_features_shape=data.arrays["audio_features"].shape[1:], faces_shape=data.arrays["faces"].shape[1:],
                         audio_units=8, audio_dense=16, video_filters=(4, 8), video_dense=16, head_units=16, audio_dropout=0.0, video_dropout=0.0, head_dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     batch = data.take(np.arange(12))
-    history = model.fit(batch.inputs(["mfcc", "faces"]), batch.labels, epochs=30, batch_size=12, verbose=0).history["loss"]
+    history = model.fit(batch.inputs(["audio_features", "faces"]), batch.labels, epochs=30, batch_size=12, verbose=0).history["loss"]
     assert history[-1] < 0.3 * history[0]
 
 
 def test_fit_model_checks_its_arguments(data):
-    model = build_model(modality="audio", n_classes=4, mfcc_shape=data.arrays["mfcc"].shape[1:], audio_units=4, audio_dense=4, head_units=4)
+    model = build_model(inputs="audio", n_classes=4, audio_features_shape=data.arrays["audio_features"].shape[1:], audio_units=4, audio_dense=4, head_units=4)
     with pytest.raises(ConfigError, match="monitor"):
         fit_model(model, data.split("train"), data.split("val"), monitor="test_loss")
     with pytest.raises(DatasetError, match="validation"):
@@ -246,8 +247,8 @@ def test_train_stage_writes_model_metadata_and_dvclive_files(tmp_path, corpus):
     result = train_stage(files.index_path, audio_path=files.audio_path, video_path=files.video_path, model_path=model_path, live_dir=live, label_names=corpus.label_names, **params)
 
     meta = json.loads(model_path.with_suffix(".json").read_text())
-    assert meta["label_names"] == corpus.label_names and meta["modality"] == "av"
-    assert meta["features"]["audio"]["max_frames"] == 40 and meta["features"]["audio"]["n_mfcc"] == 8
+    assert meta["label_names"] == corpus.label_names and meta["model_inputs"] == "av"
+    assert meta["features"]["audio"]["padded_frames"] == 40 and meta["features"]["audio"]["n_mfcc"] == 8
     assert meta["features"]["video"]["size"] == 16 and meta["params"]["train"]["epochs"] == 2
     metrics = json.loads((live / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2 and metrics["n_train"] == result.summary["n_train"]
@@ -267,7 +268,7 @@ def test_train_stage_writes_model_metadata_and_dvclive_files(tmp_path, corpus):
 def test_same_params_give_the_same_metrics(data, corpus):
     # seeds (weights, batch order, augmentation) and deterministic ops: equal to 1e-5; the
     # video model keeps the test short, the seeding is the same for every modality
-    params = {"model_params": tiny_model_params(modality="video"), "train_params": FAST, "augment_params": tiny_augment_params()}
+    params = {"model_params": tiny_model_params(inputs="video"), "train_params": FAST, "augment_params": tiny_augment_params()}
     first, again = (train_model(data, label_names=corpus.label_names, **params) for _ in range(2))
     assert again.summary["val"]["loss"] == pytest.approx(first.summary["val"]["loss"], abs=1e-5)
     assert again.summary["history"]["loss"] == pytest.approx(first.summary["history"]["loss"], abs=1e-5)
@@ -275,14 +276,14 @@ def test_same_params_give_the_same_metrics(data, corpus):
 
 def test_mixup_and_label_smoothing_train_with_soft_labels(data, corpus):
     train_params = TrainParams(epochs=2, batch_size=16, patience=5, mixup=0.4, label_smoothing=0.1)
-    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(modality="audio"), train_params=train_params, augment_params=tiny_augment_params())
+    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="audio"), train_params=train_params, augment_params=tiny_augment_params())
     assert set(result.summary["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert 0 <= result.summary["val"]["accuracy"] <= 1 and np.isfinite(result.summary["val"]["loss"])
-    batches = ClipBatches(data.inputs(["mfcc"]), data.labels, n_frames=data.arrays["n_frames"], batch_size=8, seed=1, n_classes=4, mixup=0.4)
+    batches = ClipBatches(data.inputs(["audio_features"]), data.labels, speech_frames=data.arrays["speech_frames"], batch_size=8, seed=1, n_classes=4, mixup=0.4)
     _, soft = batches[0]
     assert soft.shape == (8, 4) and ((soft > 0) & (soft < 1)).any()
     with pytest.raises(ConfigError, match="mixup"):
-        ClipBatches(data.inputs(["mfcc"]), data.labels, mixup=0.4)
+        ClipBatches(data.inputs(["audio_features"]), data.labels, mixup=0.4)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainParams(label_smoothing=1.0)
 
@@ -290,7 +291,7 @@ def test_mixup_and_label_smoothing_train_with_soft_labels(data, corpus):
 @pytest.mark.parametrize("by", ["seed", "fold"])
 def test_an_ensemble_is_one_model_averaging_its_members(tmp_path, data, corpus, by):
     train_params = TrainParams(epochs=1, batch_size=16, patience=5, ensemble=2, ensemble_by=by)
-    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(modality="audio"), train_params=train_params, augment_params=tiny_augment_params())
+    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="audio"), train_params=train_params, augment_params=tiny_augment_params())
     members = result.summary["members"]
     assert len(members) == 2 and [m.name for m in result.model.layers if m.name.startswith("member_")] == ["member_0", "member_1"]
     if by == "fold":
