@@ -73,3 +73,22 @@ def test_predict_folder_without_media_names_what_it_found(tmp_path):
     touch(tmp_path / "docs" / "notes.txt")
     with pytest.raises(ConfigError, match=r"no media files in this folder \(skipped 1 file not named as media \(\.txt\): notes\.txt"):
         find_clips([tmp_path / "docs"])
+
+
+@pytest.mark.parametrize("name, codecs", [("clip.ts", ["-c:v", "mpeg2video", "-c:a", "mp2"]), ("clip.flv", ["-c:v", "flv1", "-c:a", "libmp3lame"]),
+                                          ("clip.wmv", ["-c:v", "wmv2", "-c:a", "wmav2"])])
+def test_other_containers_decode(tmp_path, name, codecs):
+    # MPEG-TS writes codec tags like 0x0002 on the stream line: not the frame size
+    import subprocess
+
+    from media_factory import FFMPEG
+
+    from mmer import media
+
+    path = tmp_path / name
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1", *codecs, "-ar", "44100", str(path)],
+                   check=True, capture_output=True)
+    info = media.probe(path)
+    assert info.frame_size == (160, 120) and info.has_audio
+    assert media.read_frames(path, [0.2, 0.6], info=info).shape == (2, 120, 160, 3)
