@@ -21,11 +21,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-## demo: generate the sample corpus, run the whole DVC pipeline, print the metrics
+## demo: generate the sample corpus, run the whole DVC pipeline, summarise what it trained and how it scored
 demo: $(STAMP)
 	test -d data/raw || $(BIN)/mmer synth --out data/raw --preset demo
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/mmer summary
 
 ## test: the whole offline test suite
 test: $(STAMP)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mmer.corpus import MEDIA_SUFFIXES
 from mmer.errors import DatasetError, MediaError
-from mmer.files import atomic_path
+from mmer.files import atomic_path, walk_files
 from mmer.ravdess import parse_name
 
 logger = logging.getLogger(__name__)
@@ -30,11 +30,11 @@ MANIFEST_COLUMNS = ["archive", "size", "mtime_ns", "member", "path"]
 
 
 def find_archives(root: str | Path) -> list[Path]:
-    """Every ``.zip`` file below ``root``, sorted."""
+    """Every ``.zip`` file below ``root``, sorted (symlinked folders followed, once each)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: corpus folder not found")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".zip")
+    return sorted(p for p in walk_files(root) if p.suffix.lower() == ".zip")
 
 
 def usable_member(name: str) -> bool:

@@ -22,6 +22,7 @@ COMMANDS = {
     "synth": ("mmer.synth.cli", "write a RAVDESS-shaped sample corpus (faces + synthetic emotional speech)"),
     "predict": ("mmer.predict_cli", "recognise the emotion of new clips"),
     "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
+    "summary": ("mmer.summary", "what the pipeline trained and how it scored, as a short table"),
 }
 
 

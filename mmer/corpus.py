@@ -18,6 +18,7 @@ import pandas as pd
 
 from mmer.config import IndexParams
 from mmer.errors import DatasetError
+from mmer.files import walk_files
 from mmer.labels import emotion_label, label_names
 from mmer.ravdess import parse_name
 from mmer.splits import assign_folds, fixed_split
@@ -60,11 +61,12 @@ INDEX_COLUMNS = [
 
 
 def find_media(root: str | Path) -> list[Path]:
-    """Every .mp4/.wav/.flac file below ``root``, sorted."""
+    """Every .mp4/.wav/.flac file below ``root``, sorted; symlinked folders are followed
+    (each real folder once, so link loops end: :func:`mmer.files.walk_files`)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: corpus folder not found")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+    return sorted(p for p in walk_files(root) if p.suffix.lower() in MEDIA_SUFFIXES)
 
 
 def one_per_recording(index: pd.DataFrame) -> pd.DataFrame:

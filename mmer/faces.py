@@ -12,6 +12,7 @@ importing this module stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from mmer import media
 from mmer.config import FACE_MODELS, FacesParams
 from mmer.errors import ConfigError, NoFaceError
+from mmer.logs import native_stderr_filtered
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +75,15 @@ class FaceDetector:
     """
 
     def __init__(self, options: FaceDetectorOptions | None = None) -> None:
-        from mediapipe.python.solutions import face_detection
+        # MediaPipe's C++ prints start-up lines on stderr when the graph is built and first run
+        with native_stderr_filtered():
+            from mediapipe.python.solutions import face_detection
 
-        self.options = options or FaceDetectorOptions()
-        self._detection = face_detection.FaceDetection(
-            model_selection=FACE_MODELS[self.options.model], min_detection_confidence=self.options.min_confidence
-        )
+            self.options = options or FaceDetectorOptions()
+            self._detection = face_detection.FaceDetection(
+                model_selection=FACE_MODELS[self.options.model], min_detection_confidence=self.options.min_confidence
+            )
+        self._started = False
 
     def detect(self, frame: np.ndarray) -> Box | None:
         """The most confident face in an RGB frame, or None.
@@ -92,7 +97,9 @@ class FaceDetector:
             raise ConfigError("FaceDetector.detect called after close()")
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ConfigError(f"a frame must be uint8 RGB of shape (H, W, 3), not {frame.dtype} {frame.shape}")
-        result = self._detection.process(np.ascontiguousarray(frame))
+        with contextlib.nullcontext() if self._started else native_stderr_filtered():
+            result = self._detection.process(np.ascontiguousarray(frame))
+        self._started = True
         if not result.detections:
             return None
         best = max(result.detections, key=lambda d: d.score[0])

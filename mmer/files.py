@@ -16,6 +16,32 @@ logger = logging.getLogger(__name__)
 FAILURE_COLUMNS = ["clip_id", "path", "stage", "kind", "reason"]
 
 
+def walk_files(root: str | Path) -> Iterator[Path]:
+    """Every file below ``root``, folders in sorted order, following symlinked folders.
+
+    Corpora on a shared drive often link their ``Actor_XX`` folders, which ``Path.rglob``
+    does not enter. A folder whose real path was already searched (a link back to an
+    ancestor, or a second link to the same folder) is not entered again, with a warning:
+    link loops end and no file is found twice. Broken links are left out.
+    """
+    root = Path(root)
+    seen = {os.path.realpath(root)}
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        kept = []
+        for name in sorted(subfolders):
+            real = os.path.realpath(os.path.join(folder, name))
+            if real in seen:
+                logger.warning("%s links to %s, which is already searched: not followed", os.path.join(folder, name), real)
+                continue
+            seen.add(real)
+            kept.append(name)
+        subfolders[:] = kept
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.is_file():
+                yield path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.

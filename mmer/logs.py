@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+
+# what MediaPipe's C++ (absl, glog, TensorFlow Lite) writes to stderr when a graph starts:
+# INFO and WARNING lines only; E/F lines and anything else still reach the terminal
+NATIVE_NOISE = re.compile(
+    r"INFO: Created TensorFlow Lite \S+ delegate for CPU"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
+)
 
 
 def quiet_third_party() -> None:
@@ -14,6 +26,41 @@ def quiet_third_party() -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", category=UserWarning, module="google.protobuf")
     logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(noise: re.Pattern[str] = NATIVE_NOISE) -> Iterator[None]:
+    """Keep native libraries' start-up chatter off the terminal, and nothing else.
+
+    Inside the block the process's stderr (file descriptor 2, which C++ code writes to
+    directly) goes to a temporary file; on exit every line that does not match ``noise``
+    is written to the real stderr, in order, so errors still show. The held-back lines go
+    to the debug log (``mmer -v`` shows them). Where stderr has no file descriptor, the
+    block runs unfiltered.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            shown = [line for line in lines if not noise.match(line)]
+            if shown:
+                os.write(2, "".join(shown).encode())
+            for line in lines:
+                if noise.match(line):
+                    logging.getLogger(__name__).debug("native start-up line: %s", line.rstrip())
 
 
 def _one_line_errors(exc_type, exc, tb) -> None:  # noqa: ANN001 - sys.excepthook signature

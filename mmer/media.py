@@ -146,7 +146,7 @@ class MediaInfo:
 
 _DURATION_RE = re.compile(r"Duration:\s*(N/A|(\d+):(\d+):(\d+(?:\.\d+)?))(?:,\s*start:\s*(-?\d+(?:\.\d+)?))?")
 _STREAM_RE = re.compile(r"Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)")
-_SIZE_RE = re.compile(r"\b(\d{1,5})x(\d{1,5})\b")
+_SIZE_RE = re.compile(r"\b([1-9]\d{0,4})x(\d{1,5})\b")  # not a codec tag such as 0x0002 (MPEG-TS)
 _FPS_RE = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)\b")
 _RATE_RE = re.compile(r"(\d+) Hz(?:,\s*([^,]+))?")
 _ROTATION_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")

@@ -46,8 +46,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = Path("models/model.keras")
 DEFAULT_PARAMS = Path("params.yaml")
 # what a folder is searched for; a file named on the command line is tried whatever its suffix
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
+# (the containers ffmpeg demuxes; files with other suffixes are skipped and named in a warning)
+VIDEO_SUFFIXES = (
+    ".mp4", ".m4v", ".mov", ".qt", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".mpe", ".m2v", ".ts", ".mts", ".m2ts",
+    ".vob", ".flv", ".f4v", ".wmv", ".asf", ".3gp", ".3g2", ".ogv", ".mxf", ".dv", ".divx", ".nut",
+)
+AUDIO_SUFFIXES = (
+    ".wav", ".wave", ".w64", ".rf64", ".flac", ".mp3", ".mp2", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".spx",
+    ".wma", ".aiff", ".aif", ".aifc", ".amr", ".caf", ".au", ".snd", ".ac3", ".eac3", ".mka", ".ape", ".wv", ".tta",
+)
 MEDIA_SUFFIXES = VIDEO_SUFFIXES + AUDIO_SUFFIXES
 AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
@@ -152,25 +159,47 @@ def find_clips(paths: Iterable[str | Path]) -> list[Path]:
 
     A file named explicitly is kept whatever it is (a missing or non-media file is then
     reported as that clip's failure); a folder contributes its files ending in one of
-    :data:`MEDIA_SUFFIXES`, sorted.
+    :data:`MEDIA_SUFFIXES` (the containers ffmpeg reads), sorted, following symlinked
+    folders. The files a folder search skips are named in a warning, with their suffixes.
 
     Raises
     ------
     ConfigError
         A folder holds no media file, or no path was given.
     """
+    from mmer.files import walk_files
+
     clips: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            found, skipped = [], []
+            for file in walk_files(path):
+                if file.suffix.lower() in MEDIA_SUFFIXES:
+                    found.append(file)
+                elif not file.name.startswith("."):  # hidden files (.DS_Store ...) go unmentioned
+                    skipped.append(file)
+            if skipped:
+                logger.warning("%s: %s", path, skipped_files(skipped, path))
             if not found:
-                raise ConfigError(f"{path}: no media files ({', '.join(MEDIA_SUFFIXES)}) in this folder")
-            clips.extend(found)
+                raise ConfigError(f"{path}: no media files in this folder" + (f" ({skipped_files(skipped, path)})" if skipped else ""))
+            clips.extend(sorted(found))
         else:
             clips.append(path)
     if not clips:
         raise ConfigError("no clip given")
     return clips
+
+
+def skipped_files(files: list[Path], folder: Path, *, show: int = 10) -> str:
+    """``skipped 3 files not named as media: a.txt, b.srt, notes (no suffix)``: what a folder
+    search left out, by suffix, then the first ``show`` names (relative to ``folder``)."""
+    suffixes = sorted({f.suffix.lower() or "(no suffix)" for f in files})
+    names = [str(f.relative_to(folder)) for f in sorted(files)[:show]]
+    more = f" and {len(files) - show} more" if len(files) > show else ""
+    return (
+        f"skipped {len(files)} file{'s' if len(files) != 1 else ''} not named as media ({', '.join(suffixes)}): "
+        f"{', '.join(names)}{more}; name a file to try it anyway"
+    )
 
 
 

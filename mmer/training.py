@@ -16,7 +16,6 @@ from typing import Any
 
 import keras
 import numpy as np
-from tqdm.auto import tqdm
 
 from mmer.augment import augment_batch, mixup_batch
 from mmer.bundle import model_metadata, save_model_bundle
@@ -182,6 +181,52 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+def format_epoch(epoch: int, epochs: int, logs: Mapping[str, float], seconds: float, *, label: str = "") -> str:
+    """One line of training progress, e.g.
+    ``epoch 3/30: loss 1.52 acc 0.41 | val_loss 1.61 val_acc 0.38 | lr 1e-03 | 7.1 s``.
+
+    ``epoch`` is 1-based; ``label`` (e.g. ``fold 2/6 member 1/3``) goes in front.
+    """
+    def scores(prefix: str) -> str:
+        parts = [f"{prefix}loss {logs[prefix + 'loss']:.3f}"] if prefix + "loss" in logs else []
+        if prefix + "accuracy" in logs:
+            parts.append(f"{prefix}acc {logs[prefix + 'accuracy']:.3f}")
+        return " ".join(parts)
+
+    fields = [part for part in (scores(""), scores("val_")) if part]
+    if "learning_rate" in logs:
+        fields.append(f"lr {float(logs['learning_rate']):.0e}")
+    fields.append(f"{seconds:.1f} s")
+    return f"{label + ' ' if label else ''}epoch {epoch}/{epochs}: " + " | ".join(fields)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One INFO line per epoch (loss, accuracy, their validation values, learning rate, time),
+    so that ``dvc repro`` shows training as it goes; ``*`` marks a new best ``monitor``."""
+
+    def __init__(self, *, label: str = "", monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.label, self.monitor = label, monitor
+        self.best: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        logs = dict(logs or {})
+        if "learning_rate" not in logs and getattr(self.model, "optimizer", None) is not None:
+            try:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            except (TypeError, ValueError, AttributeError):
+                pass
+        line = format_epoch(epoch + 1, int(self.params.get("epochs", 0)), logs, time.perf_counter() - self._start, label=self.label)
+        value = logs.get(self.monitor)
+        if value is not None and (self.best is None or (value < self.best if self.monitor.endswith("loss") else value > self.best)):
+            self.best = float(value)
+            line += " *"
+        logger.info("%s", line)
+
+
 def fit_model(
     model: keras.Model,
     train: ClipData,
@@ -203,6 +248,7 @@ def fit_model(
     augment: Mapping[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
+    label: str = "",
 ) -> dict[str, Any]:
     """Compile and fit ``model`` on ``train``, watching ``val`` (the validation speakers).
 
@@ -234,6 +280,8 @@ def fit_model(
         Keyword arguments of :func:`mmer.augment.augment_batch`; None: no augmentation.
     callbacks : sequence of keras callbacks
         Added to the schedule/stopping/checkpoint callbacks (e.g. :class:`LiveLogger`).
+    label : str
+        Put in front of each per-epoch progress line (:class:`EpochLogger`).
 
     Returns
     -------
@@ -271,6 +319,7 @@ def fit_model(
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
             keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
             timer,
+            EpochLogger(label=label, monitor=monitor),
             *callbacks,
         ]
         history = model.fit(
@@ -370,6 +419,7 @@ def train_model(
     epochs: int | None = None,
     live: Any = None,
     verbose: int = 0,
+    label: str = "",
 ) -> TrainResult:
     """Build, seed and fit a model on the ``train`` clips of ``data``, watching ``val``.
 
@@ -393,6 +443,8 @@ def train_model(
         Overrides ``train_params.epochs`` (cross-validation may train shorter).
     live : dvclive.Live, optional
         Where to log params, per-epoch curves and the summary.
+    label : str
+        Put in front of the progress lines (e.g. ``fold 2/6``).
 
     Returns
     -------
@@ -416,12 +468,15 @@ def train_model(
         "augment": dataclasses.asdict(augment_params),
     }
     members, summaries = [], []
-    for j, clips in enumerate(tqdm(member_data, desc="ensemble", unit="model", disable=n_members == 1)):
+    for j, clips in enumerate(member_data):
         seed = train_params.seed + j
+        member_label = " ".join(filter(None, (label, f"member {j + 1}/{n_members}" if n_members > 1 else "")))
         configure_runtime(seed=seed, threads=train_params.threads, deterministic=train_params.deterministic)
         if j == 0:
             keras.backend.clear_session()
         train, val = with_perturbed_copies(clips.split("train")), clips.split("val")
+        if n_members > 1:
+            logger.info("%s: seed %d, %d training clips, validation actors %s", member_label, seed, len(train), sorted(int(a) for a in set(val.actors)))
         model = build_model(
             n_classes=len(label_names),
             audio_standardise=audio_statistics(train, model_params.inputs),
@@ -432,14 +487,14 @@ def train_model(
             live.log_params({**params_log, "n_parameters": model.count_params() * n_members, "n_train": len(train), "n_val": len(val)})
         # DVCLive follows the first member only (its curves are one training's)
         callbacks = [LiveLogger(live)] if live is not None and j == 0 else ()
-        summary = fit_model(model, train, val, augment=augment, callbacks=callbacks, verbose=verbose, **{**fit_kwargs, "seed": seed})
+        summary = fit_model(model, train, val, augment=augment, callbacks=callbacks, verbose=verbose, label=member_label, **{**fit_kwargs, "seed": seed})
         summary.update(
             n_parameters=model.count_params(), n_train=len(train), n_perturbed=len(train) - int((clips.splits == "train").sum()), n_val=len(val),
             val_actors=sorted(int(a) for a in set(val.actors)),
         )
         if n_members > 1:
             model.name = f"member_{j}"
-            logger.info("ensemble member %d of %d (seed %d, validation actors %s): val accuracy %.3f", j + 1, n_members, seed, summary["val_actors"], summary["val"]["accuracy"])
+            logger.info("%s (seed %d, validation actors %s): val accuracy %.3f", member_label, seed, summary["val_actors"], summary["val"]["accuracy"])
         members.append(model)
         summaries.append(summary)
     model = members[0] if n_members == 1 else ensemble_model(members)
@@ -533,9 +588,16 @@ def cross_validate(
     if bad:
         raise ConfigError(f"cv.folds {bad} not in 0..{n_folds - 1}")
     per_fold = []
-    for fold in folds:
+    for i, fold in enumerate(folds):
         data = align_clips(index, caches, fold=fold)
-        result = train_model(data, label_names=label_names, model_params=model_params, train_params=train_params, augment_params=augment_params, epochs=epochs)
+        fold_label = f"fold {i + 1}/{len(folds)}"
+        logger.info(
+            "%s (fold %d): test actors %s, validation actors %s",
+            fold_label, fold, sorted(int(a) for a in set(data.split("test").actors)), sorted(int(a) for a in set(data.split("val").actors)),
+        )
+        result = train_model(
+            data, label_names=label_names, model_params=model_params, train_params=train_params, augment_params=augment_params, epochs=epochs, label=fold_label,
+        )
         report, _ = evaluate_split(data, result.model, result.metadata, split="test", batch_size=batch_size)
         report.update(
             fold=fold,
@@ -544,11 +606,16 @@ def cross_validate(
             training={k: v for k, v in result.summary.items() if k != "history"},
         )
         per_fold.append(report)
-        logger.info("fold %d (test actors %s): accuracy %.3f, UAR %.3f", fold, report["test_actors"], report["accuracy"], report["uar"])
+        logger.info("%s: test actors %s -> accuracy %.3f, UAR %.3f", fold_label, report["test_actors"], report["accuracy"], report["uar"])
     summary: dict[str, Any] = {"enabled": True, "folds": folds, "n": int(sum(r["n"] for r in per_fold))}
     for key in METRIC_KEYS:
         summary[key] = _mean_std([r[key] for r in per_fold])
         summary[f"majority_{key}"] = _mean_std([r["majority"][key] for r in per_fold])
+    logger.info(
+        "cross-validation over %d folds: accuracy %.3f ± %.3f, UAR %.3f ± %.3f (majority accuracy %.3f)",
+        len(folds), summary["accuracy"]["mean"], summary["accuracy"]["std"], summary["uar"]["mean"], summary["uar"]["std"],
+        summary["majority_accuracy"]["mean"],
+    )
     return summary, per_fold
 
 
