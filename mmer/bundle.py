@@ -224,7 +224,7 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
             raise ModelError(f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}")
     if "faces" in inputs:
         video = features.get("video", {})
-        _require(video, ("speech_frames", "size"), f"{meta_path} features.video")
-        expected = [int(video["speech_frames"]), int(video["size"]), int(video["size"]), 3]
+        _require(video, ("frames_per_clip", "size"), f"{meta_path} features.video")
+        expected = [int(video["frames_per_clip"]), int(video["size"]), int(video["size"]), 3]
         if expected != list(inputs["faces"]["shape"]):
             raise ModelError(f"{meta_path}: the faces params give crops of shape {expected}, the model takes {inputs['faces']['shape']}")

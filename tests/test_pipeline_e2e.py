@@ -75,7 +75,7 @@ def test_preprocessing_outputs(repo):
 
 def test_training_outputs(repo):
     meta = json.loads((repo / "models/model.json").read_text())
-    assert meta["modality"] == "av" and len(meta["label_names"]) == 7
+    assert meta["model_inputs"] == "av" and len(meta["label_names"]) == 7
     # the span params travel with the model, so `mmer predict` cuts a new clip the same way
     assert meta["features"]["span"]["threshold_db"] == -35.0 and "jobs" not in meta["features"]["span"]
     assert (repo / "models/model.keras").stat().st_size > 10_000
