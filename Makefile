@@ -10,7 +10,7 @@ export PYTHONHASHSEED ?= 0
 # dvc.yaml runs `python stages/...`: make it the venv's python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-fast bench lock clean-demo venv
+.PHONY: demo test test-fast bench lock clean-demo venv exps compare
 
 venv: $(STAMP)
 
@@ -25,7 +25,19 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	test -d data/raw || $(BIN)/mmer synth --out data/raw --preset demo
 	$(BIN)/dvc repro
+	$(BIN)/dvc exp save --force --name baseline --include-untracked metrics --quiet
 	$(BIN)/dvc metrics show
+
+# the columns of `make exps`: the headline metrics and the params that differ between rows
+EXPS_DROP ?= .*
+EXPS_KEEP ?= ^Experiment$$|^Created$$|^State$$|^(eval\.json:)?(accuracy|uar|macro_f1|majority\.accuracy)$$|^(summary\.json:)?(accuracy|uar|macro_f1|majority_accuracy)\.(mean|std)$$|^(baselines\.json:)?(audio|video|av)\.accuracy$$|^best_epoch$$
+## exps: the experiments side by side, narrow enough for a terminal (EXPS_KEEP=REGEX for other columns)
+exps: $(STAMP)
+	$(BIN)/dvc exp show --no-pager --only-changed --drop '$(EXPS_DROP)' --keep '$(EXPS_KEEP)'
+
+## compare: an experiment against the demo's recorded baseline (make compare EXP=audio-only; default: the workspace)
+compare: $(STAMP)
+	$(BIN)/dvc exp diff baseline $(EXP)
 
 ## test: the whole offline test suite
 test: $(STAMP)

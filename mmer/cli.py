@@ -22,6 +22,7 @@ COMMANDS = {
     "synth": ("mmer.synth.cli", "write a RAVDESS-shaped sample corpus (faces + synthetic emotional speech)"),
     "predict": ("mmer.predict", "recognise the emotion of new clips"),
     "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
+    "report": ("mmer.report", "Markdown tables of the cross-validated experiments, from dvc exp show --json"),
 }
 
 
