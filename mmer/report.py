@@ -191,11 +191,19 @@ def mean_std(summary: Mapping[str, Any], key: str) -> str:
     return f"{cell['mean']:.3f} ± {cell.get('std', 0.0):.3f}"
 
 
-def folds_text(summary: Mapping[str, Any], n_folds: int | None) -> str:
-    folds = [int(k) for k in summary.get("folds") or []]
-    if n_folds is not None and sorted(folds) == list(range(n_folds)):
+def row_folds(record: Record) -> list[int]:
+    """The folds a row's cross-validation ran: its summary's (DVC drops lists from metrics), else
+    ``cv.folds``, else every fold (``index.n_folds``)."""
+    folds = (record.cv or {}).get("folds") or record.params.get("cv.folds") or range(int(record.params.get("index.n_folds") or 0))
+    return sorted(int(k) for k in folds)
+
+
+def folds_text(record: Record) -> str:
+    folds = row_folds(record)
+    n_folds = record.params.get("index.n_folds")
+    if n_folds is not None and folds == list(range(int(n_folds))):
         return f"all {n_folds}"
-    return ",".join(str(k) for k in folds)
+    return ",".join(str(k) for k in folds) or "?"
 
 
 def cv_rows(all_records: Iterable[Record], *, include_workspace: bool = False) -> list[Record]:
@@ -231,12 +239,11 @@ def cv_table(all_records: Sequence[Record], *, include_workspace: bool = False) 
     lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     for row, change in zip(rows, changed):
         own = {k: v for k, v in change.items() if k not in common}
-        n_folds = row.params.get("index.n_folds")
         params_text = ", ".join(f"{k}={value_text(v)}" for k, v in sorted(own.items())) or "(none)"
         cells = [mean_std(row.cv, key) for key in METRICS]
         majority = row.cv.get("majority_accuracy", {}).get("mean")
         lines.append(
-            f"| {row.name} | {params_text} | {folds_text(row.cv, n_folds)} | {' | '.join(cells)} | "
+            f"| {row.name} | {params_text} | {folds_text(row)} | {' | '.join(cells)} | "
             f"{'-' if majority is None else f'{majority:.3f}'} |"
         )
     return "\n".join(lines) + "\n"
@@ -264,7 +271,7 @@ def ablation_table(
     base_row = next((r for r in rows if r.name == base), None)
     if base_row is None:
         raise MmerError(f"no cross-validated experiment named {base!r} (have: {[r.name for r in rows]})")
-    base_folds = sorted(base_row.cv.get("folds") or [])
+    base_folds = row_folds(base_row)
     base_acc = float(base_row.cv["accuracy"]["mean"])
     base_per_fold = fold_accuracies(fold_reports(base_row))
     lines = [
@@ -272,7 +279,7 @@ def ablation_table(
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        if sorted(row.cv.get("folds") or []) != base_folds:
+        if row_folds(row) != base_folds:
             continue
         change = changes(row.params, base_row.params)
         dropped = sorted(set(base_row.params) - set(row.params))
