@@ -10,8 +10,8 @@ values in compact JSON so they hold no spaces; pipe them into DVC::
 
     mmer preset ravdess-speech speech-best --set cv.enabled=true | xargs dvc exp run --queue -n speech-best
 
-(``--set`` comes last: ``dvc exp run`` takes the last ``-S`` of a key, so an override
-appended after the preset's own would lose.) A relative ``data.raw`` is printed absolute,
+(``--set`` overrides are merged into the presets, one ``-S`` per key: ``dvc exp run`` takes
+the last ``-S`` of a key, so an override appended after the preset's own would lose.) A relative ``data.raw`` is printed absolute,
 since a queued experiment runs in a temporary copy of the repository.
 params.yaml itself is not touched: an experiment records exactly what it changed.
 """

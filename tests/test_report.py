@@ -151,3 +151,17 @@ def test_cv_classifier_param():
     assert CvParams().classifier == "network" and CvParams(classifier="rbf_svm").classifier == "rbf_svm"
     with pytest.raises(ConfigError, match="cv.classifier"):
         CvParams(classifier="svm")
+
+
+def test_preset_command_sets_last_and_makes_the_corpus_path_absolute(tmp_path, monkeypatch, capsys):
+    from conftest import ROOT
+    from mmer.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["preset", "ravdess-speech", "speech-best", "--set", "train.ensemble=1", "cv.enabled=true"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    settings = dict(line.split(" ", 1)[1].split("=", 1) for line in lines)
+    assert settings["data.raw"] == str((ROOT / "../shared/data/ravdess-speech-dev").resolve())
+    # one -S per key, the override's value (the preset's own would win if appended after it)
+    assert settings["train.ensemble"] == "1" and settings["cv.enabled"] == "true" and len(settings) == len(lines)
+    assert main(["preset", "ravdess-speech", "--set", "train.ensembl=1"]) == 1
