@@ -10,7 +10,7 @@ export PYTHONHASHSEED ?= 0
 # dvc.yaml runs `python stages/...`: make it the venv's python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-fast bench lock clean-demo venv
+.PHONY: demo test test-fast bench lock clean-demo venv exps compare
 
 venv: $(STAMP)
 
@@ -25,7 +25,20 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	test -d data/raw || $(BIN)/mmer synth --out data/raw --preset demo
 	$(BIN)/dvc repro
+	$(BIN)/dvc exp save --force --name baseline --include-untracked metrics --quiet
 	$(BIN)/mmer summary
+
+# `make exps` shows the params that differ between rows and the headline metrics: the fixed split's
+# test accuracy, UAR and macro-F1, the cross-validation means, the baselines' accuracy, best epoch.
+# (dvc exp show matches these patterns from the start of each column name.)
+EXPS_DROP ?= .*/.*|Executor|(mean_span_s|padded_frames|truncated|frames_with_face|train\.(accuracy|loss)|val\.(accuracy|loss)|learning_rate|step|epochs_run|seconds_per_epoch|train_seconds|n_parameters|n_train|n_perturbed|n_val|best\.val_loss|best\.val_accuracy|majority\..*|model_inputs|split|enabled|per_class_recall\..*|majority_(macro_f1|uar)\..*|majority_accuracy\.std|(uar|macro_f1)\.std|(audio|video|av)\.(uar|classifier))$$
+## exps: the experiments side by side, narrow enough for a terminal
+exps: $(STAMP)
+	$(BIN)/dvc exp show --no-pager --only-changed --drop '$(EXPS_DROP)'
+
+## compare: an experiment against the demo's recorded baseline (make compare EXP=audio-only; default: the workspace)
+compare: $(STAMP)
+	$(BIN)/dvc exp diff baseline $(EXP)
 
 ## test: the whole offline test suite
 test: $(STAMP)

@@ -23,6 +23,7 @@ COMMANDS = {
     "predict": ("mmer.predict_cli", "recognise the emotion of new clips"),
     "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
     "summary": ("mmer.summary", "what the pipeline trained and how it scored, as a short table"),
+    "report": ("mmer.report", "Markdown tables of the cross-validated experiments, from dvc exp show --json"),
 }
 
 

@@ -359,10 +359,12 @@ class CvParams:
     enabled: bool = False
     epochs: int = 0  # 0: train.epochs
     folds: tuple[int, ...] = ()  # empty: every fold
+    classifier: str = "network"  # network (the model section) | a baselines classifier on pooled features of model.modality's inputs
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
             raise ConfigError(f"cv.epochs must be 0 (train.epochs) or positive, not {self.epochs}")
+        _check_choice("cv", "classifier", self.classifier, ("network", *BASELINE_CLASSIFIERS))
 
 
 @dataclasses.dataclass(frozen=True)

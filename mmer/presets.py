@@ -8,8 +8,11 @@ A preset is a flat YAML mapping of dotted params keys to values::
 ``mmer preset NAME [NAME ...]`` prints one ``-S key=value`` per line (later presets win),
 values in compact JSON so they hold no spaces; pipe them into DVC::
 
-    mmer preset ravdess-speech speech-best | xargs dvc exp run -S cv.enabled=true
+    mmer preset ravdess-speech speech-best --set cv.enabled=true | xargs dvc exp run --queue -n speech-best
 
+(``--set`` overrides are merged into the presets, one ``-S`` per key: ``dvc exp run`` takes
+the last ``-S`` of a key, so an override appended after the preset's own would lose.) A relative ``data.raw`` is printed absolute,
+since a queued experiment runs in a temporary copy of the repository.
 params.yaml itself is not touched: an experiment records exactly what it changed.
 """
 
@@ -77,6 +80,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=str(DEFAULT_DIR), help="folder of the presets")
     parser.add_argument("--params", default="params.yaml", help="params file the keys must exist in")
     parser.add_argument("--list", action="store_true", help="list the presets and their first comment line")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides after the presets (YAML values), e.g. train.ensemble=1 cv.enabled=true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +94,16 @@ def run(args: argparse.Namespace) -> int:
     for name in args.names:
         preset = load_preset(name, directory=args.dir)
         check_preset(preset, params, name=name)
+        raw = preset.get("data.raw")
+        if isinstance(raw, str) and not Path(raw).is_absolute():
+            # a queued experiment (dvc exp run --queue) runs in a temporary copy of the
+            # repository, where a relative corpus path no longer reaches the corpus
+            preset["data.raw"] = str(Path(raw).resolve())
         presets.append(preset)
+    if args.set:
+        overrides = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+        check_preset(overrides, params, name="--set")
+        presets.append(overrides)
     arguments = dvc_set_args(presets)
     for flag, value in zip(arguments[::2], arguments[1::2]):
         print(flag, value)

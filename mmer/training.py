@@ -630,25 +630,20 @@ def cv_stage(
     epochs: int = CvParams.epochs,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
-    """Stage ``cv``: ``<out_dir>/summary.json`` and one ``<out_dir>/fold_<k>.json`` per fold.
+    """Stage ``cv``: ``<out_dir>/summary.json`` (the DVC metric) and ``<out_dir>/folds.json`` (every fold's report).
 
     When ``enabled`` is false nothing is trained and the summary says so, so ``dvc repro``
     stays short until ``cv.enabled`` is switched on.
     """
     from mmer.corpus import read_index
-    from mmer.files import write_json
+    from mmer.report import write_cv_results
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("fold_*.json"):
-        old.unlink()
+    summary: dict[str, Any] = {"enabled": False}
+    per_fold: list[dict[str, Any]] = []
     if not enabled:
         logger.info("cv.enabled is false: no cross-validation run (dvc exp run -S cv.enabled=true runs it)")
-        summary: dict[str, Any] = {"enabled": False}
     else:
         caches = read_caches(audio_path, video_path)
         summary, per_fold = cross_validate(read_index(index_path), caches, folds=folds, epochs=epochs or None, **train_kwargs)
-        for report in per_fold:
-            write_json(report, out_dir / f"fold_{report['fold']}.json")
-    write_json(summary, out_dir / "summary.json")
+    write_cv_results(out_dir, summary, per_fold)
     return summary

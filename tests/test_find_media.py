@@ -5,13 +5,14 @@ import logging
 import os
 
 import pytest
-from media_factory import ravdess_name
 
 from mmer.archives import find_archives
 from mmer.corpus import find_media
 from mmer.errors import ConfigError
 from mmer.files import walk_files
 from mmer.predictor import find_clips
+
+from media_factory import ravdess_name
 
 needs_symlinks = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="symlinks")
 
@@ -81,9 +82,9 @@ def test_other_containers_decode(tmp_path, name, codecs):
     # MPEG-TS writes codec tags like 0x0002 on the stream line: not the frame size
     import subprocess
 
-    from media_factory import FFMPEG
-
     from mmer import media
+
+    from media_factory import FFMPEG
 
     path = tmp_path / name
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",

@@ -3,10 +3,10 @@
 import logging
 import re
 
-from feature_factory import make_corpus, tiny_augment_params, tiny_model_params
-
 from mmer.config import TrainParams
 from mmer.training import cross_validate, format_epoch
+
+from feature_factory import make_corpus, tiny_augment_params, tiny_model_params
 
 
 def test_format_epoch_line():

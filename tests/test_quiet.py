@@ -5,9 +5,9 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
-
 from mmer.logs import native_stderr_filtered
+
+from conftest import ROOT
 
 NOISE = [
     "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",

@@ -320,10 +320,11 @@ def test_cv_stage_off_and_on(tmp_path):
     paths = {"audio_path": files.audio_path, "video_path": files.video_path, "out_dir": tmp_path / "cv"}
     params = {"label_names": corpus.label_names, "model_params": tiny_model_params(), "train_params": FAST, "augment_params": AugmentParams(enabled=False)}
     assert cv_stage(files.index_path, enabled=False, **paths, **params) == {"enabled": False}
-    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["summary.json"]
+    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["folds.json", "summary.json"]
+    assert json.loads((tmp_path / "cv" / "folds.json").read_text()) == []
 
     summary = cv_stage(files.index_path, enabled=True, folds=(1,), epochs=1, **paths, **params)
-    fold = json.loads((tmp_path / "cv" / "fold_1.json").read_text())
+    [fold] = json.loads((tmp_path / "cv" / "folds.json").read_text())
     assert fold["fold"] == 1 and fold["test_actors"] == [3, 4] and fold["val_actors"] == [5, 6]
     assert fold["training"]["epochs_run"] == 1
     assert fold["training"]["n_perturbed"] == fold["training"]["n_train"] // 2 > 0

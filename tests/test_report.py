@@ -1,0 +1,169 @@
+"""mmer.report and mmer.classical_cv: the compact metrics, and tables from `dvc exp show --json`.
+
+tests/data/exp_show.json is the real `dvc exp show --json` output (DVC 3.67) of a tiny
+generated corpus (actors 1-6, 6 folds of one actor): a `baseline` saved with `dvc exp save`,
+and three queued cross-validations, cv-net (the network, folds 0,1, 1 epoch), cv-svm
+(cv.classifier=rbf_svm) and cv-lda (cv.classifier=lda).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmer import report
+from mmer.baselines import run_baselines
+from mmer.classical_cv import classical_cv_stage, cross_validate_classical
+from mmer.clips import align_clips
+from mmer.config import CvParams
+from mmer.errors import ConfigError, MmerError
+
+from feature_factory import make_corpus, write_corpus
+
+SAMPLE = Path(__file__).parent / "data" / "exp_show.json"
+# per-fold accuracies of the sample's runs (metrics/cv/folds.json of each experiment commit)
+FOLDS = {
+    "cv-svm": [0.5, 0.5, 0.625, 0.25, 0.25, 0.375],
+    "cv-lda": [0.75, 0.625, 0.875, 0.375, 0.5, 0.5],
+    "cv-net": [0.25, 0.25],
+}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return report.records(json.loads(SAMPLE.read_text()))
+
+
+def fold_reports(record):
+    return [{"fold": k, "accuracy": a} for k, a in enumerate(FOLDS[record.name])] if record.name in FOLDS else None
+
+
+def test_records_read_every_row_of_dvc_exp_show(rows):
+    kinds = {r.name: r.kind for r in rows}
+    assert kinds == {"workspace": "workspace", "master": "commit", "baseline": "experiment", "cv-net": "experiment", "cv-svm": "experiment", "cv-lda": "experiment"}
+    by_name = {r.name: r for r in rows}
+    master = by_name["master"]
+    assert all(r.baseline == master.rev for r in rows if r.kind == "experiment")
+    assert by_name["cv-svm"].params["cv.classifier"] == "rbf_svm" and by_name["cv-svm"].params["model.inputs"] == "av"
+    # the compare flow's baseline has the fixed-split metrics but no cross-validation
+    assert by_name["baseline"].metrics["metrics/eval.json"]["accuracy"] == pytest.approx(0.25)
+    assert by_name["baseline"].cv is None and by_name["master"].cv is None
+    assert by_name["cv-lda"].cv["accuracy"]["mean"] == pytest.approx(np.mean(FOLDS["cv-lda"]))
+    assert by_name["cv-lda"].cv["accuracy"]["std"] == pytest.approx(np.std(FOLDS["cv-lda"]))
+
+
+def test_cv_table(rows):
+    text = report.cv_table(rows)
+    lines = text.splitlines()
+    # params every row changed alike are said once, above the table
+    assert lines[0].startswith("Every row: `cv.enabled=true`")
+    table = [line for line in lines if line.startswith("| cv-")]
+    assert [line.split(" | ")[0] for line in table] == ["| cv-lda", "| cv-svm", "| cv-net"]  # best first
+    assert table[0] == "| cv-lda | cv.classifier=lda | all 6 | 0.604 ± 0.168 | 0.607 ± 0.188 | 0.534 ± 0.213 | 0.250 |"
+    assert "| cv-net | cv.epochs=1, cv.folds=[0,1] | 0,1 | 0.250 ± 0.000 |" in table[2]
+    assert "baseline" not in text and "workspace" not in text  # no cross-validation there
+
+
+def test_cv_table_without_cross_validation(rows):
+    plain = [r for r in rows if r.cv is None]
+    assert "dvc exp run -S cv.enabled=true" in report.cv_table(plain)
+
+
+def test_ablation_table_pairs_the_folds(rows):
+    text = report.ablation_table(rows, "cv-svm", fold_reports=fold_reports)
+    lines = text.splitlines()
+    assert lines[0].startswith("| change from `cv-svm` |")
+    assert "| cv.classifier=lda | 0.604 ± 0.168 | +0.187 | 6 / 0 | 0.607 | cv-lda |" in lines
+    assert "| (none: the base) | 0.417 ± 0.138 | +0.000 | 0 / 0 | 0.369 | cv-svm |" in lines
+    assert "cv-net" not in text  # other folds: not comparable
+    # without the per-fold reports the pairing is unknown, the means still compare
+    assert "| cv.classifier=lda | 0.604 ± 0.168 | +0.187 | - |" in report.ablation_table(rows, "cv-svm")
+    with pytest.raises(MmerError, match="no cross-validated experiment named 'nope'"):
+        report.ablation_table(rows, "nope")
+
+
+def test_mmer_report_command(tmp_path, capsys):
+    from mmer.cli import main
+
+    out = tmp_path / "table.md"
+    assert main(["report", "--input", str(SAMPLE), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| cv-lda |" in printed and out.read_text() == printed
+
+
+def test_changes_and_values():
+    assert report.changes({"a.b": 1, "a.c": [1, 2], "a.d": "x"}, {"a.b": 1, "a.c": [1]}) == {"a.c": [1, 2], "a.d": "x"}
+    assert report.value_text([0.9, 1.1]) == "[0.9,1.1]" and report.value_text("speaker") == "speaker" and report.value_text(True) == "true"
+    assert report.flatten({"a": {"b": 1, "c": {"d": [2]}}}) == {"a.b": 1, "a.c.d": [2]}
+
+
+def test_headline_baselines_pick_by_validation_not_test():
+    results = {
+        "n": 32,
+        "majority": {"accuracy": 0.25, "uar": 0.143, "macro_f1": 0.057, "class": "neutral", "n": 32},
+        "audio": {
+            "gnb": {"accuracy": 0.9, "uar": 0.9, "macro_f1": 0.9, "val_uar": 0.2},  # best on test, worst on validation
+            "lda": {"accuracy": 0.5, "uar": 0.4, "macro_f1": 0.45, "val_uar": 0.6},
+            "rbf_svm": {"accuracy": 0.45, "uar": 0.41, "macro_f1": 0.4, "val_uar": 0.6, "C": 1.0},  # a tie: the first wins
+        },
+        "av": {"lda": {"accuracy": 0.625, "uar": 0.571, "macro_f1": 0.614, "val_uar": 0.7}},
+    }
+    assert report.headline_baselines(results) == {
+        "majority": {"accuracy": 0.25, "uar": 0.143},
+        "audio": {"classifier": "lda", "accuracy": 0.5, "uar": 0.4},
+        "av": {"classifier": "lda", "accuracy": 0.625, "uar": 0.571},
+    }
+
+
+def test_write_cv_results(tmp_path):
+    report.write_cv_results(tmp_path / "cv", {"enabled": False}, [])
+    assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == {"enabled": False}
+    assert json.loads((tmp_path / "cv" / "folds.json").read_text()) == []
+
+
+def test_classical_cross_validation_is_run_baselines_per_fold(tmp_path):
+    corpus = make_corpus(seed=11, signal=0.35)
+    names = corpus.label_names
+    summary, per_fold = cross_validate_classical(corpus.index, corpus.caches, label_names=names, classifier="lda", feature_set="audio", folds=(0, 2))
+    assert [f["fold"] for f in per_fold] == [0, 2] and summary["folds"] == [0, 2] and summary["enabled"] is True
+    for fold in per_fold:
+        direct = run_baselines(align_clips(corpus.index, corpus.caches, fold=fold["fold"]), label_names=names, feature_sets=("audio",), classifiers=("lda",))
+        assert fold["accuracy"] == direct["audio"]["lda"]["accuracy"] and fold["majority"] == direct["majority"]
+        assert not set(fold["test_actors"]) & set(fold["val_actors"])
+    assert summary["accuracy"]["mean"] == pytest.approx(np.mean([f["accuracy"] for f in per_fold]))
+    assert summary["majority_uar"]["std"] == pytest.approx(np.std([f["majority"]["uar"] for f in per_fold]))
+    with pytest.raises(ConfigError, match="cv.folds"):
+        cross_validate_classical(corpus.index, corpus.caches, label_names=names, classifier="lda", feature_set="audio", folds=(9,))
+
+    files = write_corpus(tmp_path, corpus)
+    paths = {"audio_path": files.audio_path, "video_path": files.video_path, "out_dir": tmp_path / "cv"}
+    kwargs = {"label_names": names, "classifier": "rbf_svm", "feature_set": "av", "c_grid": (1.0,)}
+    assert classical_cv_stage(files.index_path, enabled=False, **paths, **kwargs) == {"enabled": False}
+    stage = classical_cv_stage(files.index_path, enabled=True, folds=(1,), **paths, **kwargs)
+    assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == stage
+    [fold] = json.loads((tmp_path / "cv" / "folds.json").read_text())
+    assert fold["classifier"] == "rbf_svm" and fold["feature_set"] == "av" and fold["C"] == 1.0
+
+
+def test_cv_classifier_param():
+    assert CvParams().classifier == "network" and CvParams(classifier="rbf_svm").classifier == "rbf_svm"
+    with pytest.raises(ConfigError, match="cv.classifier"):
+        CvParams(classifier="svm")
+
+
+def test_preset_command_sets_last_and_makes_the_corpus_path_absolute(tmp_path, monkeypatch, capsys):
+    from mmer.cli import main
+
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    assert main(["preset", "ravdess-speech", "speech-best", "--set", "train.ensemble=1", "cv.enabled=true"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    settings = dict(line.split(" ", 1)[1].split("=", 1) for line in lines)
+    assert settings["data.raw"] == str((ROOT / "../shared/data/ravdess-speech-dev").resolve())
+    # one -S per key, the override's value (the preset's own would win if appended after it)
+    assert settings["train.ensemble"] == "1" and settings["cv.enabled"] == "true" and len(settings) == len(lines)
+    assert main(["preset", "ravdess-speech", "--set", "train.ensembl=1"]) == 1
