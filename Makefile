@@ -10,7 +10,7 @@ export PYTHONHASHSEED ?= 0
 # dvc.yaml runs `python stages/...`: make it the venv's python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-fast bench lock clean-demo venv exps compare
+.PHONY: lint demo test test-fast bench lock clean-demo venv exps compare
 
 venv: $(STAMP)
 
@@ -40,8 +40,12 @@ exps: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/dvc exp diff baseline $(EXP)
 
-## test: the whole offline test suite
-test: $(STAMP)
+## lint: ruff's checks (configured in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## test: lint, then the whole offline test suite
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -x --durations=15
 
 ## test-fast: everything but the end-to-end tests

@@ -757,7 +757,7 @@ def _bench_dvc_in(repo: Path, options: BenchOptions, corpus_dir: Path, n_clips: 
     run_command([*git, "add", "-A"], cwd=repo, what="git add")
     run_command([*git, "commit", "-qm", "bench results"], cwd=repo, what="git commit")
     noop, changed, reran = [], [], set()
-    for repeat in range(options.repeats):
+    for _repeat in range(options.repeats):
         seconds, output = run_command([dvc, "repro"], cwd=repo, what="no-op dvc repro")
         ran, restored = dvc_stages(output)
         if ran or restored:

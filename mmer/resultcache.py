@@ -58,7 +58,7 @@ class ClipCache:
     @classmethod
     def for_stage(
         cls, stage: str, params: dict[str, Any], *, modules: tuple[ModuleType, ...] = (), base: str | Path = DEFAULT_DIR
-    ) -> "ClipCache":
+    ) -> ClipCache:
         """The cache of ``stage`` under ``params`` and the current code of ``modules``."""
         return cls(Path(base) / stage / params_digest(stage, params, modules))
 
