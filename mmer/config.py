@@ -359,7 +359,7 @@ class CvParams:
     enabled: bool = False
     epochs: int = 0  # 0: train.epochs
     folds: tuple[int, ...] = ()  # empty: every fold
-    classifier: str = "network"  # network (the model section) | a baselines classifier on pooled features of model.modality's inputs
+    classifier: str = "network"  # network (the model section) | a baselines classifier on pooled features of model.inputs
 
     def __post_init__(self) -> None:
         if self.epochs < 0:

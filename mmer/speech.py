@@ -256,7 +256,7 @@ def trim_clip(
         raise NoSpeechError(f"{path}: {err}") from err
     if end_s - start_s < min_span_s:
         raise NoSpeechError(
-            f"{path}: too short after trimming: span {end_s - start_s:.2f} s shorter than trim.min_span_s={min_span_s:g}"
+            f"{path}: too short after trimming: span {end_s - start_s:.2f} s shorter than span.min_span_s={min_span_s:g}"
         )
     first, last = int(round(start_s * sample_rate)), int(round(end_s * sample_rate))
     write_wav(wav_out, signal[first:last], sample_rate)

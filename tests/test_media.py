@@ -251,7 +251,7 @@ def test_trim_clip_of_a_video_without_sound_is_the_whole_clip(clips, tmp_path, n
 
 def test_trim_clip_too_short_span(tmp_path, rng):
     path = mf.write_audio(tmp_path / "blip.wav", mf.sequence(("silence", 1.0), ("tone", 0.12), ("silence", 1.0), rng=rng))
-    with pytest.raises(NoSpeechError, match=r"blip.wav: too short after trimming: span 0.1\d s shorter than trim.min_span_s=0.3"):
+    with pytest.raises(NoSpeechError, match=r"blip.wav: too short after trimming: span 0.1\d s shorter than span.min_span_s=0.3"):
         speech.trim_clip(path, tmp_path / "out.wav", pad_s=0.0)
     assert not (tmp_path / "out.wav").exists()
 
