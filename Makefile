@@ -21,11 +21,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-## demo: generate the sample corpus, run the whole DVC pipeline, summarise what it trained and how it scored
+# dvc exp save commits to a Git ref: on a machine with no Git identity (a fresh CI runner) use a neutral one
+GIT_IDENTITY := $(if $(shell git config user.email 2>/dev/null),,GIT_AUTHOR_NAME=mmer GIT_AUTHOR_EMAIL=mmer@localhost GIT_COMMITTER_NAME=mmer GIT_COMMITTER_EMAIL=mmer@localhost)
+
+## demo: generate the sample corpus, run the whole DVC pipeline, record it as the experiment "baseline", summarise what it trained and how it scored
 demo: $(STAMP)
 	test -d data/raw || $(BIN)/mmer synth --out data/raw --preset demo
 	$(BIN)/dvc repro
-	$(BIN)/dvc exp save --force --name baseline --include-untracked metrics --quiet
+	$(GIT_IDENTITY) $(BIN)/dvc exp save --force --name baseline --include-untracked metrics --quiet
 	$(BIN)/mmer summary
 
 # `make exps` shows the params that differ between rows and the headline metrics: the fixed split's

@@ -276,6 +276,8 @@ def child_env() -> dict[str, str]:
     env.setdefault("GLOG_minloglevel", "2")
     env.setdefault("PYTHONHASHSEED", "0")
     env["DVC_NO_ANALYTICS"] = "1"
+    # bench/ is a folder of the source checkout, not an installed package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 

@@ -7,6 +7,7 @@ ran as a positive number and that the report renders.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -116,7 +117,8 @@ def test_quick_run_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "bench.run", "--quick", "--jobs", "1", "--workdir", str(tmp_path / "work"), "--out", str(out),
            "--params", str(ROOT / "params.yaml"), "--skip", "train", "--skip", "predict", "--skip", "dvc"]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # bench/ is a folder of the checkout, not installed
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert missing_figures(report) == []

@@ -45,7 +45,7 @@ def makefile_recipe(target: str, containing: str) -> list[str]:
 
 
 def numbers_on_both_sides(diff: dict, path: str, key: str) -> tuple[float, float]:
-    entry = diff["metrics"][path][key]
+    entry = diff.get("metrics", diff)[path][key]  # dvc exp diff nests under "metrics", dvc metrics diff does not
     assert isinstance(entry["old"], float | int) and isinstance(entry["new"], float | int), entry
     return entry["old"], entry["new"]
 
