@@ -45,6 +45,7 @@ compare: $(STAMP)
 
 ## lint: ruff's checks (configured in pyproject.toml)
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
 ## test: lint, then the whole offline test suite

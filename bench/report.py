@@ -27,7 +27,11 @@ PREPROCESS_STAGES = tuple(key for _, key in PREPROCESS_ROWS)
 
 # every figure the tables show: a complete bench.json has each as a positive number
 FIGURE_KEYS = (
-    *(f"preprocess.stages.{stage}.{field}" for stage in PREPROCESS_STAGES for field in ("clips_per_s", "ms_per_clip", "peak_pss_mb", "peak_rss_mb")),
+    *(
+        f"preprocess.stages.{stage}.{field}"
+        for stage in PREPROCESS_STAGES
+        for field in ("clips_per_s", "ms_per_clip", "peak_pss_mb", "peak_rss_mb")
+    ),
     "preprocess.face_crops_speedup_vs_naive",
     "preprocess.pipeline_speedup_vs_naive",
     "preprocess.seconds_for_1440_clips",
@@ -95,8 +99,10 @@ def _preprocess(section: Mapping[str, Any]) -> list[str]:
     ]
     for label, key in PREPROCESS_ROWS:
         stage = stages.get(key, {})
-        lines.append(f"| {label} | {_num(stage.get('clips_per_s'))} | {_num(stage.get('ms_per_clip'), 0)} "
-                     f"| {_num(stage.get('peak_pss_mb'), 0)} | {_num(stage.get('peak_rss_mb'), 0)} |")
+        lines.append(
+            f"| {label} | {_num(stage.get('clips_per_s'))} | {_num(stage.get('ms_per_clip'), 0)} "
+            f"| {_num(stage.get('peak_pss_mb'), 0)} | {_num(stage.get('peak_rss_mb'), 0)} |"
+        )
     target = section.get("target", {})
     together = stages.get("trim_audio_faces", {})
     met = "met" if section.get("meets_target") else "NOT met"
@@ -118,26 +124,52 @@ def _others(report: Mapping[str, Any]) -> list[str]:
     rows = []
     train = report.get("train") or {}
     if train:
-        rows.append(("training, default model", f"{_num(train.get('seconds_per_epoch'))} s per epoch",
-                     f"{_num(train.get('n_train'))} training clips, batch {_num(train.get('batch_size'))}, {_num(train.get('threads'))} threads; "
-                     f"median of {_num(train.get('repeats'))} epochs after the first (tracing) one, which took {_num(train.get('first_epoch_s'))} s; "
-                     f"peak {_num(train.get('peak_pss_mb'), 0)} MB (PSS)"))
+        rows.append(
+            (
+                "training, default model",
+                f"{_num(train.get('seconds_per_epoch'))} s per epoch",
+                f"{_num(train.get('n_train'))} training clips, batch {_num(train.get('batch_size'))}, {_num(train.get('threads'))} threads; "
+                f"median of {_num(train.get('repeats'))} epochs after the first (tracing) one, which took {_num(train.get('first_epoch_s'))} s; "
+                f"peak {_num(train.get('peak_pss_mb'), 0)} MB (PSS)",
+            )
+        )
     predict = report.get("predict") or {}
     if predict:
         clip = f"{_num(predict.get('clip_duration_s'))} s {predict.get('frame_size', '?')} clip"
         rows.append(("`Predictor.predict`, model loaded", f"{_num(predict.get('warm_s'))} s per clip", clip))
-        rows.append(("`mmer predict clip.mp4`, new process", f"{_num(predict.get('cold_s'))} s", f"{clip}; imports and model load included"))
+        rows.append(
+            (
+                "`mmer predict clip.mp4`, new process",
+                f"{_num(predict.get('cold_s'))} s",
+                f"{clip}; imports and model load included",
+            )
+        )
     dvc = report.get("dvc") or {}
     if dvc:
-        rows.append(("`dvc repro`, nothing changed", f"{_num(dvc.get('noop_s'))} s", f"{_num(dvc.get('corpus_clips'))}-clip repo"))
-        rows.append(("`dvc repro` after a `train.*` change", f"{_num(dvc.get('train_change_s'))} s",
-                     f"reran {', '.join(dvc.get('train_change_stages', [])) or '?'}; no preprocessing stage; train.epochs {_num(dvc.get('train_epochs'))}"))
+        rows.append(
+            (
+                "`dvc repro`, nothing changed",
+                f"{_num(dvc.get('noop_s'))} s",
+                f"{_num(dvc.get('corpus_clips'))}-clip repo",
+            )
+        )
+        rows.append(
+            (
+                "`dvc repro` after a `train.*` change",
+                f"{_num(dvc.get('train_change_s'))} s",
+                f"reran {', '.join(dvc.get('train_change_stages', [])) or '?'}; no preprocessing stage; train.epochs {_num(dvc.get('train_epochs'))}",
+            )
+        )
     incremental = report.get("incremental") or {}
     if incremental:
-        rows.append((f"{_num(incremental.get('added_clips'))} clips added to {_num(incremental.get('base_clips'))} processed (per-clip cache)",
-                     f"{_num(incremental.get('added_s'))} s",
-                     f"full run {_num(incremental.get('full_s'))} s (ratio {_num(incremental.get('added_to_full_ratio'), 3)}); "
-                     f"{_num(incremental.get('cached_entries_reused'))} cached results reused, none recomputed"))
+        rows.append(
+            (
+                f"{_num(incremental.get('added_clips'))} clips added to {_num(incremental.get('base_clips'))} processed (per-clip cache)",
+                f"{_num(incremental.get('added_s'))} s",
+                f"full run {_num(incremental.get('full_s'))} s (ratio {_num(incremental.get('added_to_full_ratio'), 3)}); "
+                f"{_num(incremental.get('cached_entries_reused'))} cached results reused, none recomputed",
+            )
+        )
     if not rows:
         return []
     lines = ["| measure | figure | conditions |", "| --- | ---: | --- |"]
@@ -175,7 +207,9 @@ def missing_figures(report: Mapping[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench.report``."""
-    parser = argparse.ArgumentParser(prog="python -m bench.report", description="Print metrics/bench.json as Markdown tables.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report", description="Print metrics/bench.json as Markdown tables."
+    )
     parser.add_argument("bench_json", nargs="?", default="metrics/bench.json")
     args = parser.parse_args(argv)
     path = Path(args.bench_json)

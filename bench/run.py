@@ -120,7 +120,9 @@ class TreeMemory:
         Seconds between samples of each kind.
     """
 
-    def __init__(self, pid: int | None = None, *, interval_s: float = SAMPLE_INTERVAL_S, pss_interval_s: float = PSS_INTERVAL_S) -> None:
+    def __init__(
+        self, pid: int | None = None, *, interval_s: float = SAMPLE_INTERVAL_S, pss_interval_s: float = PSS_INTERVAL_S
+    ) -> None:
         import psutil
 
         self._psutil = psutil
@@ -218,9 +220,16 @@ def code_version() -> dict[str, Any]:
     """mmer's version and, in a git checkout, the commit and whether the tree had changes."""
     info: dict[str, Any] = {"version": __version__, "commit": None, "dirty": None}
     try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--", "mmer", "stages", "dvc.yaml", "params.yaml"],
-                                cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        info["commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "mmer", "stages", "dvc.yaml", "params.yaml"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         info["dirty"] = bool(status.strip())
     except (OSError, subprocess.CalledProcessError):
         logger.debug("no git checkout at %s", ROOT)
@@ -245,7 +254,11 @@ class CorpusSpec:
 
     @property
     def name(self) -> str:
-        actors = f"{self.actors[0]}-{self.actors[-1]}" if self.actors == tuple(range(self.actors[0], self.actors[-1] + 1)) else "_".join(map(str, self.actors))
+        actors = (
+            f"{self.actors[0]}-{self.actors[-1]}"
+            if self.actors == tuple(range(self.actors[0], self.actors[-1] + 1))
+            else "_".join(map(str, self.actors))
+        )
         return f"corpus-{self.size}-a{actors}-c{self.clips_per_actor}-s{self.seed}"
 
     @property
@@ -301,8 +314,24 @@ def run_command(cmd: Sequence[str], *, cwd: Path | None = None, what: str) -> tu
 def synth(spec: CorpusSpec, workdir: Path) -> tuple[Path, float]:
     """Write (or reuse) the corpus of ``spec`` under ``workdir``; returns its folder and the seconds spent."""
     out = workdir / spec.name
-    cmd = [sys.executable, "-m", "mmer", "-q", "synth", "--out", str(out), "--seed", str(spec.seed),
-           "--actors", spec.actors_arg, "--clips-per-actor", str(spec.clips_per_actor), "--size", spec.size, "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmer",
+        "-q",
+        "synth",
+        "--out",
+        str(out),
+        "--seed",
+        str(spec.seed),
+        "--actors",
+        spec.actors_arg,
+        "--clips-per-actor",
+        str(spec.clips_per_actor),
+        "--size",
+        spec.size,
+        "--no-progress",
+    ]
     n_there = len(list(out.glob("Actor_*/*.mp4"))) if out.is_dir() else 0
     if n_there < spec.n_clips:
         logger.info("synth: writing %d clips at %s into %s (%d there already)", spec.n_clips, spec.size, out, n_there)
@@ -346,17 +375,30 @@ def run_worker(job: dict[str, Any], *, workdir: Path, name: str) -> dict[str, An
     jobs_dir, logs_dir = workdir / "jobs", workdir / "logs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
     logs_dir.mkdir(parents=True, exist_ok=True)
-    job_path, result_path, log_path = jobs_dir / f"{name}.json", jobs_dir / f"{name}.result.json", logs_dir / f"{name}.log"
+    job_path, result_path, log_path = (
+        jobs_dir / f"{name}.json",
+        jobs_dir / f"{name}.result.json",
+        logs_dir / f"{name}.log",
+    )
     result_path.unlink(missing_ok=True)
     job_path.write_text(json.dumps({**job, "result": str(result_path)}, indent=2))
     with log_path.open("w") as log:
-        proc = subprocess.run([sys.executable, "-m", "bench.run", "--worker", str(job_path)], stdout=log, stderr=subprocess.STDOUT, env=child_env())
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.run", "--worker", str(job_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+        )
     if proc.returncode != 0 or not result_path.is_file():
-        raise MmerError(f"bench: {name} failed (exit {proc.returncode}); log {log_path}:\n{log_path.read_text(errors='replace')[-3000:]}")
+        raise MmerError(
+            f"bench: {name} failed (exit {proc.returncode}); log {log_path}:\n{log_path.read_text(errors='replace')[-3000:]}"
+        )
     return json.loads(result_path.read_text())
 
 
-def naive_face_crops_stage(index_path: Path, spans_path: Path, *, out_path: Path, params: Any, jobs: int) -> dict[str, int]:
+def naive_face_crops_stage(
+    index_path: Path, spans_path: Path, *, out_path: Path, params: Any, jobs: int
+) -> dict[str, int]:
     """The ``face_crops`` stage with :func:`mmer.faces.naive_face_crops` as the per-clip function.
 
     Same pool, detector per worker and cache file as :func:`mmer.preprocess.face_crops_stage`;
@@ -370,7 +412,9 @@ def naive_face_crops_stage(index_path: Path, spans_path: Path, *, out_path: Path
 
     index, spans = read_index(index_path), read_spans(spans_path)
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
-    crop = functools.partial(naive_face_crops, frames_per_clip=params.frames_per_clip, size=params.size, margin=params.margin)
+    crop = functools.partial(
+        naive_face_crops, frames_per_clip=params.frames_per_clip, size=params.size, margin=params.margin
+    )
     result = map_clips(
         functools.partial(star_call, crop),
         list(zip(clips["path"], clips["start_s"], clips["end_s"])),
@@ -385,8 +429,11 @@ def naive_face_crops_stage(index_path: Path, spans_path: Path, *, out_path: Path
     clip_ids = [c for c in clips["clip_id"] if c in result.results]
     crops = [result.results[c] for c in clip_ids]
     if crops:
-        arrays = {"faces": np.stack([c.crops for c in crops]), "face_found": np.stack([c.found for c in crops]),
-                  "boxes": np.stack([c.boxes for c in crops]).astype(np.float32)}
+        arrays = {
+            "faces": np.stack([c.crops for c in crops]),
+            "face_found": np.stack([c.found for c in crops]),
+            "boxes": np.stack([c.boxes for c in crops]).astype(np.float32),
+        }
         write_cache(out_path, arrays, clip_ids, {**dataclasses.asdict(params), "layout": "clip,frame,y,x,rgb"})
     return {"done": len(result.results), "failed": len(result.failures)}
 
@@ -412,17 +459,47 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
     faces_params = dataclasses.replace(load_params(FacesParams, "faces", params_path), jobs=job["jobs"])
     index, spans, wav_dir, cache_dir = Path(job["index"]), out / "spans.csv", out / "audio", job.get("cache_dir")
     runners: dict[str, Callable[[], Any]] = {
-        "trim": lambda: preprocess.trim_stage(index, wav_dir=wav_dir, spans_path=spans, failures_path=out / "failures_trim.csv",
-                                            metrics_path=out / "trim.json", span=span_params, params=trim_params, progress=False, cache_dir=cache_dir),
+        "trim": lambda: preprocess.trim_stage(
+            index,
+            wav_dir=wav_dir,
+            spans_path=spans,
+            failures_path=out / "failures_trim.csv",
+            metrics_path=out / "trim.json",
+            span=span_params,
+            params=trim_params,
+            progress=False,
+            cache_dir=cache_dir,
+        ),
         "audio_features": lambda: preprocess.audio_features_stage(
-            index, spans, wav_dir=wav_dir, out_path=out / "audio.h5", failures_path=out / "failures_audio.csv",
-            metrics_path=out / "audio_features.json", params=audio_params, span=span_params,
-            max_failed_share=trim_params.max_failed_share, progress=False),
-        "face_crops": lambda: preprocess.face_crops_stage(index, spans, out_path=out / "video.h5", failures_path=out / "failures_faces.csv",
-                                                        metrics_path=out / "face_crops.json", params=faces_params, span=span_params, progress=False,
-                                                        cache_dir=cache_dir),
-        "naive_face_crops": lambda: (out / "naive_face_crops.json").write_text(json.dumps(
-            naive_face_crops_stage(index, spans, out_path=out / "video_naive.h5", params=faces_params, jobs=job["jobs"]))),
+            index,
+            spans,
+            wav_dir=wav_dir,
+            out_path=out / "audio.h5",
+            failures_path=out / "failures_audio.csv",
+            metrics_path=out / "audio_features.json",
+            params=audio_params,
+            span=span_params,
+            max_failed_share=trim_params.max_failed_share,
+            progress=False,
+        ),
+        "face_crops": lambda: preprocess.face_crops_stage(
+            index,
+            spans,
+            out_path=out / "video.h5",
+            failures_path=out / "failures_faces.csv",
+            metrics_path=out / "face_crops.json",
+            params=faces_params,
+            span=span_params,
+            progress=False,
+            cache_dir=cache_dir,
+        ),
+        "naive_face_crops": lambda: (out / "naive_face_crops.json").write_text(
+            json.dumps(
+                naive_face_crops_stage(
+                    index, spans, out_path=out / "video_naive.h5", params=faces_params, jobs=job["jobs"]
+                )
+            )
+        ),
     }
     unknown = sorted(set(job["stages"]) - set(runners))
     if unknown:
@@ -435,9 +512,20 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
             runners[stage]()
             seconds = time.perf_counter() - started
             counts = json.loads((out / f"{stage}.json").read_text())
-            results[stage] = {"seconds": seconds, "peak": memory.take_peak(), "done": counts["done"], "failed": counts["failed"]}
-            logger.info("%s: %.2f s, %d done, %d failed, peak %s", stage, seconds, counts["done"], counts["failed"],
-                        ", ".join(f"{k} {v / MB:.0f} MB" for k, v in results[stage]["peak"].items()))
+            results[stage] = {
+                "seconds": seconds,
+                "peak": memory.take_peak(),
+                "done": counts["done"],
+                "failed": counts["failed"],
+            }
+            logger.info(
+                "%s: %.2f s, %d done, %d failed, peak %s",
+                stage,
+                seconds,
+                counts["done"],
+                counts["failed"],
+                ", ".join(f"{k} {v / MB:.0f} MB" for k, v in results[stage]["peak"].items()),
+            )
     return {"stages": results, "idle_peak": idle}
 
 
@@ -561,7 +649,12 @@ def stage_figures(runs: list[dict[str, Any]], n_clips: int) -> dict[str, Any]:
     """Median seconds, clips/s and peak memory of one stage (or sum of stages) over runs."""
     seconds = [r["seconds"] for r in runs]
     middle = median(seconds)
-    figures = {"clips": n_clips, "seconds": rounded(middle), "clips_per_s": rounded(n_clips / middle), "ms_per_clip": rounded(1000 * middle / n_clips, 1)}
+    figures = {
+        "clips": n_clips,
+        "seconds": rounded(middle),
+        "clips_per_s": rounded(n_clips / middle),
+        "ms_per_clip": rounded(1000 * middle / n_clips, 1),
+    }
     for kind in ("pss", "rss"):
         peaks = [r["peak"][kind] / MB for r in runs]
         figures[f"peak_{kind}_mb"] = rounded(median(peaks), 1)
@@ -581,14 +674,28 @@ def combined(run: dict[str, dict[str, Any]], stages: Sequence[str]) -> dict[str,
 
 
 def run_stages(
-    options: BenchOptions, index_path: Path, out_dir: Path, stages: Sequence[str], *, cache_dir: Path | None, name: str, one_process: bool = False
+    options: BenchOptions,
+    index_path: Path,
+    out_dir: Path,
+    stages: Sequence[str],
+    *,
+    cache_dir: Path | None,
+    name: str,
+    one_process: bool = False,
 ) -> dict[str, Any]:
     """Run preprocessing stages one after another, each in a new process (or all in one); their figures by stage."""
     groups = [list(stages)] if one_process else [[stage] for stage in stages]
     results = {}
     for group in groups:
-        job = {"kind": "preprocess", "index": str(index_path), "out_dir": str(out_dir), "params": str(options.params) if options.params else None,
-               "jobs": options.jobs, "cache_dir": str(cache_dir) if cache_dir else None, "stages": group}
+        job = {
+            "kind": "preprocess",
+            "index": str(index_path),
+            "out_dir": str(out_dir),
+            "params": str(options.params) if options.params else None,
+            "jobs": options.jobs,
+            "cache_dir": str(cache_dir) if cache_dir else None,
+            "stages": group,
+        }
         results.update(run_worker(job, workdir=options.workdir, name=f"{name}-{'-'.join(group)}")["stages"])
     return results
 
@@ -604,13 +711,30 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
         # alternate which face approach runs first, so neither always gets the warmer page cache
         faces_order = FACE_STAGES if repeat % 2 == 0 else FACE_STAGES[::-1]
         shutil.rmtree(out_dir, ignore_errors=True)
-        logger.info("preprocess: run %d of %d (%d clips, %d workers)", repeat + 1, options.repeats, n_clips, options.jobs)
-        run = run_stages(options, index_path, out_dir, ["trim", "audio_features", *faces_order], cache_dir=None, name=f"preprocess-{repeat + 1}")
+        logger.info(
+            "preprocess: run %d of %d (%d clips, %d workers)", repeat + 1, options.repeats, n_clips, options.jobs
+        )
+        run = run_stages(
+            options,
+            index_path,
+            out_dir,
+            ["trim", "audio_features", *faces_order],
+            cache_dir=None,
+            name=f"preprocess-{repeat + 1}",
+        )
         runs.append(run)
-        logger.info("preprocess: run %d: %s", repeat + 1, ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in run.items()))
-    stages = {name: stage_figures([r[name] for r in runs], n_clips) for name in ("trim", "audio_features", *FACE_STAGES)}
-    stages["trim_audio_faces"] = stage_figures([combined(r, ("trim", "audio_features", "face_crops")) for r in runs], n_clips)
-    stages["trim_audio_naive"] = stage_figures([combined(r, ("trim", "audio_features", "naive_face_crops")) for r in runs], n_clips)
+        logger.info(
+            "preprocess: run %d: %s", repeat + 1, ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in run.items())
+        )
+    stages = {
+        name: stage_figures([r[name] for r in runs], n_clips) for name in ("trim", "audio_features", *FACE_STAGES)
+    }
+    stages["trim_audio_faces"] = stage_figures(
+        [combined(r, ("trim", "audio_features", "face_crops")) for r in runs], n_clips
+    )
+    stages["trim_audio_naive"] = stage_figures(
+        [combined(r, ("trim", "audio_features", "naive_face_crops")) for r in runs], n_clips
+    )
     together = stages["trim_audio_faces"]
     extrapolated = n_clips < TARGET_CLIPS
     section = {
@@ -618,16 +742,28 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
         "jobs": options.jobs,
         "per_clip_cache": False,
         "stages": stages,
-        "face_crops_speedup_vs_naive": rounded(stages["naive_face_crops"]["seconds"] / stages["face_crops"]["seconds"], 2),
+        "face_crops_speedup_vs_naive": rounded(
+            stages["naive_face_crops"]["seconds"] / stages["face_crops"]["seconds"], 2
+        ),
         "pipeline_speedup_vs_naive": rounded(stages["trim_audio_naive"]["seconds"] / together["seconds"], 2),
         f"seconds_for_{TARGET_CLIPS}_clips": rounded(TARGET_CLIPS / together["clips_per_s"], 1),
         "extrapolated": extrapolated,
-        "note": (f"clips/s measured on {n_clips} clips; {TARGET_CLIPS}-clip time extrapolated linearly (pool start-up included, so it errs high)"
-                 if extrapolated else f"measured on {n_clips} clips"),
-        "target": {"clips": TARGET_CLIPS, "seconds": TARGET_SECONDS, "clips_per_s": TARGET_CLIPS_PER_S, "peak_pss_mb": TARGET_PEAK_MB},
+        "note": (
+            f"clips/s measured on {n_clips} clips; {TARGET_CLIPS}-clip time extrapolated linearly (pool start-up included, so it errs high)"
+            if extrapolated
+            else f"measured on {n_clips} clips"
+        ),
+        "target": {
+            "clips": TARGET_CLIPS,
+            "seconds": TARGET_SECONDS,
+            "clips_per_s": TARGET_CLIPS_PER_S,
+            "peak_pss_mb": TARGET_PEAK_MB,
+        },
         "memory_note": "peak_pss_mb: shared pages split between the processes sharing them (what the machine needs; judged against "
-                       "the target); peak_rss_mb: resident sizes summed over the process tree (shared pages counted once per process)",
-        "meets_target": bool(together["clips_per_s"] >= TARGET_CLIPS_PER_S and together["peak_pss_mb"] < TARGET_PEAK_MB),
+        "the target); peak_rss_mb: resident sizes summed over the process tree (shared pages counted once per process)",
+        "meets_target": bool(
+            together["clips_per_s"] >= TARGET_CLIPS_PER_S and together["peak_pss_mb"] < TARGET_PEAK_MB
+        ),
     }
     return section, out_dir
 
@@ -638,14 +774,23 @@ def bench_train(options: BenchOptions, index_path: Path, features_dir: Path) -> 
     epochs = 1 + options.train_epochs_timed
     logger.info("train: %d epochs of the default model", epochs)
     result = run_worker(
-        {"kind": "train", "index": str(index_path), "audio": str(features_dir / "audio.h5"), "video": str(features_dir / "video.h5"),
-         "params": str(options.params) if options.params else None, "epochs": epochs, "model": str(model_path)},
+        {
+            "kind": "train",
+            "index": str(index_path),
+            "audio": str(features_dir / "audio.h5"),
+            "video": str(features_dir / "video.h5"),
+            "params": str(options.params) if options.params else None,
+            "epochs": epochs,
+            "model": str(model_path),
+        },
         workdir=options.workdir,
         name="train",
     )
     steady = result["epoch_seconds"][1:]
     if not steady:
-        raise MmerError(f"bench: training stopped after {result['epochs_run']} epoch(s); no epoch after the first to time")
+        raise MmerError(
+            f"bench: training stopped after {result['epochs_run']} epoch(s); no epoch after the first to time"
+        )
     section = {
         "repeats": len(steady),
         "note": f"median of {len(steady)} epochs after the first (tracing) epoch of one training run",
@@ -679,8 +824,11 @@ def pick_clip(spans_path: Path, index_path: Path, seconds: float = PREDICT_CLIP_
 def bench_predict(options: BenchOptions, model_path: Path, clip: Path, clip_s: float) -> dict[str, Any]:
     """Warm Predictor latency per clip and cold ``mmer predict CLIP`` latency (a new process)."""
     logger.info("predict: warm latency on %s (%.2f s)", clip.name, clip_s)
-    warm = run_worker({"kind": "predict", "clip": str(clip), "model": str(model_path), "repeats": options.repeats},
-                      workdir=options.workdir, name="predict-warm")
+    warm = run_worker(
+        {"kind": "predict", "clip": str(clip), "model": str(model_path), "repeats": options.repeats},
+        workdir=options.workdir,
+        name="predict-warm",
+    )
     mmer_exe = BIN / "mmer"
     command = [str(mmer_exe)] if mmer_exe.is_file() else [sys.executable, "-m", "mmer"]
     command += ["-q", "predict", str(clip), "--model", str(model_path), "--no-progress"]
@@ -772,8 +920,10 @@ def _bench_dvc_in(repo: Path, options: BenchOptions, corpus_dir: Path, n_clips: 
         ran, restored = dvc_stages(output)
         preprocessing = (ran | restored) & set(PREPROCESS_STAGES)
         if preprocessing or "train" not in ran:
-            raise MmerError(f"bench: dvc repro after a train.* change ran {sorted(ran)} and restored {sorted(restored)}; "
-                            f"expected train and no preprocessing stage:\n{output[-2000:]}")
+            raise MmerError(
+                f"bench: dvc repro after a train.* change ran {sorted(ran)} and restored {sorted(restored)}; "
+                f"expected train and no preprocessing stage:\n{output[-2000:]}"
+            )
         changed.append(seconds)
         reran |= ran
     return {
@@ -800,14 +950,18 @@ def cache_entries(cache_dir: Path) -> dict[str, tuple[int, int]]:
     return entries
 
 
-def bench_incremental(options: BenchOptions, base_index: Path, plus_index: Path, n_base: int, n_added: int) -> dict[str, Any]:
+def bench_incremental(
+    options: BenchOptions, base_index: Path, plus_index: Path, n_base: int, n_added: int
+) -> dict[str, Any]:
     """Process the corpus with the per-clip cache, add clips, rerun: the rerun's time, cache hits checked."""
     stages = ["trim", "audio_features", "face_crops"]
     cache_dir = options.workdir / "incremental" / "clipcache"
     out_dir = options.workdir / "incremental" / "out"
     shutil.rmtree(options.workdir / "incremental", ignore_errors=True)
     logger.info("incremental: full run of %d clips with the per-clip cache", n_base)
-    full = run_stages(options, base_index, out_dir, stages, cache_dir=cache_dir, name="incremental-full", one_process=True)
+    full = run_stages(
+        options, base_index, out_dir, stages, cache_dir=cache_dir, name="incremental-full", one_process=True
+    )
     before = cache_entries(cache_dir)
     runs = []
     for repeat in range(options.repeats):
@@ -815,14 +969,26 @@ def bench_incremental(options: BenchOptions, base_index: Path, plus_index: Path,
             (cache_dir / name).unlink()
         shutil.rmtree(out_dir, ignore_errors=True)
         logger.info("incremental: rerun with %d clips added (%d of %d)", n_added, repeat + 1, options.repeats)
-        runs.append(run_stages(options, plus_index, out_dir, stages, cache_dir=cache_dir, name=f"incremental-added-{repeat + 1}", one_process=True))
+        runs.append(
+            run_stages(
+                options,
+                plus_index,
+                out_dir,
+                stages,
+                cache_dir=cache_dir,
+                name=f"incremental-added-{repeat + 1}",
+                one_process=True,
+            )
+        )
         after = cache_entries(cache_dir)
         rewritten = sorted(name for name, stat in before.items() if after.get(name) != stat)
         new = len(set(after) - set(before))
         cached_stages = 2  # trim and face_crops keep per-clip entries; audio_features is recomputed (a few ms per clip)
         if rewritten or new != cached_stages * n_added:
-            raise MmerError(f"bench: incremental rerun: {len(rewritten)} cached entries recomputed ({rewritten[:3]}), "
-                            f"{new} new entries for {n_added} added clips (expected {cached_stages * n_added})")
+            raise MmerError(
+                f"bench: incremental rerun: {len(rewritten)} cached entries recomputed ({rewritten[:3]}), "
+                f"{new} new entries for {n_added} added clips (expected {cached_stages * n_added})"
+            )
     full_s = sum(full[s]["seconds"] for s in stages)
     added = [sum(r[s]["seconds"] for s in stages) for r in runs]
     return {
@@ -854,18 +1020,36 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_info(),
         "code": code_version(),
-        "settings": {"clips": options.clips, "repeats": options.repeats, "quick": options.quick, "size": options.size,
-                     "jobs": options.jobs, "workdir": str(workdir), "params": str(options.params) if options.params else None,
-                     "skipped": list(options.skip)},
+        "settings": {
+            "clips": options.clips,
+            "repeats": options.repeats,
+            "quick": options.quick,
+            "size": options.size,
+            "jobs": options.jobs,
+            "workdir": str(workdir),
+            "params": str(options.params) if options.params else None,
+            "skipped": list(options.skip),
+        },
     }
-    logger.info("bench: %d cores (%s), load average %s", report["machine"]["cores"], report["machine"]["cpu_model"],
-                report["machine"]["load_average_start"])
+    logger.info(
+        "bench: %d cores (%s), load average %s",
+        report["machine"]["cores"],
+        report["machine"]["cpu_model"],
+        report["machine"]["load_average_start"],
+    )
     spec = corpus_for(options.clips, options.size)
     corpus_dir, synth_s = synth(spec, workdir)
     base_index = workdir / "index.csv"
     n_clips = write_bench_index([corpus_dir], base_index, options.params)
-    report["corpus"] = {"dir": str(corpus_dir), "clips": n_clips, "actors": len(spec.actors), "clips_per_actor": spec.clips_per_actor,
-                        "size": spec.size, "seed": spec.seed, "synth_s": rounded(synth_s, 1)}
+    report["corpus"] = {
+        "dir": str(corpus_dir),
+        "clips": n_clips,
+        "actors": len(spec.actors),
+        "clips_per_actor": spec.clips_per_actor,
+        "size": spec.size,
+        "seed": spec.seed,
+        "synth_s": rounded(synth_s, 1),
+    }
     features_dir = model_path = None
     if "preprocess" not in options.skip:
         report["preprocess"], features_dir = bench_preprocess(options, base_index, n_clips)
@@ -949,17 +1133,48 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speed and memory of mmer on a generated RAVDESS-shaped corpus -> a JSON file and a Markdown table.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--clips", type=int, default=None,
-                        help=f"corpus size, rounded up to equal clips per actor [{DEFAULT_CLIPS}; {QUICK_CLIPS} with --quick; {TARGET_CLIPS}: the full target]")
-    parser.add_argument("--repeats", type=int, default=None, help=f"runs per figure; the median is reported [{DEFAULT_REPEATS}; 1 with --quick]")
+    parser.add_argument(
+        "--clips",
+        type=int,
+        default=None,
+        help=f"corpus size, rounded up to equal clips per actor [{DEFAULT_CLIPS}; {QUICK_CLIPS} with --quick; {TARGET_CLIPS}: the full target]",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help=f"runs per figure; the median is reported [{DEFAULT_REPEATS}; 1 with --quick]",
+    )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="the JSON file written")
-    parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR), help="generated corpora (kept for reruns) and scratch outputs")
-    parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_CLIPS} clips at {QUICK_SIZE}, 1 repeat, 1 timed epoch, 2 added clips")
-    parser.add_argument("--size", default=None, help=f"frame size of the corpus [{BENCH_SIZE}; {QUICK_SIZE} with --quick]")
-    parser.add_argument("--added", type=int, default=None, help=f"clips added for the incremental run [{DEFAULT_ADDED}; 2 with --quick]")
-    parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file of the stage, model and training params (the stages get --jobs workers)")
-    parser.add_argument("--jobs", type=int, default=0, help="worker processes of the preprocessing stages (0: one per core)")
-    parser.add_argument("--skip", action="append", choices=PARTS, metavar="PART", help=f"leave out a part (repeatable): {', '.join(PARTS)}")
+    parser.add_argument(
+        "--workdir", default=str(DEFAULT_WORKDIR), help="generated corpora (kept for reruns) and scratch outputs"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke run: {QUICK_CLIPS} clips at {QUICK_SIZE}, 1 repeat, 1 timed epoch, 2 added clips",
+    )
+    parser.add_argument(
+        "--size", default=None, help=f"frame size of the corpus [{BENCH_SIZE}; {QUICK_SIZE} with --quick]"
+    )
+    parser.add_argument(
+        "--added", type=int, default=None, help=f"clips added for the incremental run [{DEFAULT_ADDED}; 2 with --quick]"
+    )
+    parser.add_argument(
+        "--params",
+        default=str(DEFAULT_PARAMS),
+        help="params file of the stage, model and training params (the stages get --jobs workers)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="worker processes of the preprocessing stages (0: one per core)"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        choices=PARTS,
+        metavar="PART",
+        help=f"leave out a part (repeatable): {', '.join(PARTS)}",
+    )
     parser.add_argument("--worker", metavar="JOB", help=argparse.SUPPRESS)
     return parser
 
@@ -990,7 +1205,9 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-def warm_latency(clip: str | Path, model_path: str | Path = DEFAULT_MODEL, *, repeats: int = 5, threads: int | None = 2) -> dict[str, Any]:
+def warm_latency(
+    clip: str | Path, model_path: str | Path = DEFAULT_MODEL, *, repeats: int = 5, threads: int | None = 2
+) -> dict[str, Any]:
     """Seconds per :meth:`Predictor.predict` of one clip with the model already loaded.
 
     One untimed call first (TensorFlow traces the graph then). For ``make bench``.

@@ -64,7 +64,9 @@ def _scale(height: int) -> float:
     return max(0.45, height / 720.0)
 
 
-def draw_box(frame: np.ndarray, box: Sequence[float], *, label: str | None = None, colour: tuple[int, int, int] = BOX_RGB) -> np.ndarray:
+def draw_box(
+    frame: np.ndarray, box: Sequence[float], *, label: str | None = None, colour: tuple[int, int, int] = BOX_RGB
+) -> np.ndarray:
     """Draw a face box (x0, y0, x1, y1 in pixels) and an optional label above it, in place.
 
     Parameters
@@ -125,7 +127,9 @@ def probability_panel(label_names: Sequence[str], probabilities: Sequence[float]
     """
     probabilities = np.asarray(probabilities, dtype=float)
     if len(label_names) == 0 or probabilities.shape != (len(label_names),):
-        raise ConfigError(f"{len(label_names)} label names and probabilities of shape {probabilities.shape} do not match")
+        raise ConfigError(
+            f"{len(label_names)} label names and probabilities of shape {probabilities.shape} do not match"
+        )
     scale = _scale(frame_height)
     font_scale = 0.5 * scale
     thickness = max(1, int(round(scale)))
@@ -150,7 +154,9 @@ def probability_panel(label_names: Sequence[str], probabilities: Sequence[float]
         filled = int(round(bar_w * float(np.clip(p, 0.0, 1.0))))
         if filled:
             cv2.rectangle(image, (x, bar_y), (x + filled, bar_y + bar_h), TOP_BAR_RGB if i == top else BAR_RGB, -1)
-        cv2.putText(image, f"{100 * p:.0f}%", (x + bar_w + pad, text_y), FONT, font_scale, TEXT_RGB, thickness, cv2.LINE_AA)
+        cv2.putText(
+            image, f"{100 * p:.0f}%", (x + bar_w + pad, text_y), FONT, font_scale, TEXT_RGB, thickness, cv2.LINE_AA
+        )
     alpha = np.full((height, width, 1), PANEL_ALPHA, np.float32)
     # text and bars fully opaque, the background see-through
     alpha[np.any(image != PANEL_RGB, axis=2)] = 1.0
@@ -202,8 +208,16 @@ def annotate_frame(
         draw_box(frame, box, label=label)
     blend_panel(frame, panel, x=margin, y=margin)
     if box is None:  # the label stays visible without a face box
-        cv2.putText(frame, label, (margin, margin + panel.image.shape[0] + int(30 * _scale(frame.shape[0]))),
-                    FONT, 0.8 * _scale(frame.shape[0]), BOX_RGB, max(2, int(round(2 * _scale(frame.shape[0])))), cv2.LINE_AA)
+        cv2.putText(
+            frame,
+            label,
+            (margin, margin + panel.image.shape[0] + int(30 * _scale(frame.shape[0]))),
+            FONT,
+            0.8 * _scale(frame.shape[0]),
+            BOX_RGB,
+            max(2, int(round(2 * _scale(frame.shape[0])))),
+            cv2.LINE_AA,
+        )
     draw_timeline(frame, t, duration_s, span)
     return frame
 
@@ -320,18 +334,71 @@ def annotate_video(
     else:
         audio_args, audio_kind = ["-map", "1:a:0?", "-c:a", "aac", "-b:a", AAC_BITRATE], "aac"
     ffmpeg = media.ffmpeg_exe()
-    decode = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(src), "-map", "0:v:0",
-              "-fps_mode", "cfr", "-r", str(rate), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    decode = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-i",
+        str(src),
+        "-map",
+        "0:v:0",
+        "-fps_mode",
+        "cfr",
+        "-r",
+        str(rate),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "pipe:1",
+    ]
     frame_bytes = width * height * 3
     boxes = BoxHold(int(round(HOLD_S * float(rate))))
     n_frames = n_faces = 0
     with tempfile.TemporaryDirectory(prefix="mmer-annotate-") as tmp, atomic_path(out) as part:
         dec_log, enc_log = Path(tmp) / "decode.log", Path(tmp) / "encode.log"
-        encode = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-                  "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(rate), "-i", "pipe:0",
-                  "-i", str(src), "-map", "0:v:0", *audio_args,
-                  "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
-                  "-pix_fmt", "yuv420p", "-threads", str(ENCODER_THREADS), "-movflags", "+faststart", "-f", muxer, str(part)]
+        encode = [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-framerate",
+            str(rate),
+            "-i",
+            "pipe:0",
+            "-i",
+            str(src),
+            "-map",
+            "0:v:0",
+            *audio_args,
+            "-vf",
+            "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            X264_PRESET,
+            "-crf",
+            str(X264_CRF),
+            "-pix_fmt",
+            "yuv420p",
+            "-threads",
+            str(ENCODER_THREADS),
+            "-movflags",
+            "+faststart",
+            "-f",
+            muxer,
+            str(part),
+        ]
         with open(dec_log, "wb") as dec_err, open(enc_log, "wb") as enc_err:
             decoder = subprocess.Popen(decode, stdout=subprocess.PIPE, stderr=dec_err)
             encoder = subprocess.Popen(encode, stdin=subprocess.PIPE, stderr=enc_err)
@@ -342,7 +409,15 @@ def annotate_video(
                     found = detector.detect(frame)
                     n_faces += found is not None
                     box = boxes(None if found is None else (found.x0, found.y0, found.x1, found.y1))
-                    annotate_frame(frame, box=box, label=label, panel=panel, t=n_frames / float(rate), duration_s=duration_s, span=span)
+                    annotate_frame(
+                        frame,
+                        box=box,
+                        label=label,
+                        panel=panel,
+                        t=n_frames / float(rate),
+                        duration_s=duration_s,
+                        span=span,
+                    )
                     encoder.stdin.write(frame.tobytes())
                     n_frames += 1
             except BrokenPipeError:
@@ -358,7 +433,11 @@ def annotate_video(
         if encoder_broke or (enc_code != 0 and dec_code == 0 and n_frames):
             raise MediaError(f"{out}: cannot encode the annotated video: {_reason(enc_log, part)}")
         if dec_code != 0 or n_frames == 0:
-            raise MediaError(f"{src}: cannot decode frames to annotate: {_reason(dec_log, src) if dec_code else 'no frame decoded'}")
+            raise MediaError(
+                f"{src}: cannot decode frames to annotate: {_reason(dec_log, src) if dec_code else 'no frame decoded'}"
+            )
     result = AnnotationResult(str(out), n_frames, n_faces, float(rate), time.perf_counter() - started, audio_kind)
-    logger.debug("%s: %d frames (%d with a face) annotated in %.1f s -> %s", src, n_frames, n_faces, result.seconds, out)
+    logger.debug(
+        "%s: %d frames (%d with a face) annotated in %.1f s -> %s", src, n_frames, n_faces, result.seconds, out
+    )
     return result

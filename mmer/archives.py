@@ -82,17 +82,27 @@ def unpack_archive(archive: str | Path, out_dir: str | Path, *, progress: bool =
                     continue
                 destination = target / PurePosixPath(member.filename).name
                 if len(PurePosixPath(member.filename).parts) > 1:
-                    destination = target / PurePosixPath(member.filename).parent.name / PurePosixPath(member.filename).name
+                    destination = (
+                        target / PurePosixPath(member.filename).parent.name / PurePosixPath(member.filename).name
+                    )
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(destination) as tmp, bundle.open(member) as source, tmp.open("wb") as sink:
                     shutil.copyfileobj(source, sink, length=1 << 20)
                 rows.append(
-                    {"archive": str(archive), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "member": member.filename, "path": str(destination)}
+                    {
+                        "archive": str(archive),
+                        "size": stat.st_size,
+                        "mtime_ns": stat.st_mtime_ns,
+                        "member": member.filename,
+                        "path": str(destination),
+                    }
                 )
     except (zipfile.BadZipFile, OSError) as err:
         raise MediaError(f"{archive}: not a readable zip archive: {err}") from err
     if skipped:
-        logger.warning("%s: skipped %d members that are not RAVDESS media: %s", archive, len(skipped), ", ".join(skipped[:5]))
+        logger.warning(
+            "%s: skipped %d members that are not RAVDESS media: %s", archive, len(skipped), ", ".join(skipped[:5])
+        )
     logger.info("%s: unpacked %d media files into %s", archive, len(rows), target)
     return rows
 
@@ -106,11 +116,17 @@ def unpack_archives(root: str | Path, out_dir: str | Path, *, progress: bool = T
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST
-    previous = pd.read_csv(manifest_path, dtype=str) if manifest_path.is_file() else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    previous = (
+        pd.read_csv(manifest_path, dtype=str) if manifest_path.is_file() else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    )
     rows: list[dict] = []
     for archive in find_archives(root):
         stat = archive.stat()
-        done = previous[(previous["archive"] == str(archive)) & (previous["size"] == str(stat.st_size)) & (previous["mtime_ns"] == str(stat.st_mtime_ns))]
+        done = previous[
+            (previous["archive"] == str(archive))
+            & (previous["size"] == str(stat.st_size))
+            & (previous["mtime_ns"] == str(stat.st_mtime_ns))
+        ]
         if len(done) and all(Path(p).is_file() for p in done["path"]):
             rows.extend(done.to_dict("records"))
             logger.info("%s: already unpacked", archive)

@@ -266,7 +266,9 @@ def speaker_standardise(features: Sequence[np.ndarray], speakers: Sequence[objec
     return out
 
 
-def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Sequence[str] = AudioParams.perturbations, **params) -> list[np.ndarray]:
+def clip_feature_set(
+    signal: np.ndarray, sample_rate: int, *, perturbations: Sequence[str] = AudioParams.perturbations, **params
+) -> list[np.ndarray]:
     """Features of a span and of each perturbed copy of it: ``[original, *perturbed]``.
 
     ``params`` are those of :func:`clip_mfcc`; ``perturbations`` names the copies
@@ -278,7 +280,14 @@ def clip_feature_set(signal: np.ndarray, sample_rate: int, *, perturbations: Seq
     return copies
 
 
-def n_features(*, features: str = AudioParams.features, n_mfcc: int = AudioParams.n_mfcc, n_mels: int = AudioParams.n_mels, deltas: bool = AudioParams.deltas, **_: object) -> int:
+def n_features(
+    *,
+    features: str = AudioParams.features,
+    n_mfcc: int = AudioParams.n_mfcc,
+    n_mels: int = AudioParams.n_mels,
+    deltas: bool = AudioParams.deltas,
+    **_: object,
+) -> int:
     """Columns per frame for these feature params."""
     return (n_mfcc if features == "mfcc" else n_mels) * (3 if deltas else 1)
 

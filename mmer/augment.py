@@ -48,7 +48,9 @@ def augment_mfcc(
     ndarray [n, T, c], float32
     """
     if mfcc.ndim != 3 or len(speech_frames) != len(mfcc):
-        raise ValueError(f"mfcc must be [n, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}")
+        raise ValueError(
+            f"mfcc must be [n, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}"
+        )
     out = np.array(mfcc, dtype=np.float32, copy=True)
     n_time, n_coef = out.shape[1:]
     for i, length in enumerate(np.minimum(np.asarray(speech_frames), n_time)):
@@ -124,7 +126,9 @@ AUDIO_AUGMENT_KEYS = ("noise_std", "time_shift", "freq_masks", "freq_mask_width"
 VIDEO_AUGMENT_KEYS = ("flip", "brightness", "contrast", "pixel_shift")
 
 
-def augment_batch(inputs: Mapping[str, np.ndarray], speech_frames: np.ndarray | None, *, rng: np.random.Generator, **augment: Any) -> dict[str, np.ndarray]:
+def augment_batch(
+    inputs: Mapping[str, np.ndarray], speech_frames: np.ndarray | None, *, rng: np.random.Generator, **augment: Any
+) -> dict[str, np.ndarray]:
     """Apply :func:`augment_mfcc` / :func:`augment_faces` to the inputs present in ``inputs``.
 
     ``augment`` holds the keyword arguments of both (the ``augment`` params section without
@@ -137,9 +141,16 @@ def augment_batch(inputs: Mapping[str, np.ndarray], speech_frames: np.ndarray | 
     if "audio_features" in out:
         if speech_frames is None:
             raise ValueError("augmenting mfcc needs speech_frames")
-        out["audio_features"] = augment_mfcc(out["audio_features"], speech_frames, rng=rng, **{k: v for k, v in augment.items() if k in AUDIO_AUGMENT_KEYS})
+        out["audio_features"] = augment_mfcc(
+            out["audio_features"],
+            speech_frames,
+            rng=rng,
+            **{k: v for k, v in augment.items() if k in AUDIO_AUGMENT_KEYS},
+        )
     if "faces" in out:
-        out["faces"] = augment_faces(out["faces"], rng=rng, **{k: v for k, v in augment.items() if k in VIDEO_AUGMENT_KEYS})
+        out["faces"] = augment_faces(
+            out["faces"], rng=rng, **{k: v for k, v in augment.items() if k in VIDEO_AUGMENT_KEYS}
+        )
     return out
 
 
@@ -177,6 +188,8 @@ def mixup_batch(
     for name, array in inputs.items():
         weight = lam.reshape(-1, *([1] * (array.ndim - 1)))
         blend = weight * array.astype(np.float32) + (1.0 - weight) * array[partner].astype(np.float32)
-        mixed[name] = np.clip(np.rint(blend), 0, 255).astype(np.uint8) if array.dtype == np.uint8 else blend.astype(array.dtype)
+        mixed[name] = (
+            np.clip(np.rint(blend), 0, 255).astype(np.uint8) if array.dtype == np.uint8 else blend.astype(array.dtype)
+        )
     soft = lam[:, None] * targets + (1.0 - lam[:, None]) * targets[partner]
     return mixed, soft.astype(np.float32)

@@ -52,7 +52,9 @@ def mfcc_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> np.ndarray:
         Means, standard deviations, mean absolute changes, then log length.
     """
     if mfcc.ndim != 3 or len(speech_frames) != len(mfcc):
-        raise ValueError(f"mfcc must be [n, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}")
+        raise ValueError(
+            f"mfcc must be [n, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}"
+        )
     n_time = mfcc.shape[1]
     lengths = np.clip(np.asarray(speech_frames), 1, n_time)
     speech = speech_mask(speech_frames, n_time)  # [n, T]
@@ -189,18 +191,35 @@ def run_baselines(
     train, val, test = data.split("train"), data.split("val"), data.split("test")
     if min(len(train), len(val), len(test)) == 0:
         raise DatasetError(f"baselines need train, val and test clips; got {len(train)}, {len(val)} and {len(test)}")
-    results: dict[str, Any] = {"n": len(test), "majority": majority_baseline(train.labels, test.labels, label_names=label_names)}
+    results: dict[str, Any] = {
+        "n": len(test),
+        "majority": majority_baseline(train.labels, test.labels, label_names=label_names),
+    }
     for feature_set in feature_sets:
         if feature_set in ("video", "av") and "faces" not in data.arrays:
-            logger.warning("baselines: no face crops (an audio-only corpus): the %s feature set is skipped", feature_set)
+            logger.warning(
+                "baselines: no face crops (an audio-only corpus): the %s feature set is skipped", feature_set
+            )
             continue
-        x = {name: pooled_features(part, feature_set, face_grid=face_grid) for name, part in (("train", train), ("val", val), ("test", test))}
+        x = {
+            name: pooled_features(part, feature_set, face_grid=face_grid)
+            for name, part in (("train", train), ("val", val), ("test", test))
+        }
         results[feature_set] = {}
         for name in classifiers:
-            model, chosen = fit_classifier(name, x["train"], train.labels, x["val"], val.labels, label_names=label_names, c_grid=c_grid, seed=seed)
+            model, chosen = fit_classifier(
+                name, x["train"], train.labels, x["val"], val.labels, label_names=label_names, c_grid=c_grid, seed=seed
+            )
             metrics = classification_metrics(test.labels, model.predict(x["test"]), label_names=label_names)
             results[feature_set][name] = {key: metrics[key] for key in METRIC_KEYS} | chosen
-            logger.info("%s on %s features (%d dims): test accuracy %.3f, UAR %.3f", name, feature_set, x["train"].shape[1], metrics["accuracy"], metrics["uar"])
+            logger.info(
+                "%s on %s features (%d dims): test accuracy %.3f, UAR %.3f",
+                name,
+                feature_set,
+                x["train"].shape[1],
+                metrics["accuracy"],
+                metrics["uar"],
+            )
     return results
 
 

@@ -108,7 +108,9 @@ def map_clips(
         outcomes = (_guarded(func, item) for item in items)
         executor = None
     else:
-        executor = ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=initializer, initargs=tuple(initargs))
+        executor = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=pool_context(), initializer=initializer, initargs=tuple(initargs)
+        )
         chunksize = max(1, min(8, len(items) // (jobs * 8) or 1))
         outcomes = executor.map(_guarded, [func] * len(items), items, chunksize=chunksize)
     try:

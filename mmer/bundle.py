@@ -75,13 +75,24 @@ def model_metadata(
     """
     inputs = {t.name: {"shape": [int(d) for d in t.shape[1:]], "dtype": INPUT_DTYPES[t.name]} for t in model.inputs}
     if int(model.outputs[0].shape[-1]) != len(label_names):
-        raise ModelError(f"the model has {model.outputs[0].shape[-1]} outputs for {len(label_names)} label names {list(label_names)}")
+        raise ModelError(
+            f"the model has {model.outputs[0].shape[-1]} outputs for {len(label_names)} label names {list(label_names)}"
+        )
     features = {CACHE_OF_INPUT[name]: dict(feature_attrs.get(CACHE_OF_INPUT[name], {})) for name in inputs}
     # the speech-span params shape both inputs (the audio span, the frames inside it)
-    span = next((attrs["span"] for attrs in feature_attrs.values() if isinstance(attrs, Mapping) and "span" in attrs), None)
+    span = next(
+        (attrs["span"] for attrs in feature_attrs.values() if isinstance(attrs, Mapping) and "span" in attrs), None
+    )
     if span:
         features["span"] = dict(span)
-    meta = {"format": BUNDLE_FORMAT, "model_inputs": model_inputs, "label_names": list(label_names), "inputs": inputs, "features": features, **extra}
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "model_inputs": model_inputs,
+        "label_names": list(label_names),
+        "inputs": inputs,
+        "features": features,
+        **extra,
+    }
     return _jsonable(meta)
 
 
@@ -125,11 +136,19 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
         raise ModelError(f"{model_path}: cannot load the model: {err}") from err
     if int(model.outputs[0].shape[-1]) != len(metadata["label_names"]):
-        raise ModelError(f"{model_path} has {model.outputs[0].shape[-1]} outputs but {meta_path} names {len(metadata['label_names'])} labels")
+        raise ModelError(
+            f"{model_path} has {model.outputs[0].shape[-1]} outputs but {meta_path} names {len(metadata['label_names'])} labels"
+        )
     return model, metadata
 
 
-def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Mapping[str, np.ndarray], *, batch_size: int = EvaluateParams.batch_size) -> np.ndarray:
+def predict_proba(
+    model: keras.Model,
+    metadata: Mapping[str, Any],
+    features: Mapping[str, np.ndarray],
+    *,
+    batch_size: int = EvaluateParams.batch_size,
+) -> np.ndarray:
     """Class probabilities of clips, from a loaded model and its metadata.
 
     Parameters
@@ -159,11 +178,15 @@ def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Map
             raise ModelError(f"the {metadata['model_inputs']} model needs {name!r} features; got {sorted(features)}")
         array = np.asarray(features[name])
         if list(array.shape[1:]) != list(spec["shape"]):
-            raise ModelError(f"{name} features have shape {list(array.shape[1:])} per clip; the model was trained on {spec['shape']} (see features.{CACHE_OF_INPUT[name]} in model.json)")
+            raise ModelError(
+                f"{name} features have shape {list(array.shape[1:])} per clip; the model was trained on {spec['shape']} (see features.{CACHE_OF_INPUT[name]} in model.json)"
+            )
         inputs[name] = array.astype(spec["dtype"], copy=False)
     n = {len(a) for a in inputs.values()}
     if len(n) != 1:
-        raise ModelError(f"the feature arrays have different numbers of clips: { {k: len(v) for k, v in inputs.items()} }")
+        raise ModelError(
+            f"the feature arrays have different numbers of clips: { {k: len(v) for k, v in inputs.items()} }"
+        )
     if n == {0}:
         return np.zeros((0, len(metadata["label_names"])), np.float32)
     if batch_size < 1:
@@ -172,7 +195,9 @@ def predict_proba(model: keras.Model, metadata: Mapping[str, Any], features: Map
     # than it saves for a few clips (and logs a spurious TensorFlow error line)
     n_clips = n.pop()
     chunks = [
-        np.asarray(model.predict_on_batch({k: v[start : start + batch_size] for k, v in inputs.items()}), dtype=np.float32)
+        np.asarray(
+            model.predict_on_batch({k: v[start : start + batch_size] for k, v in inputs.items()}), dtype=np.float32
+        )
         for start in range(0, n_clips, batch_size)
     ]
     return np.concatenate(chunks)
@@ -200,7 +225,9 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
         raise ModelError(f"{meta_path}: model_inputs {model_inputs!r} is not one of {sorted(INPUT_ARRAYS)}")
     inputs = metadata["inputs"]
     if sorted(inputs) != sorted(INPUT_ARRAYS[model_inputs]):
-        raise ModelError(f"{meta_path}: a {model_inputs} model reads {list(INPUT_ARRAYS[model_inputs])}, but the file lists inputs {sorted(inputs)}")
+        raise ModelError(
+            f"{meta_path}: a {model_inputs} model reads {list(INPUT_ARRAYS[model_inputs])}, but the file lists inputs {sorted(inputs)}"
+        )
     actual = {t.name: [int(d) for d in t.shape[1:]] for t in model.inputs}
     for name, spec in inputs.items():
         if actual.get(name) != list(spec["shape"]):
@@ -211,7 +238,11 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
     features = metadata.get("features", {})
     if "audio_features" in inputs:
         audio = features.get("audio", {})
-        _require(audio, ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "padded_frames", "sample_rate"), f"{meta_path} features.audio")
+        _require(
+            audio,
+            ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "padded_frames", "sample_rate"),
+            f"{meta_path} features.audio",
+        )
         if audio.get("normalise") == "speaker":
             raise ModelError(
                 f"{meta_path}: the model was trained on speaker-normalised audio features (audio.normalise: speaker), "
@@ -219,12 +250,19 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
             )
         from mmer.audio import n_features
 
-        expected = [int(audio["padded_frames"]), n_features(**{k: audio[k] for k in ("features", "n_mfcc", "n_mels", "deltas") if k in audio})]
+        expected = [
+            int(audio["padded_frames"]),
+            n_features(**{k: audio[k] for k in ("features", "n_mfcc", "n_mels", "deltas") if k in audio}),
+        ]
         if expected != list(inputs["audio_features"]["shape"]):
-            raise ModelError(f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}")
+            raise ModelError(
+                f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}"
+            )
     if "faces" in inputs:
         video = features.get("video", {})
         _require(video, ("frames_per_clip", "size"), f"{meta_path} features.video")
         expected = [int(video["frames_per_clip"]), int(video["size"]), int(video["size"]), 3]
         if expected != list(inputs["faces"]["shape"]):
-            raise ModelError(f"{meta_path}: the faces params give crops of shape {expected}, the model takes {inputs['faces']['shape']}")
+            raise ModelError(
+                f"{meta_path}: the faces params give crops of shape {expected}, the model takes {inputs['faces']['shape']}"
+            )

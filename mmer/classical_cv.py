@@ -53,7 +53,15 @@ def cross_validate_classical(
     per_fold = []
     for fold in folds:
         data = align_clips(index, caches, fold=fold)
-        result = run_baselines(data, label_names=label_names, feature_sets=(feature_set,), classifiers=(classifier,), c_grid=c_grid, face_grid=face_grid, seed=seed)
+        result = run_baselines(
+            data,
+            label_names=label_names,
+            feature_sets=(feature_set,),
+            classifiers=(classifier,),
+            c_grid=c_grid,
+            face_grid=face_grid,
+            seed=seed,
+        )
         if feature_set not in result:
             raise ConfigError(f"cv.classifier {classifier}: no {feature_set} features in this corpus (model.inputs)")
         report = {
@@ -67,7 +75,14 @@ def cross_validate_classical(
             "majority": result["majority"],
         }
         per_fold.append(report)
-        logger.info("fold %d (test actors %s): %s accuracy %.3f, UAR %.3f", fold, report["test_actors"], classifier, report["accuracy"], report["uar"])
+        logger.info(
+            "fold %d (test actors %s): %s accuracy %.3f, UAR %.3f",
+            fold,
+            report["test_actors"],
+            classifier,
+            report["accuracy"],
+            report["uar"],
+        )
     summary: dict[str, Any] = {"enabled": True, "folds": folds, "n": int(sum(r["n"] for r in per_fold))}
     for key in METRIC_KEYS:
         summary[key] = _mean_std([r[key] for r in per_fold])

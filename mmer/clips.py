@@ -102,7 +102,11 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
     # corpus): it takes no part, and a model that needs its arrays says so in inputs()
     empty = sorted(name for name, cache in caches.items() if not cache.clip_ids)
     if empty and len(empty) < len(caches):
-        logger.info("the %s cache holds no clips: aligning on %s alone", "/".join(empty), "/".join(sorted(set(caches) - set(empty))))
+        logger.info(
+            "the %s cache holds no clips: aligning on %s alone",
+            "/".join(empty),
+            "/".join(sorted(set(caches) - set(empty))),
+        )
         caches = {name: cache for name, cache in caches.items() if name not in empty}
     present = np.ones(len(index), dtype=bool)
     for cache in caches.values():
@@ -129,7 +133,9 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
     )
 
 
-def load_clip_data(index_path: str | Path, *, audio_path: str | Path, video_path: str | Path, fold: int = -1) -> ClipData:
+def load_clip_data(
+    index_path: str | Path, *, audio_path: str | Path, video_path: str | Path, fold: int = -1
+) -> ClipData:
     """Read the index and both caches and align them (see :func:`align_clips`)."""
     return align_clips(read_index(index_path), read_caches(audio_path, video_path), fold=fold)
 
@@ -149,11 +155,16 @@ def with_perturbed_copies(clips: ClipData) -> ClipData:
     """
     if PERTURBED_ARRAYS["audio_features"] not in clips.arrays:
         return clips
-    copies_mfcc, copies_frames = clips.arrays[PERTURBED_ARRAYS["audio_features"]], clips.arrays[PERTURBED_ARRAYS["speech_frames"]]
+    copies_mfcc, copies_frames = (
+        clips.arrays[PERTURBED_ARRAYS["audio_features"]],
+        clips.arrays[PERTURBED_ARRAYS["speech_frames"]],
+    )
     n_clips, n_copies = copies_mfcc.shape[:2]
     names = list(clips.attrs.get("audio", {}).get("perturbations") or [f"copy{k}" for k in range(n_copies)])
     if len(names) != n_copies:
-        raise DatasetError(f"the audio cache has {n_copies} perturbed copies per clip but names {len(names)} perturbations {names}")
+        raise DatasetError(
+            f"the audio cache has {n_copies} perturbed copies per clip but names {len(names)} perturbations {names}"
+        )
     rows = np.tile(np.arange(n_clips), n_copies)  # copy k of every clip, then copy k+1
     base = {k: v for k, v in clips.arrays.items() if k not in PERTURBED_ARRAYS.values()}
     extra = {k: v[rows] for k, v in base.items()}
@@ -185,20 +196,10 @@ def frame_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> tuple[np.nd
         ``std`` is at least 1e-6, so dividing by it is safe.
     """
     if mfcc.ndim != 3 or len(speech_frames) != len(mfcc) or len(mfcc) == 0:
-        raise ValueError(f"mfcc must be [n > 0, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}")
+        raise ValueError(
+            f"mfcc must be [n > 0, T, c] with one speech_frames per clip, got {mfcc.shape} and {len(speech_frames)}"
+        )
     n_time = mfcc.shape[1]
     speech = speech_mask(speech_frames, n_time)
     frames = mfcc[speech].astype(np.float64)  # [speech frames, c]
     return frames.mean(axis=0).astype(np.float32), np.maximum(frames.std(axis=0), 1e-6).astype(np.float32)
-
-
-
-
-
-
-
-
-
-
-
-

@@ -55,7 +55,9 @@ def parse_perturbation(name: str) -> dict[str, float]:
             if key == "speed" and not 0.5 <= value <= 2.0:
                 break
             return {key: value}
-    raise ConfigError(f"audio.perturbations: {name!r} is not speedF (0.5 <= F <= 2, e.g. speed0.9) or pitchS (semitones, e.g. pitch-2)")
+    raise ConfigError(
+        f"audio.perturbations: {name!r} is not speedF (0.5 <= F <= 2, e.g. speed0.9) or pitchS (semitones, e.g. pitch-2)"
+    )
 
 
 def cpu_jobs(jobs: int) -> int:
@@ -129,7 +131,9 @@ class SpanParams:
     def __post_init__(self) -> None:
         _check_positive("span", sample_rate=self.sample_rate, frame_s=self.frame_s)
         if self.threshold_db >= 0:
-            raise ConfigError(f"span.threshold_db must be negative (dB below the loudest frame), not {self.threshold_db!r}")
+            raise ConfigError(
+                f"span.threshold_db must be negative (dB below the loudest frame), not {self.threshold_db!r}"
+            )
         for key in ("min_silence_s", "pad_s", "min_span_s"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"span.{key} must be 0 or more, not {getattr(self, key)!r}")
@@ -158,7 +162,9 @@ class AudioParams:
     padded_frames: int = 0  # T, the padded length; 0: the mean number of frames over the training split
     deltas: bool = False
     features: str = "mfcc"  # mfcc (n_mfcc) | logmel (n_mels log mel-band energies)
-    normalise: str = "clip"  # clip | none (raw; the model standardises with training statistics) | speaker (per actor, unlabelled)
+    normalise: str = (
+        "clip"  # clip | none (raw; the model standardises with training statistics) | speaker (per actor, unlabelled)
+    )
     perturbations: tuple[str, ...] = ()  # offline copies for training clips only, e.g. [speed0.9, speed1.1, pitch-2]
 
     def __post_init__(self) -> None:
@@ -254,7 +260,9 @@ def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS) 
 class ModelParams:
     """The network (stage ``train``): branches, fusion and head; see :mod:`mmer.networks`."""
 
-    inputs: str = "av"  # av | audio | video: what the model reads (audio-only and video-only use the same branch and head)
+    inputs: str = (
+        "av"  # av | audio | video: what the model reads (audio-only and video-only use the same branch and head)
+    )
     fusion: str = "concat"  # concat (early) | average | learned (late, of branch probabilities)
     audio_units: int = 64
     audio_dropout: float = 0.5
@@ -303,13 +311,22 @@ class TrainParams:
     mixup: float = 0.0  # Beta(alpha, alpha) mixing of training clips and their labels; 0 = off
     label_smoothing: float = 0.0
     ensemble: int = 1  # models averaged into one (their mean probability)
-    ensemble_by: str = "seed"  # seed (same speakers, seeds seed+j) | fold (each member validates on its own group of speakers)
+    ensemble_by: str = (
+        "seed"  # seed (same speakers, seeds seed+j) | fold (each member validates on its own group of speakers)
+    )
 
     def __post_init__(self) -> None:
         _check_choice("train", "monitor", self.monitor, MONITORS)
         _check_choice("train", "class_weight", self.class_weight, CLASS_WEIGHTS)
         _check_choice("train", "ensemble_by", self.ensemble_by, ENSEMBLE_BY)
-        _check_positive("train", epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, threads=self.threads, ensemble=self.ensemble)
+        _check_positive(
+            "train",
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            threads=self.threads,
+            ensemble=self.ensemble,
+        )
         if self.mixup < 0:
             raise ConfigError(f"train.mixup must be 0 (off) or a positive Beta alpha, not {self.mixup!r}")
         if not 0 <= self.label_smoothing < 1:
@@ -335,7 +352,17 @@ class AugmentParams:
     pixel_shift: int = 3  # pixels, same shift for every frame of a clip
 
     def __post_init__(self) -> None:
-        for key in ("noise_std", "time_shift", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "brightness", "contrast", "pixel_shift"):
+        for key in (
+            "noise_std",
+            "time_shift",
+            "freq_masks",
+            "freq_mask_width",
+            "time_masks",
+            "time_mask_width",
+            "brightness",
+            "contrast",
+            "pixel_shift",
+        ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"augment.{key} must be 0 or more, not {getattr(self, key)!r}")
 
@@ -359,7 +386,9 @@ class CvParams:
     enabled: bool = False
     epochs: int = 0  # 0: train.epochs
     folds: tuple[int, ...] = ()  # empty: every fold
-    classifier: str = "network"  # network (the model section) | a baselines classifier on pooled features of model.inputs
+    classifier: str = (
+        "network"  # network (the model section) | a baselines classifier on pooled features of model.inputs
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 0:

@@ -45,21 +45,6 @@ INDEX_COLUMNS = [
 ]
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def find_media(root: str | Path) -> list[Path]:
     """Every .mp4/.wav/.flac file below ``root``, sorted; symlinked folders are followed
     (each real folder once, so link loops end: :func:`mmer.files.walk_files`)."""
@@ -83,7 +68,11 @@ def one_per_recording(index: pd.DataFrame) -> pd.DataFrame:
     if len(kept) < len(index):
         dropped = index[~index["clip_id"].isin(kept["clip_id"])]
         counts = ", ".join(f"{k}={v}" for k, v in dropped["modality"].value_counts().items())
-        logger.info("%d clips are other modalities of recordings already indexed (%s): one clip per recording kept", len(dropped), counts)
+        logger.info(
+            "%d clips are other modalities of recordings already indexed (%s): one clip per recording kept",
+            len(dropped),
+            counts,
+        )
     return kept
 
 
@@ -166,10 +155,16 @@ def build_index(
         shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
         logger.info(
             "left out %d clips outside modalities=%s, vocal_channels=%s, classes=%s: %s",
-            len(dropped), list(modalities), list(vocal_channels), names, shown,
+            len(dropped),
+            list(modalities),
+            list(vocal_channels),
+            names,
+            shown,
         )
     if not rows:
-        raise DatasetError(f"{', '.join(map(str, roots))}: no usable RAVDESS clips found (checked {len(seen) + len(bad_names)} media files)")
+        raise DatasetError(
+            f"{', '.join(map(str, roots))}: no usable RAVDESS clips found (checked {len(seen) + len(bad_names)} media files)"
+        )
     index = one_per_recording(pd.DataFrame(rows))
     folds = assign_folds(index["actor"], min(n_folds, index["actor"].nunique()))
     index["fold"] = index["actor"].map(folds).astype(int)
@@ -180,7 +175,10 @@ def build_index(
         logger.warning(
             "the fixed split has no %s clips: index.val_actors %s / index.test_actors %s are not among this corpus's actors %s; "
             "the train and evaluate stages need both (cross-validation folds do not), so set them to actors of this corpus",
-            " or ".join(empty), list(val_actors), list(test_actors), actors,
+            " or ".join(empty),
+            list(val_actors),
+            list(test_actors),
+            actors,
         )
     logger.info("%s", summarise(index))
     return index[INDEX_COLUMNS]

@@ -88,7 +88,9 @@ def macro_f1(confusion: np.ndarray) -> float:
     return float(f1.mean())
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *, label_names: Sequence[str]) -> dict[str, Any]:
+def classification_metrics(
+    y_true: Sequence[int], y_pred: Sequence[int], *, label_names: Sequence[str]
+) -> dict[str, Any]:
     """Accuracy, macro-F1, UAR, per-class recall (by name) and n of a set of predictions."""
     confusion = confusion_matrix(y_true, y_pred, n_classes=len(label_names))
     recall = per_class_recall(confusion)
@@ -109,7 +111,9 @@ def majority_class(train_labels: Sequence[int], *, n_classes: int) -> int:
     return int(np.argmax(np.bincount(train_labels, minlength=n_classes)))
 
 
-def majority_baseline(train_labels: Sequence[int], y_true: Sequence[int], *, label_names: Sequence[str]) -> dict[str, Any]:
+def majority_baseline(
+    train_labels: Sequence[int], y_true: Sequence[int], *, label_names: Sequence[str]
+) -> dict[str, Any]:
     """Metrics of always predicting the most frequent *training* class on ``y_true``."""
     label = majority_class(train_labels, n_classes=len(label_names))
     metrics = classification_metrics(y_true, np.full(len(y_true), label), label_names=label_names)
@@ -137,7 +141,9 @@ def evaluation_report(
     """
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 2 or probabilities.shape != (len(y_true), len(label_names)):
-        raise ValueError(f"probabilities of shape {probabilities.shape} do not fit {len(y_true)} clips and {len(label_names)} classes")
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape} do not fit {len(y_true)} clips and {len(label_names)} classes"
+        )
     y_pred = probabilities.argmax(axis=1)
     report = classification_metrics(y_true, y_pred, label_names=label_names)
     report["majority"] = majority_baseline(train_labels, y_true, label_names=label_names)
@@ -168,13 +174,14 @@ def predictions_table(
     return table
 
 
-
-
-
-
-
-
-def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, Any], *, split: str = EvaluateParams.split, batch_size: int = EvaluateParams.batch_size) -> tuple[dict[str, Any], pd.DataFrame]:
+def evaluate_split(
+    data: ClipData,
+    model: keras.Model,
+    metadata: Mapping[str, Any],
+    *,
+    split: str = EvaluateParams.split,
+    batch_size: int = EvaluateParams.batch_size,
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Evaluate a model on the clips of ``split``; the majority class comes from ``train``.
 
     Parameters
@@ -202,15 +209,23 @@ def evaluate_split(data: ClipData, model: keras.Model, metadata: Mapping[str, An
     if len(clips) == 0:
         raise DatasetError(f"no {split} clips to evaluate on (of {len(data)} clips in every feature cache)")
     if max(clips.labels.max(), train.labels.max(initial=0)) >= len(label_names):
-        raise ModelError(f"the index has labels up to {clips.labels.max()} but the model knows {len(label_names)} classes {label_names}; retrain after changing index.classes")
+        raise ModelError(
+            f"the index has labels up to {clips.labels.max()} but the model knows {len(label_names)} classes {label_names}; retrain after changing index.classes"
+        )
     probabilities = predict_proba(model, metadata, clips.arrays, batch_size=batch_size)
     report = evaluation_report(clips.labels, probabilities, label_names=label_names, train_labels=train.labels)
     report.update(split=split, model_inputs=metadata["model_inputs"])
     table = predictions_table(clips.clip_ids, clips.actors, clips.labels, probabilities, label_names=label_names)
     logger.info(
         "%s on %d %s clips: accuracy %.3f, macro-F1 %.3f, UAR %.3f (majority %s: accuracy %.3f)",
-        metadata["model_inputs"], report["n"], split, report["accuracy"], report["macro_f1"], report["uar"],
-        report["majority"]["class"], report["majority"]["accuracy"],
+        metadata["model_inputs"],
+        report["n"],
+        split,
+        report["accuracy"],
+        report["macro_f1"],
+        report["uar"],
+        report["majority"]["class"],
+        report["majority"]["accuracy"],
     )
     return report, table
 

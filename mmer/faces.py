@@ -29,7 +29,6 @@ from mmer.logs import native_stderr_filtered
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class FaceDetectorOptions:
     """Which MediaPipe face detector to run.
@@ -302,7 +301,9 @@ def crops_from_detections(
             scores[i] = detection.score
     boxes = fill_missing_boxes(boxes, found)
     crops = np.stack([crop_face(frame, tuple(box), size=size) for frame, box in zip(frames, boxes)])
-    return FaceCrops(crops=crops, found=found, boxes=boxes, scores=scores, frame_size=(frames.shape[2], frames.shape[1]))
+    return FaceCrops(
+        crops=crops, found=found, boxes=boxes, scores=scores, frame_size=(frames.shape[2], frames.shape[1])
+    )
 
 
 # --------------------------------------------------------------------------- per worker
@@ -371,5 +372,3 @@ def clip_face_crops(
     crops = face_crops(frames, worker_detector(), size=size, margin=margin, source=path)
     crops.times_s = times
     return crops
-
-

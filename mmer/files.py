@@ -31,7 +31,9 @@ def walk_files(root: str | Path) -> Iterator[Path]:
         for name in sorted(subfolders):
             real = os.path.realpath(os.path.join(folder, name))
             if real in seen:
-                logger.warning("%s links to %s, which is already searched: not followed", os.path.join(folder, name), real)
+                logger.warning(
+                    "%s links to %s, which is already searched: not followed", os.path.join(folder, name), real
+                )
                 continue
             seen.add(real)
             kept.append(name)

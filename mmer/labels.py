@@ -30,7 +30,9 @@ def label_names(classes: str = IndexParams.classes, subset: Sequence[str] = Inde
     if classes == "subset":
         unknown = sorted(set(subset) - set(EMOTIONS.values()))
         if unknown or len(set(subset)) < 2:
-            raise ConfigError(f"index.subset {list(subset)}: needs two or more of {list(EMOTIONS.values())}; unknown {unknown}")
+            raise ConfigError(
+                f"index.subset {list(subset)}: needs two or more of {list(EMOTIONS.values())}; unknown {unknown}"
+            )
         return [e for e in EMOTIONS.values() if e in set(subset)]
     raise ConfigError(f"index.classes must be all8, merged7 or subset, not {classes!r}")
 

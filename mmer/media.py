@@ -201,7 +201,13 @@ def parse_probe(text: str, path: str | Path) -> MediaInfo:
     if not video and not audio:
         raise MediaError(f"{path}: unreadable media file: no audio or video stream")
     return MediaInfo(
-        path=str(path), duration_s=duration_s, start_s=start_s, has_video=bool(video), has_audio=bool(audio), **video, **audio
+        path=str(path),
+        duration_s=duration_s,
+        start_s=start_s,
+        has_video=bool(video),
+        has_audio=bool(audio),
+        **video,
+        **audio,
     )
 
 
@@ -240,7 +246,9 @@ def probe(path: str | Path) -> MediaInfo:
 # --------------------------------------------------------------------------- audio
 
 
-def read_audio(path: str | Path, *, sample_rate: int = SpanParams.sample_rate, info: MediaInfo | None = None) -> np.ndarray:
+def read_audio(
+    path: str | Path, *, sample_rate: int = SpanParams.sample_rate, info: MediaInfo | None = None
+) -> np.ndarray:
     """Decode the first audio stream as mono float32 at ``sample_rate`` (one ffmpeg run).
 
     Parameters
@@ -270,7 +278,9 @@ def read_audio(path: str | Path, *, sample_rate: int = SpanParams.sample_rate, i
     info = info or probe(path)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio stream")
-    stream = ffmpeg.input(str(path)).output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0", vn=None)
+    stream = ffmpeg.input(str(path)).output(
+        "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0", vn=None
+    )
     out, _ = _run(stream, path, "decode audio")
     signal = np.frombuffer(out, dtype="<f4").astype(np.float32)
     if info.duration_s:
@@ -306,19 +316,7 @@ def write_wav(path: str | Path, signal: np.ndarray, sample_rate: int) -> None:
 # --------------------------------------------------------------------------- speech span
 
 
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------- trim stage
-
-
-
-
 
 
 # --------------------------------------------------------------------------- frames
@@ -398,7 +396,9 @@ def read_frames(
     read_s = float(wanted.max()) - info.start_s - seek_s + 3 * period + MAX_FRAME_GAP_S
     # prev_t is the previous decoded frame's time (NAN for the first: not(gte(NAN, T)) is 1)
     near = "+".join(f"gte(t,{t - period:.6f})*not(gte(prev_t,{t:.6f}))" for t in np.unique(wanted))
-    video = ffmpeg.input(str(path), ss=f"{seek_s:.6f}", t=f"{read_s:.6f}").video.filter("select", near).filter("showinfo")
+    video = (
+        ffmpeg.input(str(path), ss=f"{seek_s:.6f}", t=f"{read_s:.6f}").video.filter("select", near).filter("showinfo")
+    )
     if (width, height) != info.frame_size:
         video = video.filter("scale", width, height, flags="area")
     stream = video.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
@@ -416,7 +416,9 @@ def read_frames(
         # no frame within a period, but one after: a sparse stretch of a variable frame rate
         sparse = bool(np.any((pts >= t - 1e-6) & (pts - t <= MAX_FRAME_GAP_S + period)))
         if gaps.min() > period and not sparse:
-            reached = f"decoded frames end at {pts.max() - info.start_s:.2f} s" if len(pts) else "no frame decoded there"
+            reached = (
+                f"decoded frames end at {pts.max() - info.start_s:.2f} s" if len(pts) else "no frame decoded there"
+            )
             raise MediaError(f"{path}: no video frame near {times[i]:.2f} s ({reached}; truncated file?)")
         picked[i] = frames[int(np.argmin(gaps))]
     return picked

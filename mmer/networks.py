@@ -186,7 +186,13 @@ def audio_branch(
     """
     if len(input_shape) != 2:
         raise ConfigError(f"audio input_shape must be (T, n_coefficients), not {input_shape!r}")
-    for key, value in (("audio T", input_shape[0]), ("audio coefficients", input_shape[1]), ("audio_units", units), ("audio_pool", pool), ("audio_dense", dense)):
+    for key, value in (
+        ("audio T", input_shape[0]),
+        ("audio coefficients", input_shape[1]),
+        ("audio_units", units),
+        ("audio_pool", pool),
+        ("audio_dense", dense),
+    ):
         _check_int(key, value)
     _check_rate("audio_dropout", dropout)
     if pool > input_shape[0]:
@@ -198,7 +204,9 @@ def audio_branch(
     if rnn_layers not in (0, 1, 2) or isinstance(rnn_layers, bool):
         raise ConfigError(f"model.audio_rnn_layers must be 0, 1 or 2, not {rnn_layers!r}")
     if rnn_layers == 0 and pooling == "last":
-        raise ConfigError("model.audio_rnn_layers 0 needs model.audio_pooling attention or stats (no BLSTM state to take)")
+        raise ConfigError(
+            "model.audio_rnn_layers 0 needs model.audio_pooling attention or stats (no BLSTM state to take)"
+        )
     if frontend != "none":
         _check_int("audio_conv_filters", conv_filters)
         _check_int("audio_conv_layers", conv_layers)
@@ -209,8 +217,19 @@ def audio_branch(
         x = layers.AveragePooling1D(pool_size=pool, name="frame_pool")(x)
     if frontend != "none":
         return _conv_audio_branch(
-            inputs, x, units=units, dropout=dropout, mask=mask, dense=dense, standardise=standardise, conv_filters=conv_filters,
-            conv_layers=conv_layers, rnn_layers=rnn_layers, pooling=pooling, n_coefficients=input_shape[1], name=name,
+            inputs,
+            x,
+            units=units,
+            dropout=dropout,
+            mask=mask,
+            dense=dense,
+            standardise=standardise,
+            conv_filters=conv_filters,
+            conv_layers=conv_layers,
+            rnn_layers=rnn_layers,
+            pooling=pooling,
+            n_coefficients=input_shape[1],
+            name=name,
         )
     if mask:
         x = layers.Masking(mask_value=0.0, name="padding_mask")(x)
@@ -221,18 +240,26 @@ def audio_branch(
     return keras.Model(inputs, x, name=name)
 
 
-def _standardise_stats(standardise: tuple[Sequence[float], Sequence[float]], n_coefficients: int) -> dict[str, np.ndarray]:
+def _standardise_stats(
+    standardise: tuple[Sequence[float], Sequence[float]], n_coefficients: int
+) -> dict[str, np.ndarray]:
     """``mean`` and ``variance`` keyword arguments of a Normalization layer, checked."""
     mean, std = (np.asarray(v, dtype=np.float32) for v in standardise)
     if mean.shape != (n_coefficients,) or std.shape != (n_coefficients,) or not np.all(std > 0):
-        raise ConfigError(f"audio standardise needs a mean and a positive std for each of the {n_coefficients} coefficients")
+        raise ConfigError(
+            f"audio standardise needs a mean and a positive std for each of the {n_coefficients} coefficients"
+        )
     return {"mean": mean, "variance": np.square(std)}
 
 
-def _recurrent_pooling(x: keras.KerasTensor, *, units: int, dropout: float, rnn_layers: int, pooling: str) -> keras.KerasTensor:
+def _recurrent_pooling(
+    x: keras.KerasTensor, *, units: int, dropout: float, rnn_layers: int, pooling: str
+) -> keras.KerasTensor:
     """The BLSTM layers and the pooling over time (the reference: two BLSTMs, last state)."""
     if rnn_layers >= 1:
-        x = layers.Bidirectional(layers.LSTM(units, return_sequences=rnn_layers == 2 or pooling != "last"), name="blstm_1")(x)
+        x = layers.Bidirectional(
+            layers.LSTM(units, return_sequences=rnn_layers == 2 or pooling != "last"), name="blstm_1"
+        )(x)
     if rnn_layers == 2:
         x = layers.Dropout(dropout, name="blstm_dropout")(x)
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=pooling != "last"), name="blstm_2")(x)
@@ -304,7 +331,9 @@ def frame_cnn(
     _check_int("video_dense", dense)
     _check_rate("video_dropout", dropout)
     if min(frame_shape[:2]) < 2 ** len(filters):
-        raise ConfigError(f"{len(filters)} pooling blocks (model.video_filters) need frames of at least {2 ** len(filters)} pixels, not {frame_shape[:2]}")
+        raise ConfigError(
+            f"{len(filters)} pooling blocks (model.video_filters) need frames of at least {2 ** len(filters)} pixels, not {frame_shape[:2]}"
+        )
     inputs = keras.Input(shape=tuple(frame_shape), dtype="uint8", name="frame")
     x = layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
     for block, n_filters in enumerate(filters, start=1):
@@ -348,7 +377,13 @@ def video_branch(
     _check_int("video frames", input_shape[0])
     if temporal not in TEMPORAL_POOLS:
         raise ConfigError(f"model.video_temporal must be one of {list(TEMPORAL_POOLS)}, not {temporal!r}")
-    cnn = frame_cnn(frame_shape=tuple(input_shape[1:]), filters=filters, convs_per_block=convs_per_block, dropout=dropout, dense=dense)
+    cnn = frame_cnn(
+        frame_shape=tuple(input_shape[1:]),
+        filters=filters,
+        convs_per_block=convs_per_block,
+        dropout=dropout,
+        dense=dense,
+    )
     inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name=VIDEO_INPUT)
     x = layers.TimeDistributed(cnn, name="per_frame")(inputs)
     if temporal == "max":
@@ -360,7 +395,9 @@ def video_branch(
     return keras.Model(inputs, x, name=name)
 
 
-def classifier_head(x: keras.KerasTensor, *, n_classes: int, units: int = 256, dropout: float = 0.5, prefix: str = "") -> keras.KerasTensor:
+def classifier_head(
+    x: keras.KerasTensor, *, n_classes: int, units: int = 256, dropout: float = 0.5, prefix: str = ""
+) -> keras.KerasTensor:
     """Dense(units, relu) -> Dropout -> Dense(n_classes, softmax) on a representation."""
     _check_int("n_classes", n_classes, minimum=2)
     _check_int("head_units", units)
@@ -432,15 +469,32 @@ def build_model(
         if audio_features_shape is None:
             raise ConfigError(f"a {inputs} model needs audio_features_shape (T, n_coefficients)")
         branch = audio_branch(
-            input_shape=tuple(audio_features_shape), units=audio_units, dropout=audio_dropout, pool=audio_pool, mask=audio_mask, dense=audio_dense, standardise=audio_standardise,
-            frontend=audio_frontend, conv_filters=audio_conv_filters, conv_layers=audio_conv_layers, rnn_layers=audio_rnn_layers, pooling=audio_pooling,
+            input_shape=tuple(audio_features_shape),
+            units=audio_units,
+            dropout=audio_dropout,
+            pool=audio_pool,
+            mask=audio_mask,
+            dense=audio_dense,
+            standardise=audio_standardise,
+            frontend=audio_frontend,
+            conv_filters=audio_conv_filters,
+            conv_layers=audio_conv_layers,
+            rnn_layers=audio_rnn_layers,
+            pooling=audio_pooling,
         )
         input_layers[AUDIO_INPUT] = keras.Input(shape=tuple(audio_features_shape), name=AUDIO_INPUT)
         features["audio"] = branch(input_layers[AUDIO_INPUT])
     if VIDEO_INPUT in INPUT_ARRAYS[inputs]:
         if faces_shape is None:
             raise ConfigError(f"a {inputs} model needs faces_shape (frames_per_clip, size, size, 3)")
-        branch = video_branch(input_shape=tuple(faces_shape), filters=video_filters, convs_per_block=video_convs, dropout=video_dropout, dense=video_dense, temporal=video_temporal)
+        branch = video_branch(
+            input_shape=tuple(faces_shape),
+            filters=video_filters,
+            convs_per_block=video_convs,
+            dropout=video_dropout,
+            dense=video_dense,
+            temporal=video_temporal,
+        )
         input_layers[VIDEO_INPUT] = keras.Input(shape=tuple(faces_shape), dtype="uint8", name=VIDEO_INPUT)
         features["video"] = branch(input_layers[VIDEO_INPUT])
     head = {"n_classes": n_classes, "units": head_units, "dropout": head_dropout}
@@ -454,20 +508,7 @@ def build_model(
         combine = layers.Average(name=PROBABILITIES) if fusion == "average" else WeightedAverage(name=PROBABILITIES)
         outputs = combine(branch_probabilities)
     model = keras.Model(inputs=input_layers, outputs=outputs, name=f"{inputs}_emotion")
-    logger.info("built %s model (%s fusion): %d parameters", inputs, fusion if len(features) > 1 else "no", model.count_params())
+    logger.info(
+        "built %s model (%s fusion): %d parameters", inputs, fusion if len(features) > 1 else "no", model.count_params()
+    )
     return model
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -71,7 +71,9 @@ def sample_figure(
             axis.imshow(faces[row, frame])
             axis.set_axis_off()
         axis = fig.add_subplot(grid[row, frames_per_clip:])
-        librosa.display.specshow(mfcc[row].T, x_axis="time", sr=sample_rate, hop_length=hop_length, ax=axis, cmap="coolwarm")
+        librosa.display.specshow(
+            mfcc[row].T, x_axis="time", sr=sample_rate, hop_length=hop_length, ax=axis, cmap="coolwarm"
+        )
         axis.set_ylabel("MFCC")
         axis.set_title(titles[row], fontsize=9)
     fig.tight_layout()
@@ -94,7 +96,15 @@ def plot_confusion(confusion: np.ndarray, *, label_names: Sequence[str], path: s
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     for (row, col), count in np.ndenumerate(confusion):
-        ax.text(col, row, str(count), ha="center", va="center", color="white" if shares[row, col] > 0.5 else "black", fontsize=9)
+        ax.text(
+            col,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if shares[row, col] > 0.5 else "black",
+            fontsize=9,
+        )
     ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
     ax.set_yticks(range(len(label_names)), label_names)
     ax.set_xlabel("predicted")
@@ -105,7 +115,9 @@ def plot_confusion(confusion: np.ndarray, *, label_names: Sequence[str], path: s
     _save_figure(fig, path)
 
 
-def plot_per_class_recall(recall: Mapping[str, float | None], *, path: str | Path, chance: float | None = None, title: str = "") -> None:
+def plot_per_class_recall(
+    recall: Mapping[str, float | None], *, path: str | Path, chance: float | None = None, title: str = ""
+) -> None:
     """Per-class recall as a bar chart, with the chance level (1 / n_classes) as a line."""
     import matplotlib
 

@@ -44,7 +44,7 @@ def table_row(path: str | Path, result: Prediction | MmerError, label_names: Seq
     """One line of the default table: a prediction, or the failure's kind."""
     name = str(path)
     if len(name) > file_width:
-        name = "..." + name[-(file_width - 3):]
+        name = "..." + name[-(file_width - 3) :]
     if isinstance(result, MmerError):
         return f"{name:<{file_width}}  FAILED ({type(result).__name__}; see the log)"
     probs = " ".join(f"{result.probabilities[n]:>9.3f}" for n in label_names)
@@ -56,7 +56,20 @@ def error_json(path: str | Path, err: MmerError) -> dict[str, Any]:
     return {"file": str(path), "error": str(err), "kind": type(err).__name__}
 
 
-CSV_BASE = ["file", "emotion", "probability", "head", "input", "start_s", "end_s", "duration_s", "faces_found", "model_md5", "annotated", "error"]
+CSV_BASE = [
+    "file",
+    "emotion",
+    "probability",
+    "head",
+    "input",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "faces_found",
+    "model_md5",
+    "annotated",
+    "error",
+]
 
 
 def csv_row(path: str | Path, result: Prediction | MmerError, label_names: Sequence[str]) -> dict[str, Any]:
@@ -127,10 +140,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "silent videos (video or fused model). Prints a table (default), JSON lines (--json) and/or a CSV file. "
         "Exit status: 0 every clip predicted, 1 some clip failed (or the model cannot be used), 2 usage error."
     )
-    parser.add_argument("clips", nargs="+", metavar="CLIP", help="media files, or folders searched recursively for media")
+    parser.add_argument(
+        "clips", nargs="+", metavar="CLIP", help="media files, or folders searched recursively for media"
+    )
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="trained model (.keras) with its .json beside it")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table")
-    parser.add_argument("--csv", metavar="PATH", help="also write one row per clip (failures included) to this CSV file")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table"
+    )
+    parser.add_argument(
+        "--csv", metavar="PATH", help="also write one row per clip (failures included) to this CSV file"
+    )
     parser.add_argument(
         "--annotate",
         metavar="OUT",
@@ -176,7 +195,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.json:
         emit(table_header(names, file_width))
-    bar = tqdm(total=len(clips), unit="clip", desc="predict", disable=args.no_progress or len(clips) < 2 or not sys.stderr.isatty())
+    bar = tqdm(
+        total=len(clips),
+        unit="clip",
+        desc="predict",
+        disable=args.no_progress or len(clips) < 2 or not sys.stderr.isatty(),
+    )
     with predictor:
         for path, result in predictor.predict_many(clips):
             if isinstance(result, MmerError):

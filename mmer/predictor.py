@@ -48,18 +48,67 @@ DEFAULT_PARAMS = Path("params.yaml")
 # what a folder is searched for; a file named on the command line is tried whatever its suffix
 # (the containers ffmpeg demuxes; files with other suffixes are skipped and named in a warning)
 VIDEO_SUFFIXES = (
-    ".mp4", ".m4v", ".mov", ".qt", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".mpe", ".m2v", ".ts", ".mts", ".m2ts",
-    ".vob", ".flv", ".f4v", ".wmv", ".asf", ".3gp", ".3g2", ".ogv", ".mxf", ".dv", ".divx", ".nut",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".qt",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mpg",
+    ".mpeg",
+    ".mpe",
+    ".m2v",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".vob",
+    ".flv",
+    ".f4v",
+    ".wmv",
+    ".asf",
+    ".3gp",
+    ".3g2",
+    ".ogv",
+    ".mxf",
+    ".dv",
+    ".divx",
+    ".nut",
 )
 AUDIO_SUFFIXES = (
-    ".wav", ".wave", ".w64", ".rf64", ".flac", ".mp3", ".mp2", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".spx",
-    ".wma", ".aiff", ".aif", ".aifc", ".amr", ".caf", ".au", ".snd", ".ac3", ".eac3", ".mka", ".ape", ".wv", ".tta",
+    ".wav",
+    ".wave",
+    ".w64",
+    ".rf64",
+    ".flac",
+    ".mp3",
+    ".mp2",
+    ".m4a",
+    ".m4b",
+    ".aac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".spx",
+    ".wma",
+    ".aiff",
+    ".aif",
+    ".aifc",
+    ".amr",
+    ".caf",
+    ".au",
+    ".snd",
+    ".ac3",
+    ".eac3",
+    ".mka",
+    ".ape",
+    ".wv",
+    ".tta",
 )
 MEDIA_SUFFIXES = VIDEO_SUFFIXES + AUDIO_SUFFIXES
 AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
 INPUT_KIND = {(True, True): "audio-video", (True, False): "audio", (False, True): "silent video"}
-
 
 
 @dataclasses.dataclass
@@ -181,7 +230,9 @@ def find_clips(paths: Iterable[str | Path]) -> list[Path]:
             if skipped:
                 logger.warning("%s: %s", path, skipped_files(skipped, path))
             if not found:
-                raise ConfigError(f"{path}: no media files in this folder" + (f" ({skipped_files(skipped, path)})" if skipped else ""))
+                raise ConfigError(
+                    f"{path}: no media files in this folder" + (f" ({skipped_files(skipped, path)})" if skipped else "")
+                )
             clips.extend(sorted(found))
         else:
             clips.append(path)
@@ -200,10 +251,6 @@ def skipped_files(files: list[Path], folder: Path, *, show: int = 10) -> str:
         f"skipped {len(files)} file{'s' if len(files) != 1 else ''} not named as media ({', '.join(suffixes)}): "
         f"{', '.join(names)}{more}; name a file to try it anyway"
     )
-
-
-
-
 
 
 class Predictor:
@@ -236,7 +283,13 @@ class Predictor:
     ...     print(predictor.predict("clip.mp4").emotion)
     """
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL, *, span: Mapping[str, Any] | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path = DEFAULT_MODEL,
+        *,
+        span: Mapping[str, Any] | None = None,
+        threads: int | None = None,
+    ) -> None:
         from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
         if threads:
@@ -266,8 +319,11 @@ class Predictor:
         branches = sorted(set(self._heads) - {self.model_inputs})
         logger.info(
             "loaded %s (%s model%s; classes %s) in %.1f s",
-            self.model_path, self.model_inputs, f" with {' and '.join(branches)}-only heads" if branches else "",
-            ", ".join(self.label_names), time.perf_counter() - started,
+            self.model_path,
+            self.model_inputs,
+            f" with {' and '.join(branches)}-only heads" if branches else "",
+            ", ".join(self.label_names),
+            time.perf_counter() - started,
         )
 
     # ------------------------------------------------------------------ set-up
@@ -281,7 +337,9 @@ class Predictor:
                     raise ConfigError(f"unknown span params {unknown}; known: {list(SPAN_KEYS)}")
                 params.update(source)
         if given and recorded and any(given.get(k, params[k]) != recorded.get(k, params[k]) for k in SPAN_KEYS):
-            logger.warning("span params given differ from those recorded with the model; the model's are used: %s", dict(recorded))
+            logger.warning(
+                "span params given differ from those recorded with the model; the model's are used: %s", dict(recorded)
+            )
         if "sample_rate" in self.audio_params:
             params["sample_rate"] = int(self.audio_params["sample_rate"])
         return params
@@ -298,7 +356,11 @@ class Predictor:
             if layer not in layer_names:
                 continue
             name = "audio_features" if branch == "audio" else "faces"
-            sub_model = keras.Model(inputs={name: self.model.get_layer(name).output}, outputs=self.model.get_layer(layer).output, name=f"{branch}_head")
+            sub_model = keras.Model(
+                inputs={name: self.model.get_layer(name).output},
+                outputs=self.model.get_layer(layer).output,
+                name=f"{branch}_head",
+            )
             sub_meta = {**self.metadata, "model_inputs": branch, "inputs": {name: self.metadata["inputs"][name]}}
             heads[branch] = (sub_model, sub_meta)
         return heads
@@ -308,7 +370,9 @@ class Predictor:
         from mmer import faces
 
         if not self._detector_ready:
-            faces.init_worker(self.video_params.get("model", "short"), float(self.video_params.get("min_confidence", 0.5)))
+            faces.init_worker(
+                self.video_params.get("model", "short"), float(self.video_params.get("min_confidence", 0.5))
+            )
             self._detector_ready = True
 
     def close(self) -> None:
@@ -367,7 +431,9 @@ class Predictor:
         wav.unlink(missing_ok=True)
         span = speech.trim_clip(path, wav, **self.span_params)
         has_audio = bool(span["has_audio"])
-        head = self._choose_head(path, has_audio=has_audio, has_video=info.has_video, silent=info.has_audio and not has_audio)
+        head = self._choose_head(
+            path, has_audio=has_audio, has_video=info.has_video, silent=info.has_audio and not has_audio
+        )
         _, head_meta = self._heads[head]
         inputs: dict[str, np.ndarray] = {}
         crops = None
@@ -450,25 +516,7 @@ class Predictor:
         return Path(out_path)
 
 
-
-
 # ---------------------------------------------------------------------- output
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------- command line

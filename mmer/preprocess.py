@@ -59,7 +59,9 @@ def cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: ClipCac
             span = speech.trim_clip(path, wav_out, **params)
             cache.put(key, {"span": span, "wav": Path(wav_out).read_bytes() if span["has_audio"] else None})
     if modality in AUDIO_MODALITIES and not span["has_audio"]:
-        raise NoAudioError(f"{path}: no sound in a clip whose name says modality {modality!r} (audio stream missing or all zeros)")
+        raise NoAudioError(
+            f"{path}: no sound in a clip whose name says modality {modality!r} (audio stream missing or all zeros)"
+        )
     return span
 
 
@@ -122,7 +124,10 @@ def trim_stage(
     trim_params = dataclasses.asdict(span)
     cache = ClipCache.for_stage("trim", trim_params, modules=(media, speech), base=cache_dir) if cache_dir else None
     trim = functools.partial(cached_trim, cache=cache, **trim_params)
-    items = [(path, wav_dir / f"{clip_id}.wav", modality) for clip_id, path, modality in zip(index["clip_id"], index["path"], index["modality"])]
+    items = [
+        (path, wav_dir / f"{clip_id}.wav", modality)
+        for clip_id, path, modality in zip(index["clip_id"], index["path"], index["modality"])
+    ]
     result = map_clips(
         functools.partial(star_call, trim),
         items,
@@ -189,7 +194,9 @@ def audio_features_stage(
         keys=list(with_audio["clip_id"]),
         paths=list(with_audio["path"]),
         stage="audio_features",
-        jobs=cpu_jobs(0) if params.perturbations else 1,  # a few ms per clip: a pool would cost more than it saves, unless perturbing
+        jobs=cpu_jobs(0)
+        if params.perturbations
+        else 1,  # a few ms per clip: a pool would cost more than it saves, unless perturbing
         progress=progress,
     )
     clip_ids = [c for c in with_audio["clip_id"] if c in result.results]
@@ -204,7 +211,9 @@ def audio_features_stage(
         result.results.update({c: flat[i * n_sets : (i + 1) * n_sets] for i, c in enumerate(clip_ids)})
     lengths = np.array([len(result.results[c][0]) for c in clip_ids], dtype=np.int32)
     train_ids = set(with_audio.loc[with_audio["split"] == "train", "clip_id"])
-    padded_frames = params.padded_frames or audio.mean_frames([n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths))
+    padded_frames = params.padded_frames or audio.mean_frames(
+        [n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths)
+    )
     n_columns = audio.n_features(**feature_params)
     if clip_ids:
         mfcc = audio.stack_padded([result.results[c][0] for c in clip_ids], padded_frames)
@@ -219,7 +228,12 @@ def audio_features_stage(
             copies = result.results[clip_id][1:]
             arrays["audio_features_perturbed"][row] = audio.stack_padded(copies, padded_frames)
             arrays["speech_frames_perturbed"][row] = [len(c) for c in copies]
-    attrs = {**dataclasses.asdict(params), "padded_frames": padded_frames, "sample_rate": sample_rate, "layout": "clip,time,coefficient"}
+    attrs = {
+        **dataclasses.asdict(params),
+        "padded_frames": padded_frames,
+        "sample_rate": sample_rate,
+        "layout": "clip,time,coefficient",
+    }
     attrs["span"] = dataclasses.asdict(span)
     write_cache(out_path, arrays, clip_ids, attrs)
     logger.info("audio_features: %d clips, T=%d frames, %d coefficients", len(clip_ids), padded_frames, mfcc.shape[-1])
@@ -255,7 +269,9 @@ def face_crops_stage(
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
     crop_params = {"frames_per_clip": params.frames_per_clip, "size": params.size, "margin": params.margin}
     cache_params = {**crop_params, "model": params.model, "min_confidence": params.min_confidence}
-    cache = ClipCache.for_stage("face_crops", cache_params, modules=(media, faces), base=cache_dir) if cache_dir else None
+    cache = (
+        ClipCache.for_stage("face_crops", cache_params, modules=(media, faces), base=cache_dir) if cache_dir else None
+    )
     crop = functools.partial(cached_face_crops, cache=cache, **crop_params)
     result = map_clips(
         functools.partial(star_call, crop),
@@ -274,7 +290,9 @@ def face_crops_stage(
     arrays = {
         "faces": np.stack([c.crops for c in crops]) if crops else np.zeros((0, *shape), np.uint8),
         "face_found": np.stack([c.found for c in crops]) if crops else np.zeros((0, params.frames_per_clip), bool),
-        "boxes": np.stack([c.boxes for c in crops]).astype(np.float32) if crops else np.zeros((0, params.frames_per_clip, 4), np.float32),
+        "boxes": np.stack([c.boxes for c in crops]).astype(np.float32)
+        if crops
+        else np.zeros((0, params.frames_per_clip, 4), np.float32),
     }
     # how many processes ran, or the failure share allowed, does not change the crops
     attrs = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("jobs", "max_failed_share")}
@@ -311,7 +329,11 @@ def samples_stage(
     index = read_index(index_path).set_index("clip_id")
     audio_cache, video_cache = read_cache(audio_path, ("audio_features",)), read_cache(video_path, ("faces",))
     with_video = bool(video_cache.clip_ids)
-    common = [c for c in audio_cache.clip_ids if c in set(video_cache.clip_ids)] if with_video else list(audio_cache.clip_ids)
+    common = (
+        [c for c in audio_cache.clip_ids if c in set(video_cache.clip_ids)]
+        if with_video
+        else list(audio_cache.clip_ids)
+    )
     rows = pick_samples([index.at[c, "label"] for c in common], n_samples)
     chosen = [common[r] for r in rows]
     sample_figure(

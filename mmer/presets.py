@@ -80,13 +80,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=str(DEFAULT_DIR), help="folder of the presets")
     parser.add_argument("--params", default="params.yaml", help="params file the keys must exist in")
     parser.add_argument("--list", action="store_true", help="list the presets and their first comment line")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides after the presets (YAML values), e.g. train.ensemble=1 cv.enabled=true")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides after the presets (YAML values), e.g. train.ensemble=1 cv.enabled=true",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list or not args.names:
         for path in sorted(Path(args.dir).glob("*.yaml")):
-            first = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
+            first = next(
+                (line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), ""
+            )
             print(f"{path.stem:20s} {first}")
         return 0
     params = read_params(args.params)

@@ -137,7 +137,9 @@ def records(exp_show: Sequence[Mapping[str, Any]]) -> list[Record]:
         for exp in entry.get("experiments") or []:
             revs = exp.get("revs") or []
             if revs:  # the last revision of an experiment (DVC 3 has no checkpoints: one)
-                out.append(_record(revs[0], kind="experiment", baseline=rev, name=exp.get("name") or revs[0].get("name")))
+                out.append(
+                    _record(revs[0], kind="experiment", baseline=rev, name=exp.get("name") or revs[0].get("name"))
+                )
     return out
 
 
@@ -194,7 +196,11 @@ def mean_std(summary: Mapping[str, Any], key: str) -> str:
 def row_folds(record: Record) -> list[int]:
     """The folds a row's cross-validation ran: its summary's (DVC drops lists from metrics), else
     ``cv.folds``, else every fold (``index.n_folds``)."""
-    folds = (record.cv or {}).get("folds") or record.params.get("cv.folds") or range(int(record.params.get("index.n_folds") or 0))
+    folds = (
+        (record.cv or {}).get("folds")
+        or record.params.get("cv.folds")
+        or range(int(record.params.get("index.n_folds") or 0))
+    )
     return sorted(int(k) for k in folds)
 
 
@@ -231,11 +237,15 @@ def cv_table(all_records: Sequence[Record], *, include_workspace: bool = False) 
         return "No experiment with a cross-validation summary (run one with: dvc exp run -S cv.enabled=true).\n"
     reference = _reference_params(rows, all_records)
     changed = [changes(r.params, reference) for r in rows]
-    common = {k: v for k, v in changed[0].items() if all(k in c and c[k] == v for c in changed[1:])} if len(rows) > 1 else {}
+    common = (
+        {k: v for k, v in changed[0].items() if all(k in c and c[k] == v for c in changed[1:])} if len(rows) > 1 else {}
+    )
     lines = []
     if common:
         lines.append("Every row: " + ", ".join(f"`{k}={value_text(v)}`" for k, v in sorted(common.items())) + "\n")
-    lines.append("| experiment | params (changed from the commit's params.yaml) | folds | accuracy | UAR | macro-F1 | majority acc. |")
+    lines.append(
+        "| experiment | params (changed from the commit's params.yaml) | folds | accuracy | UAR | macro-F1 | majority acc. |"
+    )
     lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     for row, change in zip(rows, changed):
         own = {k: v for k, v in change.items() if k not in common}
@@ -283,7 +293,10 @@ def ablation_table(
             continue
         change = changes(row.params, base_row.params)
         dropped = sorted(set(base_row.params) - set(row.params))
-        label = ", ".join([f"{k}={value_text(v)}" for k, v in sorted(change.items())] + [f"-{k}" for k in dropped]) or "(none: the base)"
+        label = (
+            ", ".join([f"{k}={value_text(v)}" for k, v in sorted(change.items())] + [f"-{k}" for k in dropped])
+            or "(none: the base)"
+        )
         acc = float(row.cv["accuracy"]["mean"])
         paired = "-"
         per_fold = fold_accuracies(fold_reports(row)) if row is not base_row else base_per_fold
@@ -304,10 +317,14 @@ def ablation_table(
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="a saved `dvc exp show --json` output (default: run it here)")
-    parser.add_argument("--base", help="also a table of each experiment's change from this experiment, paired over folds")
+    parser.add_argument(
+        "--base", help="also a table of each experiment's change from this experiment, paired over folds"
+    )
     parser.add_argument("--workspace", action="store_true", help="include the workspace row")
     parser.add_argument("--out", help="write the Markdown here too")
-    parser.add_argument("exp_show_args", nargs="*", metavar="DVC_ARG", help="passed to dvc exp show (after --), e.g. -- -A")
+    parser.add_argument(
+        "exp_show_args", nargs="*", metavar="DVC_ARG", help="passed to dvc exp show (after --), e.g. -- -A"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -315,7 +332,9 @@ def run(args: argparse.Namespace) -> int:
     all_records = records(data)
     text = cv_table(all_records, include_workspace=args.workspace)
     if args.base:
-        text += "\n" + ablation_table(all_records, args.base, fold_reports=fold_reports_here, include_workspace=args.workspace)
+        text += "\n" + ablation_table(
+            all_records, args.base, fold_reports=fold_reports_here, include_workspace=args.workspace
+        )
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)

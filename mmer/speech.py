@@ -159,7 +159,11 @@ def speech_span(
     levels = frame_levels_db(highpass(signal, sample_rate), sample_rate, frame_s=frame_s)
     peak_db = float(levels.max())
     if peak_db < MIN_PEAK_DBFS:
-        what = "digital silence" if peak_db <= -199 else f"too quiet (loudest frame {peak_db:.1f} dBFS < {MIN_PEAK_DBFS:g})"
+        what = (
+            "digital silence"
+            if peak_db <= -199
+            else f"too quiet (loudest frame {peak_db:.1f} dBFS < {MIN_PEAK_DBFS:g})"
+        )
         raise NoSpeechError(f"no speech: the audio is {what}")
     floor_db = float(np.percentile(levels, NOISE_PERCENTILE))
     if peak_db - floor_db < MIN_DYNAMIC_RANGE_DB:

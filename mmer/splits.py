@@ -100,7 +100,9 @@ def member_splits(splits: np.ndarray, actors: np.ndarray, n_members: int) -> lis
     development = np.isin(splits, ("train", "val"))
     speakers = np.unique(actors[development])
     if not 2 <= n_members <= len(speakers):
-        raise ConfigError(f"an ensemble by fold needs 2 to {len(speakers)} members (one group of speakers each), not {n_members}")
+        raise ConfigError(
+            f"an ensemble by fold needs 2 to {len(speakers)} members (one group of speakers each), not {n_members}"
+        )
     out = []
     for group in np.array_split(speakers, n_members):
         member = np.asarray(splits, dtype=object).copy()

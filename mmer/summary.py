@@ -72,7 +72,11 @@ def model_inputs(report: Mapping[str, Any] | None, params: Mapping[str, Any] | N
 
 
 def model_row(report: Mapping[str, Any], inputs: str | None, note: str = "") -> Row:
-    return Row(MODEL_NAMES.get(inputs or "", f"model ({inputs or 'unknown inputs'})"), {k: report[k] for k in COLUMNS if k in report}, note=note)
+    return Row(
+        MODEL_NAMES.get(inputs or "", f"model ({inputs or 'unknown inputs'})"),
+        {k: report[k] for k in COLUMNS if k in report},
+        note=note,
+    )
 
 
 def best_baselines(baselines: Mapping[str, Any]) -> list[Row]:
@@ -85,7 +89,12 @@ def best_baselines(baselines: Mapping[str, Any]) -> list[Row]:
         if not scored:
             continue
         name = max(scored, key=lambda n: (scored[n].get("val_uar", scored[n].get("uar", 0.0)), n))
-        rows.append(Row(f"baseline {'audio+video' if feature_set == 'av' else feature_set}: {name}", {k: scored[name][k] for k in COLUMNS if k in scored[name]}))
+        rows.append(
+            Row(
+                f"baseline {'audio+video' if feature_set == 'av' else feature_set}: {name}",
+                {k: scored[name][k] for k in COLUMNS if k in scored[name]},
+            )
+        )
     return rows
 
 
@@ -98,7 +107,13 @@ def experiment_rows(exp_show: Sequence[Mapping[str, Any]], eval_path: Path = EVA
             report = ((((commit.get("data") or {}).get("metrics") or {}).get(str(eval_path))) or {}).get("data")
             if report:
                 params = ((((commit.get("data") or {}).get("params") or {}).get("params.yaml")) or {}).get("data")
-                rows.append(model_row(report, model_inputs(report, params), note=f"commit {commit.get('name') or str(commit.get('rev', ''))[:7]}"))
+                rows.append(
+                    model_row(
+                        report,
+                        model_inputs(report, params),
+                        note=f"commit {commit.get('name') or str(commit.get('rev', ''))[:7]}",
+                    )
+                )
         for experiment in commit.get("experiments") or ():
             revs = experiment.get("revs") or []
             data = (revs[0].get("data") if revs else None) or {}
@@ -117,7 +132,9 @@ def dvc_experiments(root: Path) -> list[Mapping[str, Any]]:
     if dvc is None or not (root / ".dvc").is_dir():
         return []
     try:
-        done = subprocess.run([dvc, "exp", "show", "--json"], cwd=root, capture_output=True, text=True, timeout=120, check=True)
+        done = subprocess.run(
+            [dvc, "exp", "show", "--json"], cwd=root, capture_output=True, text=True, timeout=120, check=True
+        )
         return json.loads(done.stdout)
     except (subprocess.SubprocessError, ValueError) as err:
         logger.debug("dvc exp show: %s", err)
@@ -146,25 +163,37 @@ def collect(root: str | Path = ".", experiments: Sequence[Mapping[str, Any]] = (
         known.add(_key(row))
     cv = read_json(root / CV_SUMMARY)
     if cv and cv.get("enabled"):
-        rows.append(Row(f"cross-validation, {len(cv.get('folds', []))} folds", {k: cv[k]["mean"] for k in COLUMNS if k in cv},
-                        {k: cv[k]["std"] for k in COLUMNS if k in cv}, note="mean±std over folds"))
+        rows.append(
+            Row(
+                f"cross-validation, {len(cv.get('folds', []))} folds",
+                {k: cv[k]["mean"] for k in COLUMNS if k in cv},
+                {k: cv[k]["std"] for k in COLUMNS if k in cv},
+                note="mean±std over folds",
+            )
+        )
     baselines = read_json(root / BASELINES)
     if baselines:
         rows.extend(best_baselines(baselines))
     majority = (report or {}).get("majority") or (baselines or {}).get("majority")
     if majority:
-        rows.append(Row(f"majority (always {majority.get('class', '?')})", {k: majority[k] for k in COLUMNS if k in majority}))
+        rows.append(
+            Row(f"majority (always {majority.get('class', '?')})", {k: majority[k] for k in COLUMNS if k in majority})
+        )
     return heading, rows
 
 
 def trained_line(train: Mapping[str, Any], inputs: str | None, params: Mapping[str, Any] | None) -> str:
     model = (params or {}).get("model", {})
-    parts = [f"{inputs or '?'} model" + (f", {model['fusion']} fusion" if inputs == "av" and model.get("fusion") else "")]
+    parts = [
+        f"{inputs or '?'} model" + (f", {model['fusion']} fusion" if inputs == "av" and model.get("fusion") else "")
+    ]
     ensemble = (params or {}).get("train", {}).get("ensemble", 1)
     if isinstance(ensemble, int) and ensemble > 1:
         parts.append(f"ensemble of {ensemble}")
     if "epochs_run" in train:
-        parts.append(f"{train['epochs_run']} epochs" + (f" (best {train['best_epoch']})" if "best_epoch" in train else ""))
+        parts.append(
+            f"{train['epochs_run']} epochs" + (f" (best {train['best_epoch']})" if "best_epoch" in train else "")
+        )
     if "train_seconds" in train:
         parts.append(f"{train['train_seconds'] / 60:.1f} min")
     if "n_parameters" in train:
@@ -190,7 +219,9 @@ def format_table(heading: Sequence[str], rows: Sequence[Row]) -> str:
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS) + 1)]
     lines = list(heading)
     for line in table:
-        text = line[0].ljust(widths[0]) + "".join("  " + value.rjust(width) for value, width in zip(line[1:-1], widths[1:]))
+        text = line[0].ljust(widths[0]) + "".join(
+            "  " + value.rjust(width) for value, width in zip(line[1:-1], widths[1:])
+        )
         lines.append((text + ("  " + line[-1] if line[-1] else "")).rstrip())
     if any(r.name.startswith("baseline ") for r in rows):
         lines.append("(baseline per feature set: the classifier with the best validation UAR)")
@@ -217,7 +248,9 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", nargs="?", default=".", help="project folder (with metrics/)")
-    parser.add_argument("--no-experiments", action="store_true", help="do not ask DVC for the experiments of this commit")
+    parser.add_argument(
+        "--no-experiments", action="store_true", help="do not ask DVC for the experiments of this commit"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

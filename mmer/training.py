@@ -41,7 +41,9 @@ from mmer.splits import member_splits
 logger = logging.getLogger(__name__)
 
 
-def configure_runtime(*, seed: int, threads: int = TrainParams.threads, deterministic: bool = TrainParams.deterministic) -> None:
+def configure_runtime(
+    *, seed: int, threads: int = TrainParams.threads, deterministic: bool = TrainParams.deterministic
+) -> None:
     """Seed Python, numpy and TensorFlow; cap TensorFlow's threads; ask for deterministic ops.
 
     The thread counts can only be set before TensorFlow's first operation; later calls
@@ -122,7 +124,12 @@ class ClipBatches(keras.utils.PyDataset):
         if not sizes or set(sizes.values()) != {len(labels)}:
             raise ValueError(f"inputs {sizes} and {len(labels)} labels must have the same rows")
         self.inputs, self.labels, self.speech_frames = dict(inputs), np.asarray(labels), speech_frames
-        self.batch_size, self.seed, self.augment, self.shuffle = batch_size, seed, dict(augment) if augment else None, shuffle
+        self.batch_size, self.seed, self.augment, self.shuffle = (
+            batch_size,
+            seed,
+            dict(augment) if augment else None,
+            shuffle,
+        )
         self.epoch = 0
         self.order = self._order()
 
@@ -145,7 +152,9 @@ class ClipBatches(keras.utils.PyDataset):
         if self.n_classes:
             labels = np.eye(self.n_classes, dtype=np.float32)[labels]
             if self.mixup:
-                inputs, labels = mixup_batch(inputs, labels, rng=np.random.default_rng([self.seed, self.epoch, batch, 2]), alpha=self.mixup)
+                inputs, labels = mixup_batch(
+                    inputs, labels, rng=np.random.default_rng([self.seed, self.epoch, batch, 2]), alpha=self.mixup
+                )
         return inputs, labels
 
     def on_epoch_end(self) -> None:
@@ -187,6 +196,7 @@ def format_epoch(epoch: int, epochs: int, logs: Mapping[str, float], seconds: fl
 
     ``epoch`` is 1-based; ``label`` (e.g. ``fold 2/6 member 1/3``) goes in front.
     """
+
     def scores(prefix: str) -> str:
         parts = [f"{prefix}loss {logs[prefix + 'loss']:.3f}"] if prefix + "loss" in logs else []
         if prefix + "accuracy" in logs:
@@ -219,9 +229,13 @@ class EpochLogger(keras.callbacks.Callback):
                 logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             except (TypeError, ValueError, AttributeError):
                 pass
-        line = format_epoch(epoch + 1, int(self.params.get("epochs", 0)), logs, time.perf_counter() - self._start, label=self.label)
+        line = format_epoch(
+            epoch + 1, int(self.params.get("epochs", 0)), logs, time.perf_counter() - self._start, label=self.label
+        )
         value = logs.get(self.monitor)
-        if value is not None and (self.best is None or (value < self.best if self.monitor.endswith("loss") else value > self.best)):
+        if value is not None and (
+            self.best is None or (value < self.best if self.monitor.endswith("loss") else value > self.best)
+        ):
             self.best = float(value)
             line += " *"
         logger.info("%s", line)
@@ -293,31 +307,47 @@ def fit_model(
     if monitor not in ("val_loss", "val_accuracy"):
         raise ConfigError(f"train.monitor must be val_loss or val_accuracy, not {monitor!r}")
     if len(train) == 0 or len(val) == 0:
-        raise DatasetError(f"training needs train and validation clips; got {len(train)} train and {len(val)} validation clips")
+        raise DatasetError(
+            f"training needs train and validation clips; got {len(train)} train and {len(val)} validation clips"
+        )
     names = [t.name for t in model.inputs]
     mode = "min" if monitor == "val_loss" else "max"
     n_classes = int(model.outputs[0].shape[-1])
     soft = mixup > 0 or label_smoothing > 0
     one_hot = n_classes if soft else 0
     batches = ClipBatches(
-        train.inputs(names), train.labels, speech_frames=train.arrays.get("speech_frames"), batch_size=batch_size, seed=seed, augment=augment,
-        n_classes=one_hot, mixup=mixup,
+        train.inputs(names),
+        train.labels,
+        speech_frames=train.arrays.get("speech_frames"),
+        batch_size=batch_size,
+        seed=seed,
+        augment=augment,
+        n_classes=one_hot,
+        mixup=mixup,
     )
     # validation as a PyDataset too: Keras' tf.data path for arrays logs a spurious
     # TensorFlow error line (use_unbounded_threadpool) with this Keras/TensorFlow pair
-    val_batches = ClipBatches(val.inputs(names), val.labels, batch_size=max(batch_size, 64), shuffle=False, n_classes=one_hot)
+    val_batches = ClipBatches(
+        val.inputs(names), val.labels, batch_size=max(batch_size, 64), shuffle=False, n_classes=one_hot
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing) if soft else "sparse_categorical_crossentropy",
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        if soft
+        else "sparse_categorical_crossentropy",
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if soft else ["accuracy"],
     )
     timer = EpochTimer()
     with tempfile.TemporaryDirectory(prefix="mmer-checkpoint-") as tmp:
         best_path = Path(tmp) / "best.weights.h5"
         schedule = [
-            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=lr_factor, patience=lr_patience, min_lr=min_lr),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=lr_factor, patience=lr_patience, min_lr=min_lr
+            ),
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
-            keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True),
+            keras.callbacks.ModelCheckpoint(
+                best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
+            ),
             timer,
             EpochLogger(label=label, monitor=monitor),
             *callbacks,
@@ -339,7 +369,11 @@ def fit_model(
     val_loss, val_accuracy = model.evaluate(val_batches, verbose=0)
     logger.info(
         "trained %d epochs (%.1f s/epoch); best epoch %d: val loss %.3f, val accuracy %.3f",
-        len(scores), float(np.mean(steady)), best + 1, val_loss, val_accuracy,
+        len(scores),
+        float(np.mean(steady)),
+        best + 1,
+        val_loss,
+        val_accuracy,
     )
     return {
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
@@ -364,14 +398,20 @@ def input_shapes(data: ClipData, model_inputs: str) -> dict[str, tuple[int, ...]
     """The per-clip shapes of the arrays a ``model_inputs`` model reads (``audio_features_shape``, ``faces_shape``)."""
     missing = [name for name in INPUT_ARRAYS[model_inputs] if name not in data.arrays]
     if missing:
-        raise DatasetError(f"a model.inputs {model_inputs} model needs {missing} features, which the corpus does not have (an audio-only corpus trains model.inputs: audio)")
+        raise DatasetError(
+            f"a model.inputs {model_inputs} model needs {missing} features, which the corpus does not have (an audio-only corpus trains model.inputs: audio)"
+        )
     return {f"{name}_shape": tuple(int(d) for d in data.arrays[name].shape[1:]) for name in INPUT_ARRAYS[model_inputs]}
 
 
 def audio_statistics(train: ClipData, model_inputs: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Training-frame statistics for the model to standardise with, when the cache holds raw
     features (``normalise: none`` in its attributes); None when they are standardised per clip."""
-    if "audio_features" not in INPUT_ARRAYS[model_inputs] or train.attrs.get("audio", {}).get("normalise", "clip") != "none" or len(train) == 0:
+    if (
+        "audio_features" not in INPUT_ARRAYS[model_inputs]
+        or train.attrs.get("audio", {}).get("normalise", "clip") != "none"
+        or len(train) == 0
+    ):
         return None
     return frame_statistics(train.arrays["audio_features"], train.arrays["speech_frames"])
 
@@ -452,16 +492,28 @@ def train_model(
     """
     labels_seen = int(data.labels.max()) if len(data) else -1
     if labels_seen >= len(label_names):
-        raise DatasetError(f"the index has label {labels_seen} but only {len(label_names)} classes {list(label_names)}; rerun the index stage")
+        raise DatasetError(
+            f"the index has label {labels_seen} but only {len(label_names)} classes {list(label_names)}; rerun the index stage"
+        )
     n_members = train_params.ensemble
     if n_members > 1 and train_params.ensemble_by == "fold":
-        member_data = [dataclasses.replace(data, splits=splits) for splits in member_splits(data.splits, data.actors, n_members)]
+        member_data = [
+            dataclasses.replace(data, splits=splits) for splits in member_splits(data.splits, data.actors, n_members)
+        ]
     else:
         member_data = [data] * n_members
-    fit_kwargs = {k: v for k, v in dataclasses.asdict(train_params).items() if k not in ("deterministic", "threads", "ensemble", "ensemble_by")}
+    fit_kwargs = {
+        k: v
+        for k, v in dataclasses.asdict(train_params).items()
+        if k not in ("deterministic", "threads", "ensemble", "ensemble_by")
+    }
     if epochs:
         fit_kwargs["epochs"] = epochs
-    augment = {k: v for k, v in dataclasses.asdict(augment_params).items() if k != "enabled"} if augment_params.enabled else None
+    augment = (
+        {k: v for k, v in dataclasses.asdict(augment_params).items() if k != "enabled"}
+        if augment_params.enabled
+        else None
+    )
     params_log = {
         "model": dataclasses.asdict(model_params),
         "train": {**dataclasses.asdict(train_params), "epochs": fit_kwargs["epochs"]},
@@ -476,7 +528,13 @@ def train_model(
             keras.backend.clear_session()
         train, val = with_perturbed_copies(clips.split("train")), clips.split("val")
         if n_members > 1:
-            logger.info("%s: seed %d, %d training clips, validation actors %s", member_label, seed, len(train), sorted(int(a) for a in set(val.actors)))
+            logger.info(
+                "%s: seed %d, %d training clips, validation actors %s",
+                member_label,
+                seed,
+                len(train),
+                sorted(int(a) for a in set(val.actors)),
+            )
         model = build_model(
             n_classes=len(label_names),
             audio_standardise=audio_statistics(train, model_params.inputs),
@@ -484,17 +542,42 @@ def train_model(
             **dataclasses.asdict(model_params),
         )
         if live is not None and j == 0:
-            live.log_params({**params_log, "n_parameters": model.count_params() * n_members, "n_train": len(train), "n_val": len(val)})
+            live.log_params(
+                {
+                    **params_log,
+                    "n_parameters": model.count_params() * n_members,
+                    "n_train": len(train),
+                    "n_val": len(val),
+                }
+            )
         # DVCLive follows the first member only (its curves are one training's)
         callbacks = [LiveLogger(live)] if live is not None and j == 0 else ()
-        summary = fit_model(model, train, val, augment=augment, callbacks=callbacks, verbose=verbose, label=member_label, **{**fit_kwargs, "seed": seed})
+        summary = fit_model(
+            model,
+            train,
+            val,
+            augment=augment,
+            callbacks=callbacks,
+            verbose=verbose,
+            label=member_label,
+            **{**fit_kwargs, "seed": seed},
+        )
         summary.update(
-            n_parameters=model.count_params(), n_train=len(train), n_perturbed=len(train) - int((clips.splits == "train").sum()), n_val=len(val),
+            n_parameters=model.count_params(),
+            n_train=len(train),
+            n_perturbed=len(train) - int((clips.splits == "train").sum()),
+            n_val=len(val),
             val_actors=sorted(int(a) for a in set(val.actors)),
         )
         if n_members > 1:
             model.name = f"member_{j}"
-            logger.info("%s (seed %d, validation actors %s): val accuracy %.3f", member_label, seed, summary["val_actors"], summary["val"]["accuracy"])
+            logger.info(
+                "%s (seed %d, validation actors %s): val accuracy %.3f",
+                member_label,
+                seed,
+                summary["val_actors"],
+                summary["val"]["accuracy"],
+            )
         members.append(model)
         summaries.append(summary)
     model = members[0] if n_members == 1 else ensemble_model(members)
@@ -512,7 +595,16 @@ def train_model(
 
 def log_summary(live: Any, summary: Mapping[str, Any]) -> None:
     """The end-of-training figures as DVCLive summary metrics (not plotted)."""
-    for key in ("best_epoch", "epochs_run", "seconds_per_epoch", "train_seconds", "n_parameters", "n_train", "n_perturbed", "n_val"):
+    for key in (
+        "best_epoch",
+        "epochs_run",
+        "seconds_per_epoch",
+        "train_seconds",
+        "n_parameters",
+        "n_train",
+        "n_perturbed",
+        "n_val",
+    ):
         live.log_metric(key, summary[key], plot=False)
     for key, value in summary["val"].items():
         live.log_metric(f"best/val_{key}", value, plot=False)
@@ -537,7 +629,14 @@ def train_stage(
 
     data = load_clip_data(index_path, audio_path=audio_path, video_path=video_path)
     with Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        result = train_model(data, label_names=label_names, model_params=model_params, train_params=train_params, augment_params=augment_params, live=live)
+        result = train_model(
+            data,
+            label_names=label_names,
+            model_params=model_params,
+            train_params=train_params,
+            augment_params=augment_params,
+            live=live,
+        )
         log_summary(live, result.summary)
     save_model_bundle(result.model, result.metadata, model_path)
     return result
@@ -593,10 +692,19 @@ def cross_validate(
         fold_label = f"fold {i + 1}/{len(folds)}"
         logger.info(
             "%s (fold %d): test actors %s, validation actors %s",
-            fold_label, fold, sorted(int(a) for a in set(data.split("test").actors)), sorted(int(a) for a in set(data.split("val").actors)),
+            fold_label,
+            fold,
+            sorted(int(a) for a in set(data.split("test").actors)),
+            sorted(int(a) for a in set(data.split("val").actors)),
         )
         result = train_model(
-            data, label_names=label_names, model_params=model_params, train_params=train_params, augment_params=augment_params, epochs=epochs, label=fold_label,
+            data,
+            label_names=label_names,
+            model_params=model_params,
+            train_params=train_params,
+            augment_params=augment_params,
+            epochs=epochs,
+            label=fold_label,
         )
         report, _ = evaluate_split(data, result.model, result.metadata, split="test", batch_size=batch_size)
         report.update(
@@ -606,14 +714,24 @@ def cross_validate(
             training={k: v for k, v in result.summary.items() if k != "history"},
         )
         per_fold.append(report)
-        logger.info("%s: test actors %s -> accuracy %.3f, UAR %.3f", fold_label, report["test_actors"], report["accuracy"], report["uar"])
+        logger.info(
+            "%s: test actors %s -> accuracy %.3f, UAR %.3f",
+            fold_label,
+            report["test_actors"],
+            report["accuracy"],
+            report["uar"],
+        )
     summary: dict[str, Any] = {"enabled": True, "folds": folds, "n": int(sum(r["n"] for r in per_fold))}
     for key in METRIC_KEYS:
         summary[key] = _mean_std([r[key] for r in per_fold])
         summary[f"majority_{key}"] = _mean_std([r["majority"][key] for r in per_fold])
     logger.info(
         "cross-validation over %d folds: accuracy %.3f ± %.3f, UAR %.3f ± %.3f (majority accuracy %.3f)",
-        len(folds), summary["accuracy"]["mean"], summary["accuracy"]["std"], summary["uar"]["mean"], summary["uar"]["std"],
+        len(folds),
+        summary["accuracy"]["mean"],
+        summary["accuracy"]["std"],
+        summary["uar"]["mean"],
+        summary["uar"]["std"],
         summary["majority_accuracy"]["mean"],
     )
     return summary, per_fold
@@ -644,6 +762,8 @@ def cv_stage(
         logger.info("cv.enabled is false: no cross-validation run (dvc exp run -S cv.enabled=true runs it)")
     else:
         caches = read_caches(audio_path, video_path)
-        summary, per_fold = cross_validate(read_index(index_path), caches, folds=folds, epochs=epochs or None, **train_kwargs)
+        summary, per_fold = cross_validate(
+            read_index(index_path), caches, folds=folds, epochs=epochs or None, **train_kwargs
+        )
     write_cv_results(out_dir, summary, per_fold)
     return summary

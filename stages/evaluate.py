@@ -18,6 +18,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     setup_logging()
     from mmer.evaluation import evaluate_stage
+
     params = load_section(EvaluateParams, "evaluate")
     evaluate_stage(
         args.index,

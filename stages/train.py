@@ -28,6 +28,7 @@ if __name__ == "__main__":
     from mmer.training import (
         train_stage,  # after logging set-up: quiets TensorFlow's start-up
     )
+
     index = load_section(IndexParams, "index")
     train_stage(
         args.index,

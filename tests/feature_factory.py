@@ -79,7 +79,9 @@ def make_index(
     return index.sort_values("clip_id").reset_index(drop=True)[INDEX_COLUMNS]
 
 
-def fake_mfcc(labels: np.ndarray, *, rng: np.random.Generator, padded_frames: int = 40, n_mfcc: int = 8, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fake_mfcc(
+    labels: np.ndarray, *, rng: np.random.Generator, padded_frames: int = 40, n_mfcc: int = 8, signal: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Standardised, zero pre-padded MFCCs [n, T, c] and the unpadded lengths [n]."""
     n = len(labels)
     lengths = rng.integers(padded_frames // 2, padded_frames + padded_frames // 4, size=n).astype(np.int32)
@@ -95,7 +97,9 @@ def fake_mfcc(labels: np.ndarray, *, rng: np.random.Generator, padded_frames: in
     return mfcc, lengths
 
 
-def fake_faces(labels: np.ndarray, *, rng: np.random.Generator, speech_frames: int = 3, size: int = 16, signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fake_faces(
+    labels: np.ndarray, *, rng: np.random.Generator, speech_frames: int = 3, size: int = 16, signal: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Face crops uint8 [n, f, s, s, 3] and face_found [n, f]."""
     n = len(labels)
     faces = rng.normal(110, 30, size=(n, speech_frames, size, size, 3))
@@ -135,7 +139,9 @@ def make_corpus(
     audio_arrays = {"audio_features": mfcc, "speech_frames": lengths}
     if perturbations:
         noise = rng.normal(0, 0.1 * (8.0 if raw else 1.0), size=(len(perturbations), *mfcc.shape)).astype(np.float32)
-        audio_arrays["audio_features_perturbed"] = np.where(mfcc != 0, mfcc + noise, 0.0).transpose(1, 0, 2, 3).astype(np.float32)
+        audio_arrays["audio_features_perturbed"] = (
+            np.where(mfcc != 0, mfcc + noise, 0.0).transpose(1, 0, 2, 3).astype(np.float32)
+        )
         audio_arrays["speech_frames_perturbed"] = np.repeat(lengths[:, None], len(perturbations), axis=1)
     faces, found = fake_faces(labels, rng=rng, speech_frames=speech_frames, size=size, signal=signal)
     ids = index["clip_id"].tolist()
@@ -144,13 +150,33 @@ def make_corpus(
     keep_audio = [i for i in range(len(ids)) if i not in no_audio]
     keep_video = [i for i in range(len(ids)) if i not in no_video]
     audio_attrs = {
-        "n_mfcc": n_mfcc, "padded_frames": padded_frames, "hop_length": 160, "n_fft": 512, "win_length": 400, "n_mels": 40, "deltas": False,
-        "sample_rate": 16000, "layout": "clip,time,coefficient", "normalise": "none" if raw else "clip", "perturbations": list(perturbations),
+        "n_mfcc": n_mfcc,
+        "padded_frames": padded_frames,
+        "hop_length": 160,
+        "n_fft": 512,
+        "win_length": 400,
+        "n_mels": 40,
+        "deltas": False,
+        "sample_rate": 16000,
+        "layout": "clip,time,coefficient",
+        "normalise": "none" if raw else "clip",
+        "perturbations": list(perturbations),
     }
-    video_attrs = {"speech_frames": speech_frames, "size": size, "margin": 0.25, "model": "short", "min_confidence": 0.5, "layout": "clip,frame,y,x,rgb"}
+    video_attrs = {
+        "speech_frames": speech_frames,
+        "size": size,
+        "margin": 0.25,
+        "model": "short",
+        "min_confidence": 0.5,
+        "layout": "clip,frame,y,x,rgb",
+    }
     audio = FeatureCache({k: v[keep_audio] for k, v in audio_arrays.items()}, [ids[i] for i in keep_audio], audio_attrs)
     video = FeatureCache(
-        {"faces": faces[keep_video], "face_found": found[keep_video], "boxes": np.zeros((len(keep_video), speech_frames, 4), np.float32)},
+        {
+            "faces": faces[keep_video],
+            "face_found": found[keep_video],
+            "boxes": np.zeros((len(keep_video), speech_frames, 4), np.float32),
+        },
         [ids[i] for i in keep_video],
         video_attrs,
     )
@@ -174,7 +200,14 @@ def tiny_model_params(**changes):
     """ModelParams for models of a few thousand weights (seconds per epoch on the fake corpus)."""
     from mmer.config import ModelParams
 
-    base = {"audio_units": 8, "audio_dense": 16, "audio_pool": 1, "video_filters": (4, 8), "video_dense": 16, "head_units": 16}
+    base = {
+        "audio_units": 8,
+        "audio_dense": 16,
+        "audio_pool": 1,
+        "video_filters": (4, 8),
+        "video_dense": 16,
+        "head_units": 16,
+    }
     return ModelParams(**{**base, **changes})
 
 

@@ -61,7 +61,9 @@ def sequence(*parts: tuple[str, float], rng: np.random.Generator, sr: int = SR) 
     return signal + silence(len(signal) / sr, sr=sr, rng=rng)
 
 
-def tone_between_silences(rng: np.random.Generator, *, lead_s: float = 1.0, tone_s: float = 1.5, tail_s: float = 1.0) -> np.ndarray:
+def tone_between_silences(
+    rng: np.random.Generator, *, lead_s: float = 1.0, tone_s: float = 1.5, tail_s: float = 1.0
+) -> np.ndarray:
     """Silence, a 440 Hz tone, silence: the speech span is the tone."""
     return sequence(("silence", lead_s), ("tone", tone_s), ("silence", tail_s), rng=rng)
 
@@ -101,7 +103,13 @@ def _output_args(audio: np.ndarray | None, *, faststart: bool, gop: int) -> list
 
 
 def indexed_video(
-    path: Path, *, n_frames: int = 75, size: tuple[int, int] = (64, 48), fps: int = FPS, gop: int = 10, start_s: float = 0.0
+    path: Path,
+    *,
+    n_frames: int = 75,
+    size: tuple[int, int] = (64, 48),
+    fps: int = FPS,
+    gop: int = 10,
+    start_s: float = 0.0,
 ) -> Path:
     """Flat frames whose colour codes their index (:func:`index_colour`), no audio.
 
@@ -112,8 +120,22 @@ def indexed_video(
     for i in range(n_frames):
         frames[i] = index_colour(i)
     _run(
-        ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:", *_output_args(None, faststart=False, gop=gop),
-         "-output_ts_offset", f"{start_s:.3f}", str(path)],
+        [
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(fps),
+            "-i",
+            "pipe:",
+            *_output_args(None, faststart=False, gop=gop),
+            "-output_ts_offset",
+            f"{start_s:.3f}",
+            str(path),
+        ],
         stdin=frames.tobytes(),
     )
     return path
@@ -134,8 +156,21 @@ def still_video(
         png = Path(tmp) / "still.png"
         skio.imsave(png, image, check_contrast=False)
         _run(
-            ["-loop", "1", "-framerate", str(fps), "-t", f"{duration_s:.3f}", "-i", str(png), *_audio_args(audio, Path(tmp), sr),
-             *_output_args(audio, faststart=faststart, gop=fps), "-t", f"{duration_s:.3f}", str(path)]
+            [
+                "-loop",
+                "1",
+                "-framerate",
+                str(fps),
+                "-t",
+                f"{duration_s:.3f}",
+                "-i",
+                str(png),
+                *_audio_args(audio, Path(tmp), sr),
+                *_output_args(audio, faststart=faststart, gop=fps),
+                "-t",
+                f"{duration_s:.3f}",
+                str(path),
+            ]
         )
     return path
 
@@ -181,13 +216,33 @@ def ffmpeg(*args: str) -> None:
     _run(list(args))
 
 
-def ravdess_name(*, actor: int, emotion: int = 3, intensity: int = 1, statement: int = 1, repetition: int = 1, channel: int = 1, modality: int = 1) -> str:
+def ravdess_name(
+    *,
+    actor: int,
+    emotion: int = 3,
+    intensity: int = 1,
+    statement: int = 1,
+    repetition: int = 1,
+    channel: int = 1,
+    modality: int = 1,
+) -> str:
     """``MM-CC-EE-II-SS-RR-AA.mp4``."""
-    return f"{modality:02d}-{channel:02d}-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}.mp4"
+    return (
+        f"{modality:02d}-{channel:02d}-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}.mp4"
+    )
 
 
-def synth_video(path: Path, *, actor: int, emotion: int = 3, intensity: int = 1, statement: int = 1, repetition: int = 1,
-                size: tuple[int, int] = (320, 180), seed: int = 0) -> Path:
+def synth_video(
+    path: Path,
+    *,
+    actor: int,
+    emotion: int = 3,
+    intensity: int = 1,
+    statement: int = 1,
+    repetition: int = 1,
+    size: tuple[int, int] = (320, 180),
+    seed: int = 0,
+) -> Path:
     """One clip of the sample corpus (a face speaking with emotion, room noise around), any name."""
     from mmer.synth.corpus import ClipSpec, encode_clip, render_clip
 
@@ -207,17 +262,53 @@ def with_audio(source: Path, path: Path, signal: np.ndarray, sr: int = SR) -> Pa
     """The video of ``source`` with ``signal`` as its (AAC) audio track instead."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_audio(Path(tmp) / "track.wav", signal, sr)
-        ffmpeg("-i", str(source), "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(path))
+        ffmpeg(
+            "-i",
+            str(source),
+            "-i",
+            str(wav),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        )
     return path
 
 
-def reencoded(source: Path, path: Path, *, vf: str | None = None, start_s: float | None = None, duration_s: float | None = None,
-              extra: tuple[str, ...] = ()) -> Path:
+def reencoded(
+    source: Path,
+    path: Path,
+    *,
+    vf: str | None = None,
+    start_s: float | None = None,
+    duration_s: float | None = None,
+    extra: tuple[str, ...] = (),
+) -> Path:
     """``source`` cut (``start_s``, ``duration_s``) and/or filtered (``vf``), re-encoded (x264 + AAC)."""
     args = ([] if start_s is None else ["-ss", f"{start_s:.3f}"]) + ["-i", str(source)]
     args += [] if duration_s is None else ["-t", f"{duration_s:.3f}"]
     args += [] if vf is None else ["-vf", vf]
-    ffmpeg(*args, *extra, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path))
+    ffmpeg(
+        *args,
+        *extra,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(path),
+    )
     return path
 
 
@@ -231,17 +322,42 @@ def portrait(source: Path, path: Path, size: tuple[int, int] = (720, 1280), *, l
     return reencoded(source, path, vf=f"crop=ih*{width}/{height}:ih,scale={width}:{height}")
 
 
-def upscaled(source: Path, path: Path, *, start_s: float, duration_s: float, size: tuple[int, int] = (3840, 2160)) -> Path:
+def upscaled(
+    source: Path, path: Path, *, start_s: float, duration_s: float, size: tuple[int, int] = (3840, 2160)
+) -> Path:
     """A high-resolution (4K by default) cut of ``source``."""
-    return reencoded(source, path, vf=f"scale={size[0]}:{size[1]}:flags=bicubic", start_s=start_s, duration_s=duration_s)
+    return reencoded(
+        source, path, vf=f"scale={size[0]}:{size[1]}:flags=bicubic", start_s=start_s, duration_s=duration_s
+    )
 
 
 def side_by_side(left: Path, right: Path, path: Path) -> Path:
     """The middle halves of two clips next to each other (two faces, each as large as in its
     clip, in every frame of the same size), with the left one's audio."""
     halves = "[0:v]crop=iw/2:ih:iw/4:0[a];[1:v]crop=iw/2:ih:iw/4:0[b];[a][b]hstack=inputs=2:shortest=1[v]"
-    ffmpeg("-i", str(left), "-i", str(right), "-filter_complex", halves, "-map", "[v]", "-map", "0:a",
-           "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "copy", str(path))
+    ffmpeg(
+        "-i",
+        str(left),
+        "-i",
+        str(right),
+        "-filter_complex",
+        halves,
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "copy",
+        str(path),
+    )
     return path
 
 
@@ -250,9 +366,32 @@ def image_with_audio_of(source: Path, image: np.ndarray, path: Path, *, fps: int
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "still.png"
         skio.imsave(png, image, check_contrast=False)
-        ffmpeg("-loop", "1", "-framerate", str(fps), "-i", str(png), "-i", str(source), "-map", "0:v", "-map", "1:a",
-               "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-               "-c:a", "copy", "-shortest", str(path))
+        ffmpeg(
+            "-loop",
+            "1",
+            "-framerate",
+            str(fps),
+            "-i",
+            str(png),
+            "-i",
+            str(source),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-vf",
+            "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "copy",
+            "-shortest",
+            str(path),
+        )
     return path
 
 

@@ -38,7 +38,9 @@ def run(cmd: Sequence[str], cwd: Path, *, check: bool = True, timeout: float = 6
     """Run a command in ``cwd``; with ``check``, a failure raises with the end of its output."""
     proc = subprocess.run(list(cmd), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -88,12 +90,19 @@ def start(cmd: Sequence[str], cwd: Path, log: Path) -> subprocess.Popen:
     """
     handle = log.open("w")
     return subprocess.Popen(
-        list(cmd), cwd=cwd, env=env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        list(cmd),
+        cwd=cwd,
+        env=env(),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
-def wait_until(condition: Callable[[], bool], proc: subprocess.Popen, *, timeout: float = 120, poll_s: float = 0.02) -> bool:
+def wait_until(
+    condition: Callable[[], bool], proc: subprocess.Popen, *, timeout: float = 120, poll_s: float = 0.02
+) -> bool:
     """Poll ``condition`` until true (True) or until ``proc`` has ended or the timeout (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

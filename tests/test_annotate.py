@@ -46,7 +46,9 @@ def test_probability_panel_highlights_the_top_class():
     h, w = panel.image.shape[:2]
     assert panel.alpha.shape == (h, w, 1) and 100 < w < 400 and 50 < h < 150
     colours = panel.image.reshape(-1, 3)
-    assert np.any(np.all(colours == annotate.TOP_BAR_RGB, axis=1)) and np.any(np.all(colours == annotate.BAR_RGB, axis=1))
+    assert np.any(np.all(colours == annotate.TOP_BAR_RGB, axis=1)) and np.any(
+        np.all(colours == annotate.BAR_RGB, axis=1)
+    )
     assert np.allclose(np.unique(panel.alpha), [annotate.PANEL_ALPHA, 1.0])
     small = annotate.probability_panel(LABELS, PROBS, frame_height=240)
     assert small.image.shape[0] < h  # scales with the frame, down to a floor
@@ -94,8 +96,12 @@ def test_timeline_marks_the_span_and_the_playhead():
 
 def test_annotate_frame_without_a_box_still_shows_the_label():
     panel = annotate.probability_panel(LABELS, PROBS, frame_height=240)
-    with_box = annotate.annotate_frame(np.zeros((240, 320, 3), np.uint8), box=(100, 80, 180, 170), label="happy", panel=panel, t=0.5, duration_s=1.0)
-    without = annotate.annotate_frame(np.zeros((240, 320, 3), np.uint8), box=None, label="happy", panel=panel, t=0.5, duration_s=1.0)
+    with_box = annotate.annotate_frame(
+        np.zeros((240, 320, 3), np.uint8), box=(100, 80, 180, 170), label="happy", panel=panel, t=0.5, duration_s=1.0
+    )
+    without = annotate.annotate_frame(
+        np.zeros((240, 320, 3), np.uint8), box=None, label="happy", panel=panel, t=0.5, duration_s=1.0
+    )
     below_panel = slice(panel.image.shape[0] + 10, panel.image.shape[0] + 40)
     assert without[below_panel, :100].any() and not with_box[below_panel, :100].any()
     assert with_box[80:171, 100:181].any() and not without[100:150, 120:160].any()
@@ -105,7 +111,14 @@ def test_box_hold_keeps_a_missed_box_briefly():
     hold = annotate.BoxHold(2)
     box = (1, 2, 3, 4)
     assert hold(None) is None  # nothing seen yet
-    assert [hold(b) for b in (box, None, None, None, (5, 6, 7, 8), None)] == [box, box, box, None, (5, 6, 7, 8), (5, 6, 7, 8)]
+    assert [hold(b) for b in (box, None, None, None, (5, 6, 7, 8), None)] == [
+        box,
+        box,
+        box,
+        None,
+        (5, 6, 7, 8),
+        (5, 6, 7, 8),
+    ]
     with pytest.raises(ConfigError):
         annotate.BoxHold(-1)
 
@@ -115,12 +128,16 @@ def test_box_hold_keeps_a_missed_box_briefly():
 
 def test_annotated_video_keeps_frames_size_and_audio(clips, detector, tmp_path):
     out = tmp_path / "out" / "face.annotated.mp4"
-    result = annotate.annotate_video(clips["face"], out, label_names=LABELS, probabilities=PROBS, detector=detector, span=(0.5, 1.5))
+    result = annotate.annotate_video(
+        clips["face"], out, label_names=LABELS, probabilities=PROBS, detector=detector, span=(0.5, 1.5)
+    )
     source, written = media.probe(clips["face"]), media.probe(out)
     assert result.frames == 50 and result.frames_with_face == 50 and result.audio == "aac"
     assert written.frame_size == source.frame_size and written.fps == pytest.approx(source.fps, abs=0.01)
     assert written.has_audio and written.duration_s == pytest.approx(source.duration_s, abs=0.1)
-    np.testing.assert_allclose(media.read_audio(out), media.read_audio(clips["face"]), atol=1e-6)  # copied, not re-encoded
+    np.testing.assert_allclose(
+        media.read_audio(out), media.read_audio(clips["face"]), atol=1e-6
+    )  # copied, not re-encoded
     frame = media.read_frames(out, [1.0])[0]
     box = detector.detect(mf.face_image())
     # the box's left edge is drawn through the face's height; the panel sits top-left
@@ -130,18 +147,25 @@ def test_annotated_video_keeps_frames_size_and_audio(clips, detector, tmp_path):
 
 
 def test_video_without_face_or_sound(clips, detector, tmp_path):
-    cup = annotate.annotate_video(clips["cup"], tmp_path / "cup.mkv", label_names=LABELS, probabilities=PROBS, detector=detector)
+    cup = annotate.annotate_video(
+        clips["cup"], tmp_path / "cup.mkv", label_names=LABELS, probabilities=PROBS, detector=detector
+    )
     assert cup.frames == 25 and cup.frames_with_face == 0
     assert media.probe(tmp_path / "cup.mkv").has_audio
-    mute = annotate.annotate_video(clips["mute"], tmp_path / "mute.mov", label_names=LABELS, probabilities=PROBS, detector=detector)
+    mute = annotate.annotate_video(
+        clips["mute"], tmp_path / "mute.mov", label_names=LABELS, probabilities=PROBS, detector=detector
+    )
     assert mute.audio == "none" and not media.probe(tmp_path / "mute.mov").has_audio
 
 
-@pytest.mark.parametrize("clip, out, error, message", [
-    ("voice", "v.mp4", MediaError, "voice.wav: no video stream to annotate"),
-    ("random", "r.mp4", MediaError, "random.mp4: unreadable media file"),
-    ("face", "f.avi", ConfigError, "f.avi: the annotated video must end in"),
-])
+@pytest.mark.parametrize(
+    "clip, out, error, message",
+    [
+        ("voice", "v.mp4", MediaError, "voice.wav: no video stream to annotate"),
+        ("random", "r.mp4", MediaError, "random.mp4: unreadable media file"),
+        ("face", "f.avi", ConfigError, "f.avi: the annotated video must end in"),
+    ],
+)
 def test_annotate_bad_inputs(clips, detector, tmp_path, clip, out, error, message):
     with pytest.raises(error, match=message):
         annotate.annotate_video(clips[clip], tmp_path / out, label_names=LABELS, probabilities=PROBS, detector=detector)

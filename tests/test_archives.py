@@ -32,7 +32,10 @@ def test_unpack_and_index_both_archives(tmp_path, caplog):
             "__MACOSX/Actor_01/._01-01-03-01-01-01-01.mp4": b"fork",
         },
     )
-    make_zip(raw / "Audio_Speech_Actors_01-24.zip", {"Actor_01/03-01-03-01-01-01-01.wav": b"wav", "Actor_01/03-01-05-01-01-01-01.wav": b"wav2"})
+    make_zip(
+        raw / "Audio_Speech_Actors_01-24.zip",
+        {"Actor_01/03-01-03-01-01-01-01.wav": b"wav", "Actor_01/03-01-05-01-01-01-01.wav": b"wav2"},
+    )
     manifest = unpack_archives(raw, out, progress=False)
     assert len(manifest) == 4
     assert (out / "Video_Speech_Actor_01" / "Actor_01" / "01-01-03-01-01-01-01.mp4").read_bytes() == b"av"

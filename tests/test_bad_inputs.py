@@ -35,38 +35,90 @@ ACTORS = (1, 2, 3, 4)
 VAL_ACTORS, TEST_ACTORS = [3], [4]
 GOOD_PER_ACTOR = 2
 FAILED_SHARE = 0.5  # raised from the default 10% for the run that must finish
-TINY_MODEL = {"audio_units": 8, "audio_dense": 16, "audio_pool": 1, "video_filters": [4, 8], "video_dense": 16, "head_units": 16}
+TINY_MODEL = {
+    "audio_units": 8,
+    "audio_dense": 16,
+    "audio_pool": 1,
+    "video_filters": [4, 8],
+    "video_dense": 16,
+    "head_units": 16,
+}
 UNICODE_FOLDER = "Sesión 2 – Zoë"
 TRUNCATED_HEAD = r"truncated file|unreadable media file: (End of file|Invalid data|moov atom not found)"
 
 # key: (path under data/raw, trim, face_crops, predict); None = processed, else (kind, reason regex).
 # Names are RAVDESS names where the case must reach the stages.
 CASES: dict[str, tuple[str, tuple | None, tuple | None, tuple | None]] = {
-    "zero_bytes": ("Actor_01/01-01-04-01-01-01-01.mp4", ("MediaError", r"unreadable media file: empty file \(0 bytes\)"), None,
-                   ("MediaError", "empty file")),
-    "random_bytes": ("Actor_01/01-01-04-01-01-02-01.mp4", ("MediaError", "unreadable media file: Invalid data"), None,
-                     ("MediaError", "Invalid data")),
+    "zero_bytes": (
+        "Actor_01/01-01-04-01-01-01-01.mp4",
+        ("MediaError", r"unreadable media file: empty file \(0 bytes\)"),
+        None,
+        ("MediaError", "empty file"),
+    ),
+    "random_bytes": (
+        "Actor_01/01-01-04-01-01-02-01.mp4",
+        ("MediaError", "unreadable media file: Invalid data"),
+        None,
+        ("MediaError", "Invalid data"),
+    ),
     # where a cut this early lands (header, first samples) depends on the encoder's bytes: any of these reasons
-    "truncated_2pct": ("Actor_01/01-01-04-01-02-01-01.mp4", ("MediaError", TRUNCATED_HEAD), None, ("MediaError", TRUNCATED_HEAD)),
-    "truncated_50pct": ("Actor_01/01-01-04-01-02-02-01.mp4", ("MediaError", r"truncated audio: decoded 1\.\d+ s of the 3\.\d+ s"), None,
-                        ("MediaError", "truncated audio")),
-    "truncated_90pct": ("Actor_01/01-01-04-02-01-01-01.mp4", ("MediaError", r"truncated audio: decoded [23]\.\d+ s of the 3\.\d+ s"), None,
-                        ("MediaError", "truncated audio")),
-    "truncated_moov_at_end": ("Actor_01/01-01-04-02-01-02-01.mp4", ("MediaError", r"moov atom not found \(truncated or incomplete mp4\)"), None,
-                              ("MediaError", "moov atom not found")),
-    "no_audio_stream": ("Actor_01/01-01-04-02-02-01-01.mp4", ("NoAudioError", "no sound in a clip whose name says modality 'av'"), None,
-                        ("NoAudioError", r"no audio stream \(a silent video\)")),
-    "silent_track": ("Actor_01/01-01-04-02-02-02-01.mp4", ("NoAudioError", "no sound in a clip whose name says modality 'av'"), None,
-                     ("NoAudioError", r"no sound \(a silent audio track\)")),
-    "noise_only": ("Actor_01/01-01-06-01-01-01-01.mp4", ("NoSpeechError", "no speech: flat energy .*noise only"), None,
-                   ("NoSpeechError", "no speech: flat energy")),
-    "too_short": ("Actor_01/01-01-06-01-01-02-01.mp4", ("NoSpeechError", r"too short after trimming: span 0\.2\d s shorter than trim\.min_span_s=0\.3"),
-                  None, ("NoSpeechError", "too short after trimming")),
+    "truncated_2pct": (
+        "Actor_01/01-01-04-01-02-01-01.mp4",
+        ("MediaError", TRUNCATED_HEAD),
+        None,
+        ("MediaError", TRUNCATED_HEAD),
+    ),
+    "truncated_50pct": (
+        "Actor_01/01-01-04-01-02-02-01.mp4",
+        ("MediaError", r"truncated audio: decoded 1\.\d+ s of the 3\.\d+ s"),
+        None,
+        ("MediaError", "truncated audio"),
+    ),
+    "truncated_90pct": (
+        "Actor_01/01-01-04-02-01-01-01.mp4",
+        ("MediaError", r"truncated audio: decoded [23]\.\d+ s of the 3\.\d+ s"),
+        None,
+        ("MediaError", "truncated audio"),
+    ),
+    "truncated_moov_at_end": (
+        "Actor_01/01-01-04-02-01-02-01.mp4",
+        ("MediaError", r"moov atom not found \(truncated or incomplete mp4\)"),
+        None,
+        ("MediaError", "moov atom not found"),
+    ),
+    "no_audio_stream": (
+        "Actor_01/01-01-04-02-02-01-01.mp4",
+        ("NoAudioError", "no sound in a clip whose name says modality 'av'"),
+        None,
+        ("NoAudioError", r"no audio stream \(a silent video\)"),
+    ),
+    "silent_track": (
+        "Actor_01/01-01-04-02-02-02-01.mp4",
+        ("NoAudioError", "no sound in a clip whose name says modality 'av'"),
+        None,
+        ("NoAudioError", r"no sound \(a silent audio track\)"),
+    ),
+    "noise_only": (
+        "Actor_01/01-01-06-01-01-01-01.mp4",
+        ("NoSpeechError", "no speech: flat energy .*noise only"),
+        None,
+        ("NoSpeechError", "no speech: flat energy"),
+    ),
+    "too_short": (
+        "Actor_01/01-01-06-01-01-02-01.mp4",
+        ("NoSpeechError", r"too short after trimming: span 0\.2\d s shorter than trim\.min_span_s=0\.3"),
+        None,
+        ("NoSpeechError", "too short after trimming"),
+    ),
     "portrait_720x1280": ("Actor_02/01-01-04-01-01-01-02.mp4", None, None, None),
     "uhd_3840x2160": ("Actor_02/01-01-04-01-01-02-02.mp4", None, None, None),
     "two_faces": ("Actor_02/01-01-04-01-02-01-02.mp4", None, None, None),
-    "no_face": ("Actor_02/01-01-04-01-02-02-02.mp4", None, ("NoFaceError", r"no face in any of 6 sampled frames \(MediaPipe short-range"),
-                ("NoFaceError", "no face in any of 6 sampled frames")),
+    "no_face": (
+        "Actor_02/01-01-04-01-02-02-02.mp4",
+        None,
+        ("NoFaceError", r"no face in any of 6 sampled frames \(MediaPipe short-range"),
+        ("NoFaceError", "no face in any of 6 sampled frames"),
+    ),
     "variable_frame_rate": ("Actor_02/01-01-04-02-01-01-02.mp4", None, None, None),
     "unicode_folder": (f"{UNICODE_FOLDER}/Actor_03/01-01-07-01-01-01-03.mp4", None, None, None),
 }
@@ -174,31 +226,64 @@ def staged(repo, tmp_path_factory):
     (the later `dvc repro` takes the clips that worked from it; failures are never cached)."""
     out = tmp_path_factory.mktemp("staged")
     cache_dir = repo / ".cache" / "mmer"
-    index = build_index(repo / "data" / "raw", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=4)
+    index = build_index(
+        repo / "data" / "raw", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=4
+    )
     write_index(index, out / "index.csv")
-    paths = {name: out / name for name in ("spans.csv", "audio.h5", "video.h5", "f_trim.csv", "f_audio.csv", "f_faces.csv")}
-    trim_args = dict(wav_dir=out / "wav", spans_path=paths["spans.csv"], failures_path=paths["f_trim.csv"], metrics_path=out / "trim.json",
-                     progress=False, cache_dir=cache_dir)
+    paths = {
+        name: out / name for name in ("spans.csv", "audio.h5", "video.h5", "f_trim.csv", "f_audio.csv", "f_faces.csv")
+    }
+    trim_args = dict(
+        wav_dir=out / "wav",
+        spans_path=paths["spans.csv"],
+        failures_path=paths["f_trim.csv"],
+        metrics_path=out / "trim.json",
+        progress=False,
+        cache_dir=cache_dir,
+    )
     with pytest.raises(DatasetError) as stopped:
         preprocess.trim_stage(out / "index.csv", params=TrimParams(jobs=1), **trim_args)
     preprocess.trim_stage(out / "index.csv", params=TrimParams(jobs=1, max_failed_share=FAILED_SHARE), **trim_args)
-    preprocess.audio_features_stage(out / "index.csv", paths["spans.csv"], wav_dir=out / "wav", out_path=paths["audio.h5"],
-                                  failures_path=paths["f_audio.csv"], metrics_path=out / "audio.json", params=AudioParams(),
-                                  progress=False)
-    preprocess.face_crops_stage(out / "index.csv", paths["spans.csv"], out_path=paths["video.h5"], failures_path=paths["f_faces.csv"],
-                              metrics_path=out / "faces.json", params=FacesParams(jobs=1), progress=False, cache_dir=cache_dir)
+    preprocess.audio_features_stage(
+        out / "index.csv",
+        paths["spans.csv"],
+        wav_dir=out / "wav",
+        out_path=paths["audio.h5"],
+        failures_path=paths["f_audio.csv"],
+        metrics_path=out / "audio.json",
+        params=AudioParams(),
+        progress=False,
+    )
+    preprocess.face_crops_stage(
+        out / "index.csv",
+        paths["spans.csv"],
+        out_path=paths["video.h5"],
+        failures_path=paths["f_faces.csv"],
+        metrics_path=out / "faces.json",
+        params=FacesParams(jobs=1),
+        progress=False,
+        cache_dir=cache_dir,
+    )
     return {"index": index, "stopped": str(stopped.value), "out": out, **paths}
 
 
 def test_index_takes_every_ravdess_clip_and_names_the_rest(repo, caplog):
     caplog.set_level(logging.INFO, logger="mmer.corpus")
-    index = build_index(repo / "data" / "raw", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=4)
+    index = build_index(
+        repo / "data" / "raw", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=4
+    )
     assert sorted(index["clip_id"]) == sorted(good_ids() + [case_id(k) for k in CASES])
     assert index.set_index("clip_id").at[case_id("unicode_folder"), "path"].count(UNICODE_FOLDER) == 1
     skipped = next(r.getMessage() for r in caplog.records if "not RAVDESS names" in r.getMessage())
-    assert skipped.startswith("skipped 2 files") and NOT_INDEXED["unicode_name"] in skipped and NOT_INDEXED["non_ravdess_name"] in skipped
+    assert (
+        skipped.startswith("skipped 2 files")
+        and NOT_INDEXED["unicode_name"] in skipped
+        and NOT_INDEXED["non_ravdess_name"] in skipped
+    )
     left_out = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("left out"))
-    assert "vocal_channels=['speech']" in left_out and left_out.endswith(str(repo / "data" / "raw" / NOT_INDEXED["song"]))
+    assert "vocal_channels=['speech']" in left_out and left_out.endswith(
+        str(repo / "data" / "raw" / NOT_INDEXED["song"])
+    )
 
 
 def test_duplicate_clip_ids_stop_the_index_naming_both_files(repo):
@@ -207,7 +292,10 @@ def test_duplicate_clip_ids_stop_the_index_naming_both_files(repo):
     copy.parent.mkdir(parents=True)
     shutil.copy(original, copy)
     try:
-        with pytest.raises(DatasetError, match=f"duplicate clip id {original.stem}: .*{original.name} and .*{DUPLICATE_FOLDER}/Actor_04/{original.name}"):
+        with pytest.raises(
+            DatasetError,
+            match=f"duplicate clip id {original.stem}: .*{original.name} and .*{DUPLICATE_FOLDER}/Actor_04/{original.name}",
+        ):
             build_index(repo / "data" / "raw", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS)
     finally:
         shutil.rmtree(copy.parents[1])
@@ -225,7 +313,11 @@ def test_trim_records_each_bad_clip_and_processes_the_others(repo, staged):
     assert spans["has_audio"].all() and (spans["end_s"] - spans["start_s"] >= 0.3).all()
     assert spans.at[case_id("uhd_3840x2160"), "duration_s"] == pytest.approx(1.5, abs=0.05)
     counts = json.loads((staged["out"] / "trim.json").read_text())
-    assert counts["failed"] == n_failed and counts["done"] == len(spans) and sum(counts["failed_by_kind"].values()) == n_failed
+    assert (
+        counts["failed"] == n_failed
+        and counts["done"] == len(spans)
+        and sum(counts["failed_by_kind"].values()) == n_failed
+    )
 
 
 def test_audio_features_of_every_span(staged):
@@ -297,7 +389,10 @@ def output(proc) -> str:
 def test_dvc_repro_stops_at_a_duplicate_clip_id_naming_both_files(reproduced):
     proc = reproduced["duplicate"]
     assert proc.returncode != 0 and rf.ran(output(proc)) == {"unpack", "index"}
-    assert f"duplicate clip id {good_ids()[-1]}: data/raw/Actor_04/{good_ids()[-1]}.mp4 and data/raw/{DUPLICATE_FOLDER}/Actor_04/" in output(proc)
+    assert (
+        f"duplicate clip id {good_ids()[-1]}: data/raw/Actor_04/{good_ids()[-1]}.mp4 and data/raw/{DUPLICATE_FOLDER}/Actor_04/"
+        in output(proc)
+    )
 
 
 @pytest.mark.slow
@@ -305,8 +400,10 @@ def test_dvc_repro_stops_when_too_many_clips_fail_and_says_why(repo, reproduced,
     proc = reproduced["share"]
     n_failed, n_clips = len(expected_failures(1)), len(staged["index"])
     assert proc.returncode != 0 and "trim" in rf.ran(output(proc)) and "audio_features" not in rf.ran(output(proc))
-    assert (f"trim: {n_failed} of {n_clips} clips failed ({n_failed / n_clips:.0%} > 10% allowed by trim.max_failed_share); "
-            "reasons in data/interim/failures_trim.csv") in output(proc)
+    assert (
+        f"trim: {n_failed} of {n_clips} clips failed ({n_failed / n_clips:.0%} > 10% allowed by trim.max_failed_share); "
+        "reasons in data/interim/failures_trim.csv"
+    ) in output(proc)
     assert "skipped 2 files whose names are not RAVDESS names" in output(proc)
 
 
@@ -324,7 +421,9 @@ def test_dvc_repro_over_the_mixed_corpus(repo, reproduced, staged):
         for name, array in theirs.arrays.items():
             np.testing.assert_array_equal(ours.arrays[name], array, err_msg=name)
     faces = json.loads((repo / "metrics" / "preprocess" / "face_crops.json").read_text())
-    assert faces["failed_by_kind"] == {"NoFaceError": 1} and faces["done"] == len(read_cache(repo / "features" / "video.h5").clip_ids)
+    assert faces["failed_by_kind"] == {"NoFaceError": 1} and faces["done"] == len(
+        read_cache(repo / "features" / "video.h5").clip_ids
+    )
     model = json.loads((repo / "models" / "model.json").read_text())
     assert model["training"]["n_train"] > 0 and model["training"]["n_val"] > 0
     assert "changed" not in rf.run(["dvc", "status", "train"], repo).stdout
@@ -336,8 +435,19 @@ def test_predict_answers_or_names_each_file_and_goes_on(repo, reproduced, capsys
 
     raw = repo / "data" / "raw"
     csv_path = repo / "predictions.csv"
-    status = main(["predict", "--no-progress", "--model", str(repo / "models" / "model.keras"), "--params", str(repo / "params.yaml"),
-                   "--csv", str(csv_path), str(raw)])
+    status = main(
+        [
+            "predict",
+            "--no-progress",
+            "--model",
+            str(repo / "models" / "model.keras"),
+            "--params",
+            str(repo / "params.yaml"),
+            "--csv",
+            str(csv_path),
+            str(raw),
+        ]
+    )
     assert status == 1
     table = pd.read_csv(csv_path, keep_default_na=False).set_index("file")
     expected = {str(raw / case[0]): case[3] for case in CASES.values()}

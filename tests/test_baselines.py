@@ -43,7 +43,9 @@ def test_face_descriptor_averages_found_frames_in_grey_blocks():
     faces[0, 1] = 0  # black frame without one
     descriptor = face_descriptor(faces, np.array([[True, False]]), grid=2)
     np.testing.assert_allclose(descriptor, np.ones((1, 4)), atol=1e-3)
-    np.testing.assert_allclose(face_descriptor(faces, np.array([[False, False]]), grid=2), np.full((1, 4), 0.5), atol=1e-3)  # none found: all frames
+    np.testing.assert_allclose(
+        face_descriptor(faces, np.array([[False, False]]), grid=2), np.full((1, 4), 0.5), atol=1e-3
+    )  # none found: all frames
     faces[0, 0, :2, :2] = 0
     assert face_descriptor(faces, None, grid=2)[0].tolist() == pytest.approx([0.0, 0.5, 0.5, 0.5], abs=1e-3)
     with pytest.raises(ConfigError, match="face_grid"):
@@ -74,8 +76,15 @@ def test_baselines_beat_chance_on_learnable_features(data):
 
 def test_baselines_stage_writes_json(tmp_path):
     corpus = write_corpus(tmp_path, make_corpus(seed=2))
-    results = baselines_stage(corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, out_path=tmp_path / "baselines.json",
-                              label_names=corpus.label_names, feature_sets=("audio",), classifiers=("gnb",))
+    results = baselines_stage(
+        corpus.index_path,
+        audio_path=corpus.audio_path,
+        video_path=corpus.video_path,
+        out_path=tmp_path / "baselines.json",
+        label_names=corpus.label_names,
+        feature_sets=("audio",),
+        classifiers=("gnb",),
+    )
     assert json.loads((tmp_path / "baselines.json").read_text()) == results
     assert set(results) == {"n", "majority", "audio"}
 
@@ -93,4 +102,9 @@ def test_bad_baseline_arguments_raise(data):
     for values in ({"classifiers": ["knn"]}, {"c_grid": [0]}, {"face_grid": 0}, {"feature_set": ["av"]}):
         with pytest.raises(ConfigError):
             from_mapping(BaselinesParams, values, section="baselines")
-    assert load_section(BaselinesParams, "baselines", ROOT / "params.yaml").classifiers == ("gnb", "lda", "linear_svm", "rbf_svm")
+    assert load_section(BaselinesParams, "baselines", ROOT / "params.yaml").classifiers == (
+        "gnb",
+        "lda",
+        "linear_svm",
+        "rbf_svm",
+    )

@@ -15,7 +15,15 @@ def square_or_fail(x: int) -> int:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_bad_clips_are_recorded_and_the_rest_goes_on(jobs):
     items = list(range(6))
-    result = map_clips(square_or_fail, items, keys=[f"c{i}" for i in items], paths=[f"p{i}" for i in items], stage="t", jobs=jobs, progress=False)
+    result = map_clips(
+        square_or_fail,
+        items,
+        keys=[f"c{i}" for i in items],
+        paths=[f"p{i}" for i in items],
+        stage="t",
+        jobs=jobs,
+        progress=False,
+    )
     assert result.results == {"c0": 0, "c1": 1, "c2": 4, "c5": 25}
     assert [f["clip_id"] for f in result.failures] == ["c3", "c4"]
     assert result.failures[0]["kind"] == "MediaError" and "clip3.mp4: unreadable" in result.failures[0]["reason"]

@@ -34,7 +34,9 @@ def fake_report() -> dict:
     return report
 
 
-@pytest.mark.parametrize(("clips", "actors", "per_actor"), [(1, 6, 1), (6, 6, 1), (7, 6, 2), (24, 24, 1), (120, 24, 5), (1440, 24, 60)])
+@pytest.mark.parametrize(
+    ("clips", "actors", "per_actor"), [(1, 6, 1), (6, 6, 1), (7, 6, 2), (24, 24, 1), (120, 24, 5), (1440, 24, 60)]
+)
 def test_corpus_for_rounds_up_to_equal_clips_per_actor(clips, actors, per_actor):
     spec = bench.corpus_for(clips, "320x180")
     assert (len(spec.actors), spec.clips_per_actor) == (actors, per_actor)
@@ -48,7 +50,9 @@ def test_corpus_for_rejects_bad_sizes(clips):
         bench.corpus_for(clips, "1280x720")
 
 
-@pytest.mark.parametrize("argv", [["--repeats", "0"], ["--added", "0"], ["--jobs", "-1"], ["--size", "1281x720"], ["--clips", "5000"]])
+@pytest.mark.parametrize(
+    "argv", [["--repeats", "0"], ["--added", "0"], ["--jobs", "-1"], ["--size", "1281x720"], ["--clips", "5000"]]
+)
 def test_bad_options_raise(argv):
     with pytest.raises(ConfigError):
         bench.resolve_options(bench.build_parser().parse_args(argv))
@@ -56,7 +60,12 @@ def test_bad_options_raise(argv):
 
 def test_quick_defaults():
     options = bench.resolve_options(bench.build_parser().parse_args(["--quick", "--workdir", "/tmp/x"]))
-    assert (options.clips, options.repeats, options.size, options.train_epochs_timed) == (bench.QUICK_CLIPS, 1, bench.QUICK_SIZE, 1)
+    assert (options.clips, options.repeats, options.size, options.train_epochs_timed) == (
+        bench.QUICK_CLIPS,
+        1,
+        bench.QUICK_SIZE,
+        1,
+    )
 
 
 def test_dvc_stages_from_output():
@@ -71,7 +80,9 @@ def test_dvc_stages_from_output():
 
 
 def test_tree_memory_sees_a_child_process():
-    code = "import time; block = bytearray(150 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096]); time.sleep(1.5)"
+    code = (
+        "import time; block = bytearray(150 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096]); time.sleep(1.5)"
+    )
     with bench.TreeMemory(interval_s=0.02, pss_interval_s=0.2) as memory:
         memory.take_peak()
         subprocess.run([sys.executable, "-c", code], check=True)
@@ -94,7 +105,14 @@ def test_report_renders_every_part():
     report = fake_report()
     assert missing_figures(report) == []
     text = render_markdown(report)
-    for needle in ("| trim |", "naive face crops", "s per epoch", "`mmer predict clip.mp4`", "`dvc repro`, nothing changed", "clips added"):
+    for needle in (
+        "| trim |",
+        "naive face crops",
+        "s per epoch",
+        "`mmer predict clip.mp4`",
+        "`dvc repro`, nothing changed",
+        "clips added",
+    ):
         assert needle in text
     assert figure(report, "preprocess.stages.trim.clips_per_s") == 1.5 and figure(report, "nope.nothing") is None
 
@@ -104,7 +122,13 @@ def test_missing_figures_names_bad_values_and_ignores_skipped_parts():
     report["train"]["seconds_per_epoch"] = 0.0
     report["dvc"]["noop_s"] = "fast"
     del report["predict"]
-    assert set(missing_figures(report)) == {"train.seconds_per_epoch", "dvc.noop_s", "predict.warm_s", "predict.cold_s", "predict.clip_duration_s"}
+    assert set(missing_figures(report)) == {
+        "train.seconds_per_epoch",
+        "dvc.noop_s",
+        "predict.warm_s",
+        "predict.cold_s",
+        "predict.clip_duration_s",
+    }
     report["settings"]["skipped"] = ["train", "predict", "dvc"]
     assert missing_figures(report) == []
     assert "s per epoch" not in render_markdown({k: v for k, v in report.items() if k != "train"})
@@ -115,14 +139,35 @@ def test_quick_run_writes_every_figure(tmp_path):
     """``--quick`` on six 320x180 clips, preprocessing and the incremental run (training,
     prediction and the DVC timings, each a minute of TensorFlow start-up, are left out)."""
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "bench.run", "--quick", "--jobs", "1", "--workdir", str(tmp_path / "work"), "--out", str(out),
-           "--params", str(ROOT / "params.yaml"), "--skip", "train", "--skip", "predict", "--skip", "dvc"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--quick",
+        "--jobs",
+        "1",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+        "--params",
+        str(ROOT / "params.yaml"),
+        "--skip",
+        "train",
+        "--skip",
+        "predict",
+        "--skip",
+        "dvc",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # bench/ is a folder of the checkout, not installed
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert missing_figures(report) == []
     assert report["settings"]["repeats"] == 1 and report["corpus"]["size"] == "320x180"
-    assert report["incremental"]["cache_hits_verified"] and report["incremental"]["cached_entries_reused"] == 2 * report["corpus"]["clips"]
+    assert (
+        report["incremental"]["cache_hits_verified"]
+        and report["incremental"]["cached_entries_reused"] == 2 * report["corpus"]["clips"]
+    )
     assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
     assert "trim + audio_features + face_crops" in proc.stdout  # the table printed at the end

@@ -38,7 +38,9 @@ def test_params_yaml_equals_the_dataclass_defaults():
     for section, cls in SECTIONS.items():
         defaults = dataclasses.asdict(cls())
         given = dataclasses.asdict(load_section(cls, section, ROOT / "params.yaml"))
-        assert sorted(params[section]) == sorted(defaults), f"{section}: params.yaml keys {sorted(params[section])} != {sorted(defaults)}"
+        assert sorted(params[section]) == sorted(defaults), (
+            f"{section}: params.yaml keys {sorted(params[section])} != {sorted(defaults)}"
+        )
         differences.update({(section, k): (given[k], defaults[k]) for k in defaults if given[k] != defaults[k]})
     assert set(differences) == set(INTENDED_DIFFERENCES), f"params.yaml differs from the defaults at {differences}"
 

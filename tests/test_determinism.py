@@ -42,21 +42,52 @@ RUNS = {  # name: (jobs, per-clip cache)
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, dict]:
-    corpus = mf.tiny_corpus(tmp_path_factory.getbasetemp() / "tiny-corpus", actors=ACTORS, clips_per_actor=CLIPS_PER_ACTOR)
+    corpus = mf.tiny_corpus(
+        tmp_path_factory.getbasetemp() / "tiny-corpus", actors=ACTORS, clips_per_actor=CLIPS_PER_ACTOR
+    )
     root = tmp_path_factory.mktemp("determinism")
     write_index(build_index(corpus, modalities=("av",), val_actors=[3], test_actors=[4]), root / "index.csv")
     outputs = {}
     for name, (jobs, cache) in RUNS.items():
         out = root / name
         cache_dir = root / cache if cache else None
-        files = {"spans": out / "spans.csv", "wavs": out / "audio", "audio": out / "audio.h5", "video": out / "video.h5"}
+        files = {
+            "spans": out / "spans.csv",
+            "wavs": out / "audio",
+            "audio": out / "audio.h5",
+            "video": out / "video.h5",
+        }
         quiet = {"progress": False}
-        preprocess.trim_stage(root / "index.csv", wav_dir=files["wavs"], spans_path=files["spans"], failures_path=out / "f1.csv",
-                            metrics_path=out / "m1.json", params=TrimParams(jobs=jobs), cache_dir=cache_dir, **quiet)
-        preprocess.audio_features_stage(root / "index.csv", files["spans"], wav_dir=files["wavs"], out_path=files["audio"],
-                                      failures_path=out / "f2.csv", metrics_path=out / "m2.json", params=AudioParams(), **quiet)
-        preprocess.face_crops_stage(root / "index.csv", files["spans"], out_path=files["video"], failures_path=out / "f3.csv",
-                                  metrics_path=out / "m3.json", params=FacesParams(jobs=jobs), cache_dir=cache_dir, **quiet)
+        preprocess.trim_stage(
+            root / "index.csv",
+            wav_dir=files["wavs"],
+            spans_path=files["spans"],
+            failures_path=out / "f1.csv",
+            metrics_path=out / "m1.json",
+            params=TrimParams(jobs=jobs),
+            cache_dir=cache_dir,
+            **quiet,
+        )
+        preprocess.audio_features_stage(
+            root / "index.csv",
+            files["spans"],
+            wav_dir=files["wavs"],
+            out_path=files["audio"],
+            failures_path=out / "f2.csv",
+            metrics_path=out / "m2.json",
+            params=AudioParams(),
+            **quiet,
+        )
+        preprocess.face_crops_stage(
+            root / "index.csv",
+            files["spans"],
+            out_path=files["video"],
+            failures_path=out / "f3.csv",
+            metrics_path=out / "m3.json",
+            params=FacesParams(jobs=jobs),
+            cache_dir=cache_dir,
+            **quiet,
+        )
         outputs[name] = files
     outputs["index"] = root / "index.csv"
     return outputs
@@ -79,7 +110,9 @@ def test_feature_arrays_are_identical(runs, name):
     for cache, arrays in (("audio", ("audio_features", "speech_frames")), ("video", ("faces", "face_found", "boxes"))):
         want, got = read_cache(runs["serial"][cache]), read_cache(runs[name][cache])
         assert got.clip_ids == want.clip_ids and len(want.clip_ids) == len(ACTORS) * CLIPS_PER_ACTOR
-        assert {k: v for k, v in got.attrs.items() if k != "jobs"} == {k: v for k, v in want.attrs.items() if k != "jobs"}
+        assert {k: v for k, v in got.attrs.items() if k != "jobs"} == {
+            k: v for k, v in want.attrs.items() if k != "jobs"
+        }
         for array in arrays:
             assert got.arrays[array].dtype == want.arrays[array].dtype
             np.testing.assert_array_equal(got.arrays[array], want.arrays[array], err_msg=f"{cache}: {array}")
@@ -91,7 +124,11 @@ def test_training_with_the_same_seed_gives_the_same_model(runs):
 
     data = load_clip_data(runs["index"], audio_path=runs["serial"]["audio"], video_path=runs["serial"]["video"])
     train = TrainParams(epochs=2, batch_size=4, deterministic=True)
-    params = {"label_names": label_names("merged7"), "model_params": tiny_model_params(), "augment_params": AugmentParams()}
+    params = {
+        "label_names": label_names("merged7"),
+        "model_params": tiny_model_params(),
+        "augment_params": AugmentParams(),
+    }
     first, again = (train_model(data, train_params=train, **params) for _ in range(2))
 
     history = first.summary["history"]["loss"]

@@ -82,7 +82,9 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 def test_package_init_holds_only_the_version():
     """mmer/__init__.py is left out of the deps: it must not hold code a stage depends on."""
     tree = ast.parse((ROOT / PACKAGE / "__init__.py").read_text())
-    assigned = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+    assigned = [
+        t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+    ]
     others = [node for node in tree.body if not isinstance(node, (ast.Assign, ast.Expr))]
     assert assigned == ["__version__"] and not others
 

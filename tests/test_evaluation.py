@@ -85,7 +85,11 @@ def test_majority_baseline_uses_the_training_labels():
     test = [0, 0, 0, 1, 2]  # majority class 0 in the test set
     assert majority_class(train, n_classes=3) == 2
     baseline = majority_baseline(train, test, label_names=["a", "b", "c"])
-    assert baseline["class"] == "c" and baseline["accuracy"] == pytest.approx(1 / 5) and baseline["uar"] == pytest.approx(1 / 3)
+    assert (
+        baseline["class"] == "c"
+        and baseline["accuracy"] == pytest.approx(1 / 5)
+        and baseline["uar"] == pytest.approx(1 / 3)
+    )
     assert majority_class([1, 0], n_classes=2) == 0  # tie: the lowest label
     with pytest.raises(DatasetError):
         majority_class([], n_classes=2)
@@ -109,13 +113,32 @@ def test_report_table_and_figures(tmp_path):
 def test_evaluate_stage_on_the_test_speakers(tmp_path):
     corpus = write_corpus(tmp_path, make_corpus(seed=5))
     params = tiny_model_params()
-    model = build_model(inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=params.audio_units, audio_dense=params.audio_dense, head_units=params.head_units)
+    model = build_model(
+        inputs="audio",
+        n_classes=4,
+        audio_features_shape=(40, 8),
+        audio_units=params.audio_units,
+        audio_dense=params.audio_dense,
+        head_units=params.head_units,
+    )
     attrs = {"audio": corpus.audio.attrs}
-    save_model_bundle(model, model_metadata(model, model_inputs="audio", label_names=corpus.label_names, feature_attrs=attrs), tmp_path / "model.keras")
-    out = {name: tmp_path / "metrics" / name for name in ("eval.json", "predictions.csv", "confusion.png", "recall.png")}
+    save_model_bundle(
+        model,
+        model_metadata(model, model_inputs="audio", label_names=corpus.label_names, feature_attrs=attrs),
+        tmp_path / "model.keras",
+    )
+    out = {
+        name: tmp_path / "metrics" / name for name in ("eval.json", "predictions.csv", "confusion.png", "recall.png")
+    }
     report = evaluate_stage(
-        corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, model_path=tmp_path / "model.keras",
-        metrics_path=out["eval.json"], predictions_path=out["predictions.csv"], confusion_path=out["confusion.png"], recall_path=out["recall.png"],
+        corpus.index_path,
+        audio_path=corpus.audio_path,
+        video_path=corpus.video_path,
+        model_path=tmp_path / "model.keras",
+        metrics_path=out["eval.json"],
+        predictions_path=out["predictions.csv"],
+        confusion_path=out["confusion.png"],
+        recall_path=out["recall.png"],
     )
     both = set(corpus.audio.clip_ids) & set(corpus.video.clip_ids)
     test_ids = [c for c in corpus.index.loc[corpus.index["split"] == "test", "clip_id"] if c in both]
@@ -126,13 +149,36 @@ def test_evaluate_stage_on_the_test_speakers(tmp_path):
     assert set(report) >= {"accuracy", "macro_f1", "uar", "per_class_recall", "majority"}
     assert all(out[name].is_file() for name in out)
     with pytest.raises(ConfigError, match="split"):
-        evaluate_stage(corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, model_path=tmp_path / "model.keras",
-                       metrics_path=out["eval.json"], predictions_path=out["predictions.csv"], confusion_path=out["confusion.png"], recall_path=out["recall.png"], split="train")
-    three = build_model(inputs="audio", n_classes=3, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4)
-    save_model_bundle(three, model_metadata(three, model_inputs="audio", label_names=["happy", "sad", "angry"], feature_attrs=attrs), tmp_path / "three.keras")
+        evaluate_stage(
+            corpus.index_path,
+            audio_path=corpus.audio_path,
+            video_path=corpus.video_path,
+            model_path=tmp_path / "model.keras",
+            metrics_path=out["eval.json"],
+            predictions_path=out["predictions.csv"],
+            confusion_path=out["confusion.png"],
+            recall_path=out["recall.png"],
+            split="train",
+        )
+    three = build_model(
+        inputs="audio", n_classes=3, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
+    )
+    save_model_bundle(
+        three,
+        model_metadata(three, model_inputs="audio", label_names=["happy", "sad", "angry"], feature_attrs=attrs),
+        tmp_path / "three.keras",
+    )
     with pytest.raises(ModelError, match="classes"):
-        evaluate_stage(corpus.index_path, audio_path=corpus.audio_path, video_path=corpus.video_path, model_path=tmp_path / "three.keras",
-                       metrics_path=out["eval.json"], predictions_path=out["predictions.csv"], confusion_path=out["confusion.png"], recall_path=out["recall.png"])
+        evaluate_stage(
+            corpus.index_path,
+            audio_path=corpus.audio_path,
+            video_path=corpus.video_path,
+            model_path=tmp_path / "three.keras",
+            metrics_path=out["eval.json"],
+            predictions_path=out["predictions.csv"],
+            confusion_path=out["confusion.png"],
+            recall_path=out["recall.png"],
+        )
 
 
 def test_evaluate_params():

@@ -54,8 +54,27 @@ def numbers_on_both_sides(diff: dict, path: str, key: str) -> tuple[float, float
 def repo(tmp_path_factory) -> Path:
     """A fresh clone after `make demo`: the pipeline ran, nothing was committed, the baseline was saved."""
     repo = make_repo(tmp_path_factory.mktemp("exps"))
-    run([sys.executable, "-m", "mmer", "-q", "synth", "--out", "data/raw", "--preset", "tiny", "--actors", "1-6", "--seed", "0"], repo)
-    set_params(repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2})
+    run(
+        [
+            sys.executable,
+            "-m",
+            "mmer",
+            "-q",
+            "synth",
+            "--out",
+            "data/raw",
+            "--preset",
+            "tiny",
+            "--actors",
+            "1-6",
+            "--seed",
+            "0",
+        ],
+        repo,
+    )
+    set_params(
+        repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2}
+    )
     commit(repo, "tiny corpus pipeline")
     run(["dvc", "repro"], repo)
     save = makefile_recipe("demo", "exp save")
@@ -79,7 +98,9 @@ def test_compare_an_experiment_with_the_baseline(repo):
     diff = json.loads(run(["dvc", "exp", "diff", "baseline", "audio-only", "--all", "--json"], repo))
     for key in ("accuracy", "uar", "macro_f1"):
         numbers_on_both_sides(diff, EVAL, key)
-    assert diff["metrics"][EVAL]["model_inputs"]["old"] == "av" and diff["metrics"][EVAL]["model_inputs"]["new"] == "audio"
+    assert (
+        diff["metrics"][EVAL]["model_inputs"]["old"] == "av" and diff["metrics"][EVAL]["model_inputs"]["new"] == "audio"
+    )
     assert diff["params"]["params.yaml"]["model.inputs"] == {"old": "av", "new": "audio"}
     old, new = numbers_on_both_sides(diff, "metrics/train/metrics.json", "n_parameters")
     assert new < old  # one branch instead of two
@@ -98,7 +119,12 @@ def test_compare_an_experiment_with_the_baseline(repo):
     baselines = json.loads(run(["dvc", "metrics", "show", "--json"], repo))
     [data] = [v["data"] for v in baselines.values()]
     assert sorted(data["metrics/baselines.json"]["data"]) == ["audio", "av", "majority", "video"]
-    assert set(json.loads((repo / "metrics/baselines_table.json").read_text())["av"]) == {"gnb", "lda", "linear_svm", "rbf_svm"}
+    assert set(json.loads((repo / "metrics/baselines_table.json").read_text())["av"]) == {
+        "gnb",
+        "lda",
+        "linear_svm",
+        "rbf_svm",
+    }
 
 
 def test_make_exps_fits_a_terminal(repo):
@@ -118,7 +144,10 @@ def test_queued_cross_validations_and_the_report(repo):
         "cv-net": ["-S", "cv.epochs=1", "-S", "cv.folds=[0,1]"],
     }
     for name, args in queued.items():
-        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"data.raw={raw}", "-S", "cv.enabled=true", *args, "cv"], repo)
+        run(
+            ["dvc", "exp", "run", "--queue", "-n", name, "-S", f"data.raw={raw}", "-S", "cv.enabled=true", *args, "cv"],
+            repo,
+        )
     run(["dvc", "queue", "start", "-j", "1"], repo)
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:

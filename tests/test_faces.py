@@ -187,7 +187,11 @@ def test_face_crops_batch_records_bad_clips_and_goes_on(clips):
         progress=False,
     )
     assert list(result.results) == ["face"] and result.results["face"].crops.shape == (3, 32, 32, 3)
-    assert {f["clip_id"]: f["kind"] for f in result.failures} == {"no_face": "NoFaceError", "tone": "MediaError", "zero": "MediaError"}
+    assert {f["clip_id"]: f["kind"] for f in result.failures} == {
+        "no_face": "NoFaceError",
+        "tone": "MediaError",
+        "zero": "MediaError",
+    }
     assert all(f["path"] in f["reason"] for f in result.failures)
 
 

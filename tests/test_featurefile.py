@@ -9,7 +9,12 @@ from mmer.featurefile import read_cache, write_cache
 def test_round_trip_with_attrs(tmp_path, rng):
     path = tmp_path / "audio.h5"
     mfcc = rng.normal(size=(3, 5, 2)).astype(np.float32)
-    write_cache(path, {"audio_features": mfcc}, ["a", "b", "c"], {"n_mfcc": 2, "padded_frames": 5, "deltas": False, "subset": ["x"]})
+    write_cache(
+        path,
+        {"audio_features": mfcc},
+        ["a", "b", "c"],
+        {"n_mfcc": 2, "padded_frames": 5, "deltas": False, "subset": ["x"]},
+    )
     cache = read_cache(path)
     np.testing.assert_array_equal(cache.arrays["audio_features"], mfcc)
     assert cache.clip_ids == ["a", "b", "c"]

@@ -54,8 +54,34 @@ def test_link_loops_end_and_no_file_is_found_twice(tmp_path, caplog):
 
 
 def test_predict_folder_search_takes_every_container_ffmpeg_reads(tmp_path, caplog):
-    names = ["a.flv", "b.3gp", "c.ts", "d.MTS", "e.wmv", "f.ogv", "g.mxf", "h.vob", "i.webm", "j.mkv", "k.avi", "l.mov", "m.m4v",
-             "n.mpg", "o.wma", "p.aiff", "q.aif", "r.amr", "s.opus", "t.ogg", "u.caf", "v.au", "w.mp4", "x.wav", "y.flac", "z.mp3"]
+    names = [
+        "a.flv",
+        "b.3gp",
+        "c.ts",
+        "d.MTS",
+        "e.wmv",
+        "f.ogv",
+        "g.mxf",
+        "h.vob",
+        "i.webm",
+        "j.mkv",
+        "k.avi",
+        "l.mov",
+        "m.m4v",
+        "n.mpg",
+        "o.wma",
+        "p.aiff",
+        "q.aif",
+        "r.amr",
+        "s.opus",
+        "t.ogg",
+        "u.caf",
+        "v.au",
+        "w.mp4",
+        "x.wav",
+        "y.flac",
+        "z.mp3",
+    ]
     for name in names:
         touch(tmp_path / "clips" / name)
     touch(tmp_path / "clips" / "notes.txt")
@@ -66,18 +92,29 @@ def test_predict_folder_search_takes_every_container_ffmpeg_reads(tmp_path, capl
         found = find_clips([tmp_path / "clips"])
     assert [p.name for p in found] == names
     [warning] = [r.getMessage() for r in caplog.records]
-    assert "skipped 3 files not named as media ((no suffix), .srt, .txt): notes.txt, sub/README, sub/subtitles.srt" in warning
+    assert (
+        "skipped 3 files not named as media ((no suffix), .srt, .txt): notes.txt, sub/README, sub/subtitles.srt"
+        in warning
+    )
     assert ".DS_Store" not in warning
 
 
 def test_predict_folder_without_media_names_what_it_found(tmp_path):
     touch(tmp_path / "docs" / "notes.txt")
-    with pytest.raises(ConfigError, match=r"no media files in this folder \(skipped 1 file not named as media \(\.txt\): notes\.txt"):
+    with pytest.raises(
+        ConfigError, match=r"no media files in this folder \(skipped 1 file not named as media \(\.txt\): notes\.txt"
+    ):
         find_clips([tmp_path / "docs"])
 
 
-@pytest.mark.parametrize("name, codecs", [("clip.ts", ["-c:v", "mpeg2video", "-c:a", "mp2"]), ("clip.flv", ["-c:v", "flv1", "-c:a", "libmp3lame"]),
-                                          ("clip.wmv", ["-c:v", "wmv2", "-c:a", "wmav2"])])
+@pytest.mark.parametrize(
+    "name, codecs",
+    [
+        ("clip.ts", ["-c:v", "mpeg2video", "-c:a", "mp2"]),
+        ("clip.flv", ["-c:v", "flv1", "-c:a", "libmp3lame"]),
+        ("clip.wmv", ["-c:v", "wmv2", "-c:a", "wmav2"]),
+    ],
+)
 def test_other_containers_decode(tmp_path, name, codecs):
     # MPEG-TS writes codec tags like 0x0002 on the stream line: not the frame size
     import subprocess
@@ -87,9 +124,28 @@ def test_other_containers_decode(tmp_path, name, codecs):
     from media_factory import FFMPEG
 
     path = tmp_path / name
-    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1", *codecs, "-ar", "44100", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=1",
+            *codecs,
+            "-ar",
+            "44100",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+    )
     info = media.probe(path)
     assert info.frame_size == (160, 120) and info.has_audio
     assert media.read_frames(path, [0.2, 0.6], info=info).shape == (2, 120, 160, 3)

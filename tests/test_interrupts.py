@@ -37,7 +37,14 @@ ACTORS = (1, 2, 3, 4)
 CLIPS_PER_ACTOR = 3
 N_CLIPS = len(ACTORS) * CLIPS_PER_ACTOR
 # trim in a pool of two (Ctrl-C must reach and end the workers); one face detector process
-TINY_MODEL = {"audio_units": 8, "audio_dense": 16, "audio_pool": 1, "video_filters": [4, 8], "video_dense": 16, "head_units": 16}
+TINY_MODEL = {
+    "audio_units": 8,
+    "audio_dense": 16,
+    "audio_pool": 1,
+    "video_filters": [4, 8],
+    "video_dense": 16,
+    "head_units": 16,
+}
 PARAMS = {"index": {"val_actors": [3], "test_actors": [4]}, "trim": {"jobs": 2}, "faces": {"jobs": 1}}
 
 
@@ -53,7 +60,9 @@ def locked_stages(repo: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return mf.tiny_corpus(tmp_path_factory.getbasetemp() / "tiny-corpus", actors=ACTORS, clips_per_actor=CLIPS_PER_ACTOR)
+    return mf.tiny_corpus(
+        tmp_path_factory.getbasetemp() / "tiny-corpus", actors=ACTORS, clips_per_actor=CLIPS_PER_ACTOR
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +72,42 @@ def reference(corpus, tmp_path_factory) -> dict[str, Path]:
     write_index(build_index(corpus, modalities=("av",), val_actors=[3], test_actors=[4]), out / "index.csv")
     quiet = {"progress": False}
     trim = TrimParams(jobs=1)
-    preprocess.trim_stage(out / "index.csv", wav_dir=out / "audio", spans_path=out / "spans.csv", failures_path=out / "f1.csv",
-                        metrics_path=out / "m1.json", params=trim, cache_dir=None, **quiet)
-    preprocess.audio_features_stage(out / "index.csv", out / "spans.csv", wav_dir=out / "audio", out_path=out / "audio.h5",
-                                  failures_path=out / "f2.csv", metrics_path=out / "m2.json", params=AudioParams(), **quiet)
-    preprocess.face_crops_stage(out / "index.csv", out / "spans.csv", out_path=out / "video.h5", failures_path=out / "f3.csv",
-                              metrics_path=out / "m3.json", params=FacesParams(jobs=1), cache_dir=None, **quiet)
-    return {"spans": out / "spans.csv", "audio_dir": out / "audio", "audio": out / "audio.h5", "video": out / "video.h5"}
+    preprocess.trim_stage(
+        out / "index.csv",
+        wav_dir=out / "audio",
+        spans_path=out / "spans.csv",
+        failures_path=out / "f1.csv",
+        metrics_path=out / "m1.json",
+        params=trim,
+        cache_dir=None,
+        **quiet,
+    )
+    preprocess.audio_features_stage(
+        out / "index.csv",
+        out / "spans.csv",
+        wav_dir=out / "audio",
+        out_path=out / "audio.h5",
+        failures_path=out / "f2.csv",
+        metrics_path=out / "m2.json",
+        params=AudioParams(),
+        **quiet,
+    )
+    preprocess.face_crops_stage(
+        out / "index.csv",
+        out / "spans.csv",
+        out_path=out / "video.h5",
+        failures_path=out / "f3.csv",
+        metrics_path=out / "m3.json",
+        params=FacesParams(jobs=1),
+        cache_dir=None,
+        **quiet,
+    )
+    return {
+        "spans": out / "spans.csv",
+        "audio_dir": out / "audio",
+        "audio": out / "audio.h5",
+        "video": out / "video.h5",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -176,17 +214,24 @@ def test_sigkill_in_training_then_repro(repo, tmp_path):
     models = repo / "models"
     assert not (models / "model.keras").exists() and not (models / "model.json").exists()
     if models.is_dir():
-        assert not [p for p in models.rglob("*") if p.is_file() and not p.name.startswith(".")], sorted(models.rglob("*"))
+        assert not [p for p in models.rglob("*") if p.is_file() and not p.name.startswith(".")], sorted(
+            models.rglob("*")
+        )
     assert "train" not in locked_stages(repo)
 
     out = rf.run(["dvc", "repro", "train"], repo)
     assert rf.ran(out.stdout + out.stderr) == {"train"}
-    after_kill = {"metrics": json.loads((repo / "metrics" / "train" / "metrics.json").read_text()), "curve": curve.read_text()}
+    after_kill = {
+        "metrics": json.loads((repo / "metrics" / "train" / "metrics.json").read_text()),
+        "curve": curve.read_text(),
+    }
     # the curve has one row per epoch: nothing kept from the killed run
     assert len(after_kill["curve"].splitlines()) == 1 + after_kill["metrics"]["epochs_run"]
     rf.run(["dvc", "repro", "--force", "--single-item", "train"], repo)
     uninterrupted = json.loads((repo / "metrics" / "train" / "metrics.json").read_text())
-    assert after_kill["metrics"]["best"]["val_loss"] == pytest.approx(uninterrupted["best"]["val_loss"], abs=1e-6, rel=0)
+    assert after_kill["metrics"]["best"]["val_loss"] == pytest.approx(
+        uninterrupted["best"]["val_loss"], abs=1e-6, rel=0
+    )
     assert after_kill["metrics"]["epochs_run"] == uninterrupted["epochs_run"]
     got = [row.split("\t")[-1] for row in after_kill["curve"].splitlines()[1:]]
     want = [row.split("\t")[-1] for row in curve.read_text().splitlines()[1:]]

@@ -34,9 +34,13 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "silent_wav": mf.write_audio(out / "silent.wav", np.zeros(3 * SR, np.float32)),
         "noise_wav": mf.write_audio(out / "noise.wav", (0.05 * rng.standard_normal(3 * SR)).astype(np.float32)),
         "face_tone_mp4": mf.still_video(out / "face_tone.mp4", mf.face_image(), 3.5, audio=speech),
-        "face_tone_faststart_mp4": mf.still_video(out / "face_tone_fs.mp4", mf.face_image(), 3.5, audio=speech, faststart=True),
+        "face_tone_faststart_mp4": mf.still_video(
+            out / "face_tone_fs.mp4", mf.face_image(), 3.5, audio=speech, faststart=True
+        ),
         "face_no_audio_mp4": mf.still_video(out / "face_no_audio.mp4", mf.face_image(), 2.0),
-        "face_zero_audio_mp4": mf.still_video(out / "face_zero_audio.mp4", mf.face_image(), 2.0, audio=np.zeros(2 * SR, np.float32)),
+        "face_zero_audio_mp4": mf.still_video(
+            out / "face_zero_audio.mp4", mf.face_image(), 2.0, audio=np.zeros(2 * SR, np.float32)
+        ),
         "indexed_mp4": mf.indexed_video(out / "indexed.mp4"),
         "indexed_late_mp4": mf.indexed_video(out / "indexed_late.mp4", start_s=0.4),
         "zero_mp4": mf.zero_bytes(out / "zero.mp4"),
@@ -156,7 +160,13 @@ def test_short_pause_does_not_split_the_span_but_an_isolated_click_is_ignored(rn
     # tone, 0.15 s pause, 40 ms burst (joined: a pause < min_silence_s); then 0.6 s of silence
     # and a 30 ms click (isolated and shorter than MIN_REGION_S = 0.1 s: ignored)
     signal = mf.sequence(
-        ("silence", 1.0), ("tone", 1.0), ("silence", 0.15), ("tone", 0.04), ("silence", 0.6), ("tone", 0.03), ("silence", 0.8),
+        ("silence", 1.0),
+        ("tone", 1.0),
+        ("silence", 0.15),
+        ("tone", 0.04),
+        ("silence", 0.6),
+        ("tone", 0.03),
+        ("silence", 0.8),
         rng=rng,
     )
     start, end = speech.speech_span(signal, SR, min_silence_s=0.25, pad_s=0.0)
@@ -173,10 +183,17 @@ def test_pause_longer_than_min_silence_keeps_both_words(rng):
 def test_weak_sound_before_speech_is_not_speech_but_a_soft_word_after_a_pause_is(rng):
     # a breath-like sound 25 dB below the loudest frame, 0.5 s before the sentence: ignored;
     # a final word 10 dB softer after a 0.4 s pause: kept
-    signal = np.concatenate([
-        mf.silence(0.3), 10 ** (-25 / 20) * mf.tone(0.3, freq=300), mf.silence(0.5), mf.tone(1.0), mf.silence(0.4),
-        10 ** (-10 / 20) * mf.tone(0.3, freq=200), mf.silence(0.6),
-    ])
+    signal = np.concatenate(
+        [
+            mf.silence(0.3),
+            10 ** (-25 / 20) * mf.tone(0.3, freq=300),
+            mf.silence(0.5),
+            mf.tone(1.0),
+            mf.silence(0.4),
+            10 ** (-10 / 20) * mf.tone(0.3, freq=200),
+            mf.silence(0.6),
+        ]
+    )
     signal = signal + mf.silence(len(signal) / SR, rng=rng)
     start, end = speech.speech_span(signal, SR, pad_s=0.0)
     assert (start, end) == (pytest.approx(1.1, abs=EDGE_TOL), pytest.approx(2.8, abs=EDGE_TOL))
@@ -184,7 +201,9 @@ def test_weak_sound_before_speech_is_not_speech_but_a_soft_word_after_a_pause_is
 
 def test_noisy_clip_threshold_follows_the_noise_floor(rng):
     # noise only 30 dB below the tone: a -40 dB threshold alone would call the noise speech
-    signal = mf.sequence(("silence", 1.0), ("tone", 1.0), ("silence", 1.0), rng=rng) + 0.3 * 10 ** (-30 / 20) * rng.standard_normal(3 * SR)
+    signal = mf.sequence(("silence", 1.0), ("tone", 1.0), ("silence", 1.0), rng=rng) + 0.3 * 10 ** (
+        -30 / 20
+    ) * rng.standard_normal(3 * SR)
     start, end = speech.speech_span(signal.astype(np.float32), SR, threshold_db=-40.0, pad_s=0.0)
     assert (start, end) == (pytest.approx(1.0, abs=EDGE_TOL), pytest.approx(2.0, abs=EDGE_TOL))
 
@@ -245,13 +264,22 @@ def test_trim_clip_writes_the_span_audio(clips, tmp_path, name):
 def test_trim_clip_of_a_video_without_sound_is_the_whole_clip(clips, tmp_path, name):
     wav = tmp_path / "span.wav"
     span = speech.trim_clip(clips[name], wav)
-    assert span == {"start_s": 0.0, "end_s": pytest.approx(2.0, abs=0.05), "duration_s": pytest.approx(2.0, abs=0.05), "has_audio": False}
+    assert span == {
+        "start_s": 0.0,
+        "end_s": pytest.approx(2.0, abs=0.05),
+        "duration_s": pytest.approx(2.0, abs=0.05),
+        "has_audio": False,
+    }
     assert not wav.exists()
 
 
 def test_trim_clip_too_short_span(tmp_path, rng):
-    path = mf.write_audio(tmp_path / "blip.wav", mf.sequence(("silence", 1.0), ("tone", 0.12), ("silence", 1.0), rng=rng))
-    with pytest.raises(NoSpeechError, match=r"blip.wav: too short after trimming: span 0.1\d s shorter than span.min_span_s=0.3"):
+    path = mf.write_audio(
+        tmp_path / "blip.wav", mf.sequence(("silence", 1.0), ("tone", 0.12), ("silence", 1.0), rng=rng)
+    )
+    with pytest.raises(
+        NoSpeechError, match=r"blip.wav: too short after trimming: span 0.1\d s shorter than span.min_span_s=0.3"
+    ):
         speech.trim_clip(path, tmp_path / "out.wav", pad_s=0.0)
     assert not (tmp_path / "out.wav").exists()
 
@@ -276,10 +304,24 @@ def test_trim_clip_bad_inputs(clips, tmp_path, name, error, reason):
 
 
 def test_trim_batch_records_bad_clips_and_goes_on(clips, tmp_path):
-    names = ["tone_wav", "zero_mp4", "face_tone_mp4", "silent_wav", "face_no_audio_mp4", "random_mp4", "cut_faststart_mp4"]
+    names = [
+        "tone_wav",
+        "zero_mp4",
+        "face_tone_mp4",
+        "silent_wav",
+        "face_no_audio_mp4",
+        "random_mp4",
+        "cut_faststart_mp4",
+    ]
     items = [(str(clips[n]), str(tmp_path / f"{n}.wav")) for n in names]
     result = map_clips(
-        functools.partial(_trim_item, pad_s=0.1), items, keys=names, paths=[i[0] for i in items], stage="trim", jobs=2, progress=False
+        functools.partial(_trim_item, pad_s=0.1),
+        items,
+        keys=names,
+        paths=[i[0] for i in items],
+        stage="trim",
+        jobs=2,
+        progress=False,
     )
     assert sorted(result.results) == ["face_no_audio_mp4", "face_tone_mp4", "tone_wav"]
     assert result.results["face_no_audio_mp4"]["has_audio"] is False
@@ -384,7 +426,10 @@ def test_real_speech_spans_keep_the_utterance_and_cut_the_room(real_speech_dir):
 
     The spans were checked by eye on plots of 70 clips of all 18 actors; this guards the gist.
     """
-    paths = [sorted((real_speech_dir / f"Actor_{actor:02d}").glob("*.flac"))[k] for actor, k in [(1, 5), (4, 17), (8, 30), (11, 44), (15, 52), (18, 59)]]
+    paths = [
+        sorted((real_speech_dir / f"Actor_{actor:02d}").glob("*.flac"))[k]
+        for actor, k in [(1, 5), (4, 17), (8, 30), (11, 44), (15, 52), (18, 59)]
+    ]
     for path in paths:
         signal, sr = sf.read(path, dtype="float32")
         start, end = speech.speech_span(signal, sr)

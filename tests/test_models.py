@@ -95,7 +95,11 @@ def test_video_branch_shape_and_parameters(temporal):
 
 
 def test_default_video_branch_parameters():
-    assert video_branch(input_shape=(6, 64, 64, 3)).count_params() == video_count(filters=(16, 32, 64), out=128, size=64) == 548_000
+    assert (
+        video_branch(input_shape=(6, 64, 64, 3)).count_params()
+        == video_count(filters=(16, 32, 64), out=128, size=64)
+        == 548_000
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,10 +113,19 @@ def test_default_video_branch_parameters():
     ],
 )
 def test_build_model_outputs_and_parameters(modality, fusion, expected, rng):
-    model = build_model(inputs=modality, fusion=fusion, n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, faces_shape=FACES_SHAPE, **TINY)
+    model = build_model(
+        inputs=modality,
+        fusion=fusion,
+        n_classes=N_CLASSES,
+        audio_features_shape=MFCC_SHAPE,
+        faces_shape=FACES_SHAPE,
+        **TINY,
+    )
     assert model.name == f"{modality}_emotion"
     assert model.count_params() == expected
-    assert sorted(layer.name for layer in model.layers if layer.name in ("audio", "video")) == sorted({"av": ["audio", "video"]}.get(modality, [modality]))
+    assert sorted(layer.name for layer in model.layers if layer.name in ("audio", "video")) == sorted(
+        {"av": ["audio", "video"]}.get(modality, [modality])
+    )
     inputs = {k: v for k, v in fake_inputs(rng).items() if k in {t.name for t in model.inputs}}
     probabilities = np.asarray(model(inputs))
     assert probabilities.shape == (5, N_CLASSES)
@@ -136,7 +149,14 @@ def test_build_model_outputs_and_parameters(modality, fusion, expected, rng):
     ],
 )
 def test_bad_model_arguments_raise(changes, match):
-    kwargs = {"inputs": "av", "n_classes": N_CLASSES, "audio_features_shape": MFCC_SHAPE, "faces_shape": FACES_SHAPE, **TINY, **changes}
+    kwargs = {
+        "inputs": "av",
+        "n_classes": N_CLASSES,
+        "audio_features_shape": MFCC_SHAPE,
+        "faces_shape": FACES_SHAPE,
+        **TINY,
+        **changes,
+    }
     with pytest.raises(ConfigError, match=match):
         build_model(**kwargs)
 
@@ -149,17 +169,32 @@ def test_model_params_are_checked(section):
 
 @pytest.mark.parametrize("fusion", ["concat", "learned"])
 def test_bundle_round_trip_and_predict(tmp_path, rng, fusion):
-    model = build_model(inputs="av", fusion=fusion, n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, faces_shape=FACES_SHAPE, **TINY)
+    model = build_model(
+        inputs="av",
+        fusion=fusion,
+        n_classes=N_CLASSES,
+        audio_features_shape=MFCC_SHAPE,
+        faces_shape=FACES_SHAPE,
+        **TINY,
+    )
     names = ["happy", "sad", "angry", "fearful"]
-    attrs = {"audio": {"n_mfcc": N_MFCC, "padded_frames": T, "hop_length": 160}, "video": {"speech_frames": FRAMES, "size": SIZE}}
-    meta = model_metadata(model, model_inputs="av", label_names=names, feature_attrs=attrs, params={"model": {"fusion": fusion}})
+    attrs = {
+        "audio": {"n_mfcc": N_MFCC, "padded_frames": T, "hop_length": 160},
+        "video": {"speech_frames": FRAMES, "size": SIZE},
+    }
+    meta = model_metadata(
+        model, model_inputs="av", label_names=names, feature_attrs=attrs, params={"model": {"fusion": fusion}}
+    )
     path = tmp_path / "models" / "model.keras"
     save_model_bundle(model, meta, path)
     assert path.is_file() and metadata_path(path).is_file()
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.keras"]  # no temporary left
     stored = json.loads(metadata_path(path).read_text())
     assert stored["label_names"] == names and stored["model_inputs"] == "av"
-    assert stored["inputs"] == {"audio_features": {"shape": [T, N_MFCC], "dtype": "float32"}, "faces": {"shape": list(FACES_SHAPE), "dtype": "uint8"}}
+    assert stored["inputs"] == {
+        "audio_features": {"shape": [T, N_MFCC], "dtype": "float32"},
+        "faces": {"shape": list(FACES_SHAPE), "dtype": "uint8"},
+    }
     assert stored["features"]["audio"]["padded_frames"] == T and stored["features"]["video"]["size"] == SIZE
 
     loaded, meta2 = load_model_bundle(path)
@@ -172,13 +207,18 @@ def test_bundle_round_trip_and_predict(tmp_path, rng, fusion):
 
 def test_predict_proba_refuses_features_that_do_not_fit(rng):
     model = build_model(inputs="audio", n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, **TINY)
-    meta = model_metadata(model, model_inputs="audio", label_names=list("abcd"), feature_attrs={"audio": {"padded_frames": T}})
+    meta = model_metadata(
+        model, model_inputs="audio", label_names=list("abcd"), feature_attrs={"audio": {"padded_frames": T}}
+    )
     assert set(meta["features"]) == {"audio"}  # only what the model reads
     with pytest.raises(ModelError, match="shape"):
         predict_proba(model, meta, {"audio_features": np.zeros((2, T + 1, N_MFCC), np.float32)})
     with pytest.raises(ModelError, match="needs 'audio_features'"):
         predict_proba(model, meta, {"faces": np.zeros((2, *FACES_SHAPE), np.uint8)})
-    assert predict_proba(model, meta, {"audio_features": np.zeros((0, *MFCC_SHAPE), np.float32)}).shape == (0, N_CLASSES)
+    assert predict_proba(model, meta, {"audio_features": np.zeros((0, *MFCC_SHAPE), np.float32)}).shape == (
+        0,
+        N_CLASSES,
+    )
     with pytest.raises(ModelError, match="outputs"):
         model_metadata(model, model_inputs="audio", label_names=list("abc"), feature_attrs={})
 

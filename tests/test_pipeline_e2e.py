@@ -41,10 +41,26 @@ def repo(tmp_path_factory) -> Path:
     repo = make_repo(tmp_path_factory.mktemp("e2e"))
     run(["dvc", "config", "core.autostage", "true"], repo)
     run(
-        [sys.executable, "-m", "mmer", "-q", "synth", "--out", "data/raw", "--preset", "tiny", "--actors", TINY_ACTORS, "--seed", "0"],
+        [
+            sys.executable,
+            "-m",
+            "mmer",
+            "-q",
+            "synth",
+            "--out",
+            "data/raw",
+            "--preset",
+            "tiny",
+            "--actors",
+            TINY_ACTORS,
+            "--seed",
+            "0",
+        ],
         repo,
     )
-    set_params(repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2})
+    set_params(
+        repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2}
+    )
     commit(repo, "tiny corpus pipeline")
     run(["dvc", "repro"], repo)
     commit(repo, "baseline results")

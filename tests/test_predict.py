@@ -69,7 +69,9 @@ def write_corpus(raw: Path) -> None:
     face = mf.face_image()
     for actor in ACTORS:
         for k, emotion in enumerate((3, 4, 5)):
-            audio = mf.sequence(("silence", 0.6), ("tone", 0.8 + 0.2 * k), ("silence", 0.2), ("tone", 0.5), ("silence", 0.6), rng=rng)
+            audio = mf.sequence(
+                ("silence", 0.6), ("tone", 0.8 + 0.2 * k), ("silence", 0.2), ("tone", 0.5), ("silence", 0.6), rng=rng
+            )
             image = np.roll(face, 8 * (actor + k), axis=1)
             folder = raw / f"Actor_{actor:02d}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -88,23 +90,64 @@ def bundle(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("predict")
     write_corpus(root / "raw")
-    index = build_index(root / "raw", classes="merged7", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=2)
-    paths = {name: root / name for name in ("index.csv", "spans.csv", "audio.h5", "video.h5", "model.keras", "predictions.csv")}
+    index = build_index(
+        root / "raw", classes="merged7", modalities=("av",), val_actors=VAL_ACTORS, test_actors=TEST_ACTORS, n_folds=2
+    )
+    paths = {
+        name: root / name
+        for name in ("index.csv", "spans.csv", "audio.h5", "video.h5", "model.keras", "predictions.csv")
+    }
     write_index(index, paths["index.csv"])
     quiet = {"progress": False}
-    preprocess.trim_stage(paths["index.csv"], wav_dir=root / "wav", spans_path=paths["spans.csv"], failures_path=root / "f1.csv",
-                        metrics_path=root / "m1.json", params=TrimParams(jobs=1), cache_dir=None, **quiet)
-    preprocess.audio_features_stage(paths["index.csv"], paths["spans.csv"], wav_dir=root / "wav", out_path=paths["audio.h5"],
-                                  failures_path=root / "f2.csv", metrics_path=root / "m2.json", params=AudioParams(), **quiet)
-    preprocess.face_crops_stage(paths["index.csv"], paths["spans.csv"], out_path=paths["video.h5"], failures_path=root / "f3.csv",
-                              metrics_path=root / "m3.json", params=FacesParams(jobs=1), cache_dir=None, **quiet)
+    preprocess.trim_stage(
+        paths["index.csv"],
+        wav_dir=root / "wav",
+        spans_path=paths["spans.csv"],
+        failures_path=root / "f1.csv",
+        metrics_path=root / "m1.json",
+        params=TrimParams(jobs=1),
+        cache_dir=None,
+        **quiet,
+    )
+    preprocess.audio_features_stage(
+        paths["index.csv"],
+        paths["spans.csv"],
+        wav_dir=root / "wav",
+        out_path=paths["audio.h5"],
+        failures_path=root / "f2.csv",
+        metrics_path=root / "m2.json",
+        params=AudioParams(),
+        **quiet,
+    )
+    preprocess.face_crops_stage(
+        paths["index.csv"],
+        paths["spans.csv"],
+        out_path=paths["video.h5"],
+        failures_path=root / "f3.csv",
+        metrics_path=root / "m3.json",
+        params=FacesParams(jobs=1),
+        cache_dir=None,
+        **quiet,
+    )
     data = load_clip_data(paths["index.csv"], audio_path=paths["audio.h5"], video_path=paths["video.h5"])
-    result = train_model(data, label_names=LABELS, model_params=tiny_model_params(), train_params=TrainParams(epochs=1, batch_size=8),
-                         augment_params=AugmentParams(enabled=False))
+    result = train_model(
+        data,
+        label_names=LABELS,
+        model_params=tiny_model_params(),
+        train_params=TrainParams(epochs=1, batch_size=8),
+        augment_params=AugmentParams(enabled=False),
+    )
     save_model_bundle(result.model, result.metadata, paths["model.keras"])
-    evaluate_stage(paths["index.csv"], audio_path=paths["audio.h5"], video_path=paths["video.h5"], model_path=paths["model.keras"],
-                   metrics_path=root / "eval.json", predictions_path=paths["predictions.csv"], confusion_path=root / "c.png",
-                   recall_path=root / "r.png")
+    evaluate_stage(
+        paths["index.csv"],
+        audio_path=paths["audio.h5"],
+        video_path=paths["video.h5"],
+        model_path=paths["model.keras"],
+        metrics_path=root / "eval.json",
+        predictions_path=paths["predictions.csv"],
+        confusion_path=root / "c.png",
+        recall_path=root / "r.png",
+    )
     return {"root": root, "index": index, **paths}
 
 
@@ -139,8 +182,24 @@ def kinds(bundle, test_clips):
     rng = np.random.default_rng(5)
     ffmpeg("-i", str(av), "-vn", "-c:a", "copy", str(out / "voice.m4a"))  # same AAC packets: same samples
     ffmpeg("-i", str(av), "-an", "-c:v", "copy", str(out / "silent.mp4"))
-    ffmpeg("-i", str(av), "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
-           "-shortest", str(out / "silent_track.mp4"))
+    ffmpeg(
+        "-i",
+        str(av),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=mono",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(out / "silent_track.mp4"),
+    )
     (out / "notes.txt").write_text("not a clip\n")
     noise = (0.2 * rng.standard_normal(int(2.5 * mf.SR))).astype(np.float32)
     return {
@@ -151,7 +210,9 @@ def kinds(bundle, test_clips):
         "missing": out / "missing.mp4",
         "random": mf.random_bytes(out / "random.mp4", rng),
         "text": out / "notes.txt",
-        "no_face": mf.still_video(out / "cup.mp4", mf.no_face_image(), 2.5, audio=mf.tone_between_silences(rng, lead_s=0.5, tail_s=0.5)),
+        "no_face": mf.still_video(
+            out / "cup.mp4", mf.no_face_image(), 2.5, audio=mf.tone_between_silences(rng, lead_s=0.5, tail_s=0.5)
+        ),
         "no_speech": mf.still_video(out / "hiss.mp4", mf.face_image(), 2.5, audio=noise),
     }
 
@@ -162,14 +223,26 @@ def other_model(bundle, tmp_dir: Path, *, modality: str, fusion: str = "concat")
     from mmer.networks import build_model
 
     _, meta = load_model_bundle(bundle["model.keras"])
-    shapes = {"audio_features_shape": tuple(meta["inputs"]["audio_features"]["shape"]), "faces_shape": tuple(meta["inputs"]["faces"]["shape"])}
+    shapes = {
+        "audio_features_shape": tuple(meta["inputs"]["audio_features"]["shape"]),
+        "faces_shape": tuple(meta["inputs"]["faces"]["shape"]),
+    }
     params = tiny_model_params(inputs=modality, fusion=fusion)
     from dataclasses import asdict
 
     model = build_model(n_classes=len(LABELS), **shapes, **asdict(params))
     path = tmp_dir / f"{modality}_{fusion}" / "model.keras"
-    save_model_bundle(model, model_metadata(model, model_inputs=modality, label_names=LABELS, feature_attrs=meta["features"],
-                                            params={"model": asdict(params)}), path)
+    save_model_bundle(
+        model,
+        model_metadata(
+            model,
+            model_inputs=modality,
+            label_names=LABELS,
+            feature_attrs=meta["features"],
+            params={"model": asdict(params)},
+        ),
+        path,
+    )
     return path
 
 
@@ -187,7 +260,9 @@ def test_features_are_the_cached_ones(bundle, predictor, test_clips):
     for clip_id, clip in zip(table["clip_id"], clips):
         features = predictor.features(clip)
         assert features.head == "av" and set(features.inputs) == {"audio_features", "faces"}
-        np.testing.assert_array_equal(features.inputs["audio_features"][0], audio_cache.select([clip_id])["audio_features"][0])
+        np.testing.assert_array_equal(
+            features.inputs["audio_features"][0], audio_cache.select([clip_id])["audio_features"][0]
+        )
         np.testing.assert_array_equal(features.inputs["faces"][0], video_cache.select([clip_id])["faces"][0])
 
 
@@ -203,7 +278,9 @@ def test_cli_predict_gives_the_evaluate_stage_probabilities(bundle, test_clips, 
     first = lines[0]
     assert first["modality"] == "av" and first["input"] == "audio-video" and first["faces_found"] == [True] * 6
     assert 0 <= first["span"]["start_s"] < first["span"]["end_s"] <= first["duration_s"]
-    assert first["model"]["md5"] == mp.file_md5(bundle["model.keras"]) and first["probability"] == max(first["probabilities"].values())
+    assert first["model"]["md5"] == mp.file_md5(bundle["model.keras"]) and first["probability"] == max(
+        first["probabilities"].values()
+    )
 
 
 def test_prediction_ignores_the_file_name(predictor, test_clips, tmp_path):
@@ -222,7 +299,10 @@ def test_trim_params_come_from_the_params_file():
 
 
 def test_concat_model_says_what_is_missing(predictor, kinds):
-    with pytest.raises(MediaError, match=r"voice\.m4a: no video stream \(an audio-only file\): the av model \(concat fusion\) .*no audio-only head"):
+    with pytest.raises(
+        MediaError,
+        match=r"voice\.m4a: no video stream \(an audio-only file\): the av model \(concat fusion\) .*no audio-only head",
+    ):
         predictor.predict(kinds["audio"])
     with pytest.raises(NoAudioError, match=r"silent\.mp4: no audio stream \(a silent video\): .*no video-only head"):
         predictor.predict(kinds["silent"])
@@ -266,13 +346,16 @@ def test_unimodal_models(bundle, kinds, tmp_path):
 # --------------------------------------------------------------------------- bad clips and models
 
 
-@pytest.mark.parametrize("kind, error, message", [
-    ("missing", MediaError, "missing.mp4: no such file"),
-    ("random", MediaError, "random.mp4: unreadable media file"),
-    ("text", MediaError, "notes.txt: unreadable media file"),
-    ("no_face", NoFaceError, "cup.mp4: no face in any of 6 sampled frames"),
-    ("no_speech", NoSpeechError, "hiss.mp4: no speech"),
-])
+@pytest.mark.parametrize(
+    "kind, error, message",
+    [
+        ("missing", MediaError, "missing.mp4: no such file"),
+        ("random", MediaError, "random.mp4: unreadable media file"),
+        ("text", MediaError, "notes.txt: unreadable media file"),
+        ("no_face", NoFaceError, "cup.mp4: no face in any of 6 sampled frames"),
+        ("no_speech", NoSpeechError, "hiss.mp4: no speech"),
+    ],
+)
 def test_bad_clips_raise_one_line_errors_naming_the_file(predictor, kinds, kind, error, message):
     with pytest.raises(error, match=message) as caught:
         predictor.predict(kinds[kind])
@@ -285,14 +368,20 @@ def _bundle_copy(bundle, tmp_path: Path) -> Path:
     return tmp_path / "model.keras"
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda meta: meta.update(label_names=LABELS[:3]), "has 7 outputs but .* names 3 labels"),
-    (lambda meta: meta["features"]["audio"].update(padded_frames=meta["features"]["audio"]["padded_frames"] + 5), "audio params give MFCCs of shape"),
-    (lambda meta: meta["features"]["video"].update(size=32), "faces params give crops of shape"),
-    (lambda meta: meta["inputs"]["faces"].update(shape=[6, 32, 32, 3]), "do not belong together"),
-    (lambda meta: meta["features"].pop("audio"), r"features.audio: no \["),
-    (lambda meta: meta.update(model_inputs="audio"), "reads \\['audio_features'\\], but the file lists inputs"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda meta: meta.update(label_names=LABELS[:3]), "has 7 outputs but .* names 3 labels"),
+        (
+            lambda meta: meta["features"]["audio"].update(padded_frames=meta["features"]["audio"]["padded_frames"] + 5),
+            "audio params give MFCCs of shape",
+        ),
+        (lambda meta: meta["features"]["video"].update(size=32), "faces params give crops of shape"),
+        (lambda meta: meta["inputs"]["faces"].update(shape=[6, 32, 32, 3]), "do not belong together"),
+        (lambda meta: meta["features"].pop("audio"), r"features.audio: no \["),
+        (lambda meta: meta.update(model_inputs="audio"), "reads \\['audio_features'\\], but the file lists inputs"),
+    ],
+)
 def test_a_model_that_does_not_fit_its_description_is_refused(bundle, tmp_path, change, message):
     model_path = _bundle_copy(bundle, tmp_path)
     meta = json.loads(model_path.with_suffix(".json").read_text())
@@ -317,7 +406,17 @@ def test_missing_or_broken_model_files(bundle, tmp_path):
 def test_batch_reports_bad_clips_and_goes_on(bundle, kinds, tmp_path, capsys, caplog):
     order = ["av", "missing", "random", "no_face", "no_speech", "audio"]
     csv_path = tmp_path / "out" / "predictions.csv"
-    status = main(["predict", "--no-progress", "--model", str(bundle["model.keras"]), "--csv", str(csv_path), *(str(kinds[k]) for k in order)])
+    status = main(
+        [
+            "predict",
+            "--no-progress",
+            "--model",
+            str(bundle["model.keras"]),
+            "--csv",
+            str(csv_path),
+            *(str(kinds[k]) for k in order),
+        ]
+    )
     assert status == pcli.EXIT_FAILED
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].split()[:3] == ["file", "emotion", "prob"] and rows[0].split()[3:] == [n[:9] for n in LABELS]
@@ -328,7 +427,11 @@ def test_batch_reports_bad_clips_and_goes_on(bundle, kinds, tmp_path, capsys, ca
     assert any("5 of 6 clips failed" in r.getMessage() for r in caplog.records)
     table = pd.read_csv(csv_path, keep_default_na=False)
     assert list(table["file"]) == [str(kinds[k]) for k in order]
-    assert table["error"][0] == "" and table["error"][1].startswith("MediaError: ") and table["error"][3].startswith("NoFaceError: ")
+    assert (
+        table["error"][0] == ""
+        and table["error"][1].startswith("MediaError: ")
+        and table["error"][3].startswith("NoFaceError: ")
+    )
     assert [c for c in table.columns if c.startswith("prob_")] == [f"prob_{n}" for n in LABELS]
     assert float(table["probability"][0]) == pytest.approx(max(float(table[f"prob_{n}"][0]) for n in LABELS))
 
@@ -350,8 +453,14 @@ def test_usage_errors_exit_two(bundle, kinds, tmp_path, caplog):
     assert main(["predict", "--model", str(bundle["model.keras"]), str(tmp_path / "empty")]) == pcli.EXIT_USAGE
     assert any("empty: no media files" in r.getMessage() for r in caplog.records)
     two = [str(kinds["av"]), str(kinds["silent"])]
-    assert main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.mp4"), *two]) == pcli.EXIT_USAGE
-    assert main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.avi"), two[0]]) == pcli.EXIT_USAGE
+    assert (
+        main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.mp4"), *two])
+        == pcli.EXIT_USAGE
+    )
+    assert (
+        main(["predict", "--model", str(bundle["model.keras"]), "--annotate", str(tmp_path / "out.avi"), two[0]])
+        == pcli.EXIT_USAGE
+    )
 
 
 def test_find_clips_searches_folders_and_keeps_named_files(tmp_path):
@@ -359,7 +468,10 @@ def test_find_clips_searches_folders_and_keeps_named_files(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     assert mp.find_clips([tmp_path]) == [tmp_path / "a/1.wav", tmp_path / "a/deep/3.MOV", tmp_path / "b/2.mp4"]
-    assert mp.find_clips([tmp_path / "a/readme.txt", tmp_path / "gone.mp4"]) == [tmp_path / "a/readme.txt", tmp_path / "gone.mp4"]
+    assert mp.find_clips([tmp_path / "a/readme.txt", tmp_path / "gone.mp4"]) == [
+        tmp_path / "a/readme.txt",
+        tmp_path / "gone.mp4",
+    ]
     with pytest.raises(ConfigError, match="no clip"):
         mp.find_clips([])
 
@@ -377,7 +489,10 @@ def test_annotate_one_clip_and_a_folder(late_model, kinds, tmp_path, capsys, cap
     folder = tmp_path / "many"
     clips = [str(kinds["av"]), str(kinds["silent"]), str(kinds["audio"])]
     assert main(["predict", "--no-progress", "--model", str(late_model), "--annotate", str(folder), *clips]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == [f"{Path(kinds['av']).stem}.annotated.mp4", "silent.annotated.mp4"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"{Path(kinds['av']).stem}.annotated.mp4",
+        "silent.annotated.mp4",
+    ]
     assert any("voice.m4a: audio-only: no video to annotate" in r.getMessage() for r in caplog.records)
 
 

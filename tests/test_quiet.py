@@ -27,7 +27,10 @@ def test_start_up_lines_are_held_back_and_errors_pass(capfd, caplog):
             os.write(2, f"{line}\n".encode())
         os.write(2, b"Segmentation fault is not noise\n")
     err = capfd.readouterr().err
-    assert err == "E0000 00:00:1796186875.9   29099 calculator_graph.cc:887] a real failure\nSegmentation fault is not noise\n"
+    assert (
+        err
+        == "E0000 00:00:1796186875.9   29099 calculator_graph.cc:887] a real failure\nSegmentation fault is not noise\n"
+    )
     assert [r.getMessage() for r in caplog.records] == [f"native start-up line: {line}" for line in NOISE]
     os.write(2, b"after the block\n")  # stderr is back
     assert capfd.readouterr().err == "after the block\n"
@@ -56,5 +59,7 @@ def test_a_face_detector_starts_without_mediapipe_chatter():
     # no GLOG_minloglevel: the filter alone must hold MediaPipe's lines back
     env = {k: v for k, v in os.environ.items() if k != "GLOG_minloglevel"} | {"TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     assert done.stderr == "done\n"

@@ -43,7 +43,14 @@ def fold_reports(record):
 
 def test_records_read_every_row_of_dvc_exp_show(rows):
     kinds = {r.name: r.kind for r in rows}
-    assert kinds == {"workspace": "workspace", "master": "commit", "baseline": "experiment", "cv-net": "experiment", "cv-svm": "experiment", "cv-lda": "experiment"}
+    assert kinds == {
+        "workspace": "workspace",
+        "master": "commit",
+        "baseline": "experiment",
+        "cv-net": "experiment",
+        "cv-svm": "experiment",
+        "cv-lda": "experiment",
+    }
     by_name = {r.name: r for r in rows}
     master = by_name["master"]
     assert all(r.baseline == master.rev for r in rows if r.kind == "experiment")
@@ -96,7 +103,11 @@ def test_mmer_report_command(tmp_path, capsys):
 
 def test_changes_and_values():
     assert report.changes({"a.b": 1, "a.c": [1, 2], "a.d": "x"}, {"a.b": 1, "a.c": [1]}) == {"a.c": [1, 2], "a.d": "x"}
-    assert report.value_text([0.9, 1.1]) == "[0.9,1.1]" and report.value_text("speaker") == "speaker" and report.value_text(True) == "true"
+    assert (
+        report.value_text([0.9, 1.1]) == "[0.9,1.1]"
+        and report.value_text("speaker") == "speaker"
+        and report.value_text(True) == "true"
+    )
     assert report.flatten({"a": {"b": 1, "c": {"d": [2]}}}) == {"a.b": 1, "a.c.d": [2]}
 
 
@@ -107,7 +118,13 @@ def test_headline_baselines_pick_by_validation_not_test():
         "audio": {
             "gnb": {"accuracy": 0.9, "uar": 0.9, "macro_f1": 0.9, "val_uar": 0.2},  # best on test, worst on validation
             "lda": {"accuracy": 0.5, "uar": 0.4, "macro_f1": 0.45, "val_uar": 0.6},
-            "rbf_svm": {"accuracy": 0.45, "uar": 0.41, "macro_f1": 0.4, "val_uar": 0.6, "C": 1.0},  # a tie: the first wins
+            "rbf_svm": {
+                "accuracy": 0.45,
+                "uar": 0.41,
+                "macro_f1": 0.4,
+                "val_uar": 0.6,
+                "C": 1.0,
+            },  # a tie: the first wins
         },
         "av": {"lda": {"accuracy": 0.625, "uar": 0.571, "macro_f1": 0.614, "val_uar": 0.7}},
     }
@@ -127,16 +144,25 @@ def test_write_cv_results(tmp_path):
 def test_classical_cross_validation_is_run_baselines_per_fold(tmp_path):
     corpus = make_corpus(seed=11, signal=0.35)
     names = corpus.label_names
-    summary, per_fold = cross_validate_classical(corpus.index, corpus.caches, label_names=names, classifier="lda", feature_set="audio", folds=(0, 2))
+    summary, per_fold = cross_validate_classical(
+        corpus.index, corpus.caches, label_names=names, classifier="lda", feature_set="audio", folds=(0, 2)
+    )
     assert [f["fold"] for f in per_fold] == [0, 2] and summary["folds"] == [0, 2] and summary["enabled"] is True
     for fold in per_fold:
-        direct = run_baselines(align_clips(corpus.index, corpus.caches, fold=fold["fold"]), label_names=names, feature_sets=("audio",), classifiers=("lda",))
+        direct = run_baselines(
+            align_clips(corpus.index, corpus.caches, fold=fold["fold"]),
+            label_names=names,
+            feature_sets=("audio",),
+            classifiers=("lda",),
+        )
         assert fold["accuracy"] == direct["audio"]["lda"]["accuracy"] and fold["majority"] == direct["majority"]
         assert not set(fold["test_actors"]) & set(fold["val_actors"])
     assert summary["accuracy"]["mean"] == pytest.approx(np.mean([f["accuracy"] for f in per_fold]))
     assert summary["majority_uar"]["std"] == pytest.approx(np.std([f["majority"]["uar"] for f in per_fold]))
     with pytest.raises(ConfigError, match="cv.folds"):
-        cross_validate_classical(corpus.index, corpus.caches, label_names=names, classifier="lda", feature_set="audio", folds=(9,))
+        cross_validate_classical(
+            corpus.index, corpus.caches, label_names=names, classifier="lda", feature_set="audio", folds=(9,)
+        )
 
     files = write_corpus(tmp_path, corpus)
     paths = {"audio_path": files.audio_path, "video_path": files.video_path, "out_dir": tmp_path / "cv"}

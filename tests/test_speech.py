@@ -64,7 +64,11 @@ def test_feature_options_columns_and_normalisation(rng):
     raw = audio.clip_mfcc(signal, SR, normalise="none")
     np.testing.assert_array_equal(raw, audio.mfcc(signal, SR))
     assert abs(audio.clip_mfcc(signal, SR).mean()) < 1e-5
-    assert audio.clip_mfcc(signal, SR, features="logmel", n_mels=32, deltas=True).shape[1] == audio.n_features(features="logmel", n_mels=32, deltas=True) == 96
+    assert (
+        audio.clip_mfcc(signal, SR, features="logmel", n_mels=32, deltas=True).shape[1]
+        == audio.n_features(features="logmel", n_mels=32, deltas=True)
+        == 96
+    )
     with pytest.raises(ConfigError, match="audio.features"):
         audio.clip_mfcc(signal, SR, features="plp")
     with pytest.raises(ConfigError, match="audio.normalise"):
@@ -121,13 +125,16 @@ def span_corpus(tmp_path, rng):
     wav_dir = tmp_path / "wav"
     wav_dir.mkdir()
     for clip_id, label, actor in zip(index["clip_id"], index["label"], index["actor"]):
-        signal = tone(200.0 + 60 * label + 7 * actor, 0.4 + 0.05 * label) + 0.01 * rng.normal(size=int(SR * (0.4 + 0.05 * label)))
+        signal = tone(200.0 + 60 * label + 7 * actor, 0.4 + 0.05 * label) + 0.01 * rng.normal(
+            size=int(SR * (0.4 + 0.05 * label))
+        )
         sf.write(wav_dir / f"{clip_id}.wav", signal.astype(np.float32), SR)
     index_path, spans_path = tmp_path / "index.csv", tmp_path / "spans.csv"
     index.to_csv(index_path, index=False)
-    pd.DataFrame([{"clip_id": c, "start_s": 0.0, "end_s": 0.4, "duration_s": 0.5, "has_audio": True} for c in index["clip_id"]], columns=SPAN_COLUMNS).to_csv(
-        spans_path, index=False
-    )
+    pd.DataFrame(
+        [{"clip_id": c, "start_s": 0.0, "end_s": 0.4, "duration_s": 0.5, "has_audio": True} for c in index["clip_id"]],
+        columns=SPAN_COLUMNS,
+    ).to_csv(spans_path, index=False)
     return index, index_path, spans_path, wav_dir
 
 
@@ -135,14 +142,23 @@ def run_features(tmp_path, span_corpus, **params):
     index, index_path, spans_path, wav_dir = span_corpus
     out = tmp_path / "audio.h5"
     audio_features_stage(
-        index_path, spans_path, wav_dir=wav_dir, out_path=out, failures_path=tmp_path / "f.csv", metrics_path=tmp_path / "m.json",
-        params=AudioParams(**params), span=SpanParams(sample_rate=SR), progress=False,
+        index_path,
+        spans_path,
+        wav_dir=wav_dir,
+        out_path=out,
+        failures_path=tmp_path / "f.csv",
+        metrics_path=tmp_path / "m.json",
+        params=AudioParams(**params),
+        span=SpanParams(sample_rate=SR),
+        progress=False,
     )
     return read_cache(out)
 
 
 def test_feature_stage_stores_perturbed_copies_beside_the_originals(tmp_path, span_corpus):
-    cache = run_features(tmp_path, span_corpus, perturbations=("speed0.9", "speed1.1"), normalise="none", features="logmel", n_mels=32)
+    cache = run_features(
+        tmp_path, span_corpus, perturbations=("speed0.9", "speed1.1"), normalise="none", features="logmel", n_mels=32
+    )
     n, t, c = cache.arrays["audio_features"].shape
     assert c == 32 and cache.arrays["audio_features_perturbed"].shape == (n, 2, t, c)
     slower, faster = cache.arrays["speech_frames_perturbed"].T
@@ -158,7 +174,11 @@ def test_feature_stage_speaker_normalisation(tmp_path, span_corpus):
     actors = index.set_index("clip_id").loc[cache.clip_ids, "actor"].to_numpy()
     t = cache.arrays["audio_features"].shape[1]
     for copy in (cache.arrays["audio_features"], cache.arrays["audio_features_perturbed"][:, 0]):
-        lengths = cache.arrays["speech_frames"] if copy is cache.arrays["audio_features"] else cache.arrays["speech_frames_perturbed"][:, 0]
+        lengths = (
+            cache.arrays["speech_frames"]
+            if copy is cache.arrays["audio_features"]
+            else cache.arrays["speech_frames_perturbed"][:, 0]
+        )
         for actor in set(actors):
             rows = np.where(actors == actor)[0]
             frames = np.concatenate([copy[r, t - min(lengths[r], t) :] for r in rows])
@@ -173,8 +193,13 @@ def test_feature_stage_speaker_normalisation(tmp_path, span_corpus):
 def test_perturbed_copies_are_used_for_training_clips_only():
     corpus = make_corpus(seed=5, perturbations=("speed0.9", "speed1.1"))
     summary, per_fold = cross_validate(
-        corpus.index, corpus.caches, label_names=corpus.label_names, folds=(0,), model_params=tiny_model_params(inputs="audio"),
-        train_params=FAST, augment_params=tiny_augment_params(),
+        corpus.index,
+        corpus.caches,
+        label_names=corpus.label_names,
+        folds=(0,),
+        model_params=tiny_model_params(inputs="audio"),
+        train_params=FAST,
+        augment_params=tiny_augment_params(),
     )
     fold = align_clips(corpus.index, corpus.caches, fold=0)
     assert per_fold[0]["n"] == int((fold.splits == "test").sum())  # test clips once each, no copies
@@ -198,7 +223,13 @@ def test_audio_options_build_train_and_ignore_the_padding(options, tmp_path):
     corpus = make_corpus(seed=6, raw=True)
     data = align_clips(corpus.index, corpus.caches)
     params = tiny_model_params(inputs="audio", **options)
-    result = train_model(data, label_names=corpus.label_names, model_params=params, train_params=FAST, augment_params=tiny_augment_params())
+    result = train_model(
+        data,
+        label_names=corpus.label_names,
+        model_params=params,
+        train_params=FAST,
+        augment_params=tiny_augment_params(),
+    )
     model, mfcc = result.model, data.arrays["audio_features"][:4].copy()
     before = model.predict_on_batch({"audio_features": mfcc})
     shorter = mfcc.copy()
@@ -215,7 +246,13 @@ def test_audio_options_build_train_and_ignore_the_padding(options, tmp_path):
 
 @pytest.mark.parametrize(
     "bad",
-    [{"audio_frontend": "conv2d"}, {"audio_pooling": "max"}, {"audio_rnn_layers": 3}, {"audio_rnn_layers": 0}, {"audio_frontend": "conv1d", "audio_conv_filters": 0}],
+    [
+        {"audio_frontend": "conv2d"},
+        {"audio_pooling": "max"},
+        {"audio_rnn_layers": 3},
+        {"audio_rnn_layers": 0},
+        {"audio_frontend": "conv1d", "audio_conv_filters": 0},
+    ],
 )
 def test_bad_audio_options_raise(bad):
     with pytest.raises(ConfigError):
@@ -226,7 +263,15 @@ def test_bad_audio_options_raise(bad):
 def test_defaults_keep_the_reference_blstm():
     model = build_model(n_classes=4, audio_features_shape=(30, 24), **dataclasses.asdict(ModelParams(inputs="audio")))
     names = [layer.name for layer in model.get_layer("audio").layers]
-    assert names == ["audio_features", "frame_pool", "padding_mask", "blstm_1", "blstm_dropout", "blstm_2", "audio_dense"]
+    assert names == [
+        "audio_features",
+        "frame_pool",
+        "padding_mask",
+        "blstm_1",
+        "blstm_dropout",
+        "blstm_2",
+        "audio_dense",
+    ]
 
 
 # --- audio-only corpora ---
@@ -237,14 +282,28 @@ def test_audio_only_corpus_trains_and_plots_without_video(tmp_path):
     empty = FeatureCache({k: v[:0] for k, v in corpus.video.arrays.items()}, [], corpus.video.attrs)
     data = align_clips(corpus.index, {"audio": corpus.audio, "video": empty})
     assert set(data.clip_ids) == set(corpus.audio.clip_ids) and "faces" not in data.arrays
-    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="audio"), train_params=FAST, augment_params=tiny_augment_params())
+    result = train_model(
+        data,
+        label_names=corpus.label_names,
+        model_params=tiny_model_params(inputs="audio"),
+        train_params=FAST,
+        augment_params=tiny_augment_params(),
+    )
     assert result.summary["n_train"] > 0
     with pytest.raises(Exception, match="faces"):
-        train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="av"), train_params=FAST, augment_params=tiny_augment_params())
+        train_model(
+            data,
+            label_names=corpus.label_names,
+            model_params=tiny_model_params(inputs="av"),
+            train_params=FAST,
+            augment_params=tiny_augment_params(),
+        )
     corpus.index.to_csv(tmp_path / "index.csv", index=False)
     write_cache(tmp_path / "audio.h5", corpus.audio.arrays, corpus.audio.clip_ids, corpus.audio.attrs)
     write_cache(tmp_path / "video.h5", empty.arrays, [], empty.attrs)
-    samples_stage(tmp_path / "index.csv", tmp_path / "audio.h5", tmp_path / "video.h5", out_path=tmp_path / "samples.png")
+    samples_stage(
+        tmp_path / "index.csv", tmp_path / "audio.h5", tmp_path / "video.h5", out_path=tmp_path / "samples.png"
+    )
     assert (tmp_path / "samples.png").stat().st_size > 1000
 
 
@@ -282,7 +341,9 @@ def test_real_speech_index_trim_and_features(real_speech_dir, tmp_path):
     from mmer.corpus import build_index
     from mmer.speech import trim_clip
 
-    index = build_index(real_speech_dir, modalities=["audio"], classes="all8", val_actors=(16, 17), test_actors=(18,), n_folds=6)
+    index = build_index(
+        real_speech_dir, modalities=["audio"], classes="all8", val_actors=(16, 17), test_actors=(18,), n_folds=6
+    )
     assert len(index) == 1080 and index["actor"].nunique() == 18 and set(index["modality"]) == {"audio"}
     assert index.groupby("fold")["actor"].nunique().eq(3).all() and set(index["split"]) == {"train", "val", "test"}
     for path in index.groupby("emotion")["path"].first().iloc[:3]:

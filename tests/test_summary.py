@@ -19,36 +19,83 @@ def write(path, content):
 
 def fabricate(root, *, cv=True):
     majority = scores(0.125, 0.125, 0.028, **{"class": "neutral", "n": 48})
-    write(root / "metrics/eval.json", scores(0.469, 0.455, 0.44, n=48, split="test", model_inputs="av", majority=majority, per_class_recall={}))
-    write(root / "metrics/train/metrics.json", {"epochs_run": 30, "best_epoch": 27, "train_seconds": 252.0, "n_parameters": 98304, "n_train": 160,
-                                                "best": {"val_loss": 1.2}, "train": {"loss": 1.0}})
+    write(
+        root / "metrics/eval.json",
+        scores(0.469, 0.455, 0.44, n=48, split="test", model_inputs="av", majority=majority, per_class_recall={}),
+    )
+    write(
+        root / "metrics/train/metrics.json",
+        {
+            "epochs_run": 30,
+            "best_epoch": 27,
+            "train_seconds": 252.0,
+            "n_parameters": 98304,
+            "n_train": 160,
+            "best": {"val_loss": 1.2},
+            "train": {"loss": 1.0},
+        },
+    )
     write(root / "metrics/train/params.yaml", {"model": {"inputs": "av", "fusion": "concat"}, "train": {"ensemble": 1}})
-    write(root / "metrics/baselines.json", {
-        "n": 48, "majority": majority,
-        "audio": {"gnb": scores(0.30, 0.29, 0.25, val_uar=0.31), "svm_rbf": scores(0.35, 0.36, 0.33, val_uar=0.40, C=1.0),
-                  "lda": scores(0.41, 0.40, 0.39, val_uar=0.33)},
-        "video": {"lda": scores(0.2, 0.21, 0.18, val_uar=0.25)},
-    })
-    write(root / "metrics/cv/summary.json", {"enabled": True, "folds": [0, 1, 2], "n": 144,
-                                             **{k: {"mean": m, "std": 0.02} for k, m in (("accuracy", 0.45), ("uar", 0.44), ("macro_f1", 0.42))}}
-          if cv else {"enabled": False})
+    write(
+        root / "metrics/baselines.json",
+        {
+            "n": 48,
+            "majority": majority,
+            "audio": {
+                "gnb": scores(0.30, 0.29, 0.25, val_uar=0.31),
+                "svm_rbf": scores(0.35, 0.36, 0.33, val_uar=0.40, C=1.0),
+                "lda": scores(0.41, 0.40, 0.39, val_uar=0.33),
+            },
+            "video": {"lda": scores(0.2, 0.21, 0.18, val_uar=0.25)},
+        },
+    )
+    write(
+        root / "metrics/cv/summary.json",
+        {
+            "enabled": True,
+            "folds": [0, 1, 2],
+            "n": 144,
+            **{k: {"mean": m, "std": 0.02} for k, m in (("accuracy", 0.45), ("uar", 0.44), ("macro_f1", 0.42))},
+        }
+        if cv
+        else {"enabled": False},
+    )
 
 
 def exp_show(name, inputs, accuracy):
-    data = {"params": {"params.yaml": {"data": {"model": {"inputs": inputs}}}},
-            "metrics": {"metrics/eval.json": {"data": scores(accuracy, 0.3, 0.2, model_inputs=inputs)}}}
-    return {"revs": [{"rev": "e1ca3f21fa15", "name": name, "data": data, "error": None, "experiments": None}], "executor": None, "name": name}
+    data = {
+        "params": {"params.yaml": {"data": {"model": {"inputs": inputs}}}},
+        "metrics": {"metrics/eval.json": {"data": scores(accuracy, 0.3, 0.2, model_inputs=inputs)}},
+    }
+    return {
+        "revs": [{"rev": "e1ca3f21fa15", "name": name, "data": data, "error": None, "experiments": None}],
+        "executor": None,
+        "name": name,
+    }
 
 
 def test_summary_of_a_demo_run(tmp_path):
     fabricate(tmp_path)
     text = format_table(*collect(tmp_path))
     lines = text.splitlines()
-    assert lines[0] == "trained: av model, concat fusion, 30 epochs (best 27), 4.2 min, 98.3k parameters, 160 training clips"
+    assert (
+        lines[0]
+        == "trained: av model, concat fusion, 30 epochs (best 27), 4.2 min, 98.3k parameters, 160 training clips"
+    )
     assert lines[1] == "scored on the test speakers' 48 clips"
     assert lines[2].split() == ["model", "accuracy", "UAR", "macro-F1"]
     assert lines[3].split() == ["fused", "(audio", "+", "video)", "0.469", "0.455", "0.440", "this", "workspace"]
-    assert lines[4].split() == ["cross-validation,", "3", "folds", "0.450±0.020", "0.440±0.020", "0.420±0.020", "mean±std", "over", "folds"]
+    assert lines[4].split() == [
+        "cross-validation,",
+        "3",
+        "folds",
+        "0.450±0.020",
+        "0.440±0.020",
+        "0.420±0.020",
+        "mean±std",
+        "over",
+        "folds",
+    ]
     # chosen on validation UAR: svm_rbf (0.40), not lda with the better test score
     assert lines[5].split()[:3] == ["baseline", "audio:", "svm_rbf"] and "0.350" in lines[5]
     assert lines[6].split()[:3] == ["baseline", "video:", "lda"]
@@ -59,12 +106,25 @@ def test_summary_of_a_demo_run(tmp_path):
 
 def test_experiments_join_the_table_and_the_workspace_says_which_it_is(tmp_path):
     fabricate(tmp_path, cv=False)
-    head = {"rev": "6aa956f6", "name": "main", "error": None,
-            "data": {"metrics": {"metrics/eval.json": {"data": scores(0.469, 0.455, 0.44, model_inputs="av")}}, "params": {}},
-            "experiments": [exp_show("audio-only", "audio", 0.41), exp_show("video-only", "video", 0.22), exp_show("broken", "audio", 0.0) | {"revs": []}]}
+    head = {
+        "rev": "6aa956f6",
+        "name": "main",
+        "error": None,
+        "data": {
+            "metrics": {"metrics/eval.json": {"data": scores(0.469, 0.455, 0.44, model_inputs="av")}},
+            "params": {},
+        },
+        "experiments": [
+            exp_show("audio-only", "audio", 0.41),
+            exp_show("video-only", "video", 0.22),
+            exp_show("broken", "audio", 0.0) | {"revs": []},
+        ],
+    }
     _, rows = collect(tmp_path, [{"rev": "workspace", "data": None, "experiments": None}, head])
     assert [(r.name, r.note) for r in rows][:3] == [
-        ("fused (audio + video)", "this workspace = commit main"), ("audio-only", "exp audio-only"), ("video-only", "exp video-only"),
+        ("fused (audio + video)", "this workspace = commit main"),
+        ("audio-only", "exp audio-only"),
+        ("video-only", "exp video-only"),
     ]
     assert rows[1].scores == scores(0.41, 0.3, 0.2)
     assert not any(r.name.startswith("cross-validation") for r in rows)

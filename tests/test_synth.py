@@ -46,7 +46,22 @@ def decode_audio(path: Path, rate: int = 48000) -> np.ndarray:
 
 def decode_frame(path: Path, seconds: float, size: tuple[int, int] = SIZE) -> np.ndarray:
     raw = subprocess.run(
-        [corpus.ffmpeg_exe(), "-v", "error", "-ss", f"{seconds:.3f}", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        [
+            corpus.ffmpeg_exe(),
+            "-v",
+            "error",
+            "-ss",
+            f"{seconds:.3f}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
         capture_output=True,
         check=True,
     ).stdout
@@ -73,7 +88,9 @@ def parsed_args(*argv: str) -> argparse.Namespace:
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "raw"
-    summary = corpus.synth_corpus(out, seed=SEED, actors=ACTORS, clips_per_actor=CLIPS, width=SIZE[0], height=SIZE[1], jobs=1, progress=False)
+    summary = corpus.synth_corpus(
+        out, seed=SEED, actors=ACTORS, clips_per_actor=CLIPS, width=SIZE[0], height=SIZE[1], jobs=1, progress=False
+    )
     assert summary.written == len(ACTORS) * CLIPS
     return out
 
@@ -94,7 +111,9 @@ def test_pyin_recovers_the_synthesised_f0(f0_hz):
     params = voice.VoiceParams(f0_hz=f0_hz, breath=0.0, jitter=0.0, shimmer=0.0)
     utterance = voice.synthesise(1, params, np.random.default_rng(0), female=f0_hz > 150)
     hop = 160
-    f0, voiced, _ = librosa.pyin(utterance.audio, fmin=60, fmax=500, sr=voice.SAMPLE_RATE, frame_length=1024, hop_length=hop)
+    f0, voiced, _ = librosa.pyin(
+        utterance.audio, fmin=60, fmax=500, sr=voice.SAMPLE_RATE, frame_length=1024, hop_length=hop
+    )
     centres = np.arange(len(f0)) * hop
     inside = centres < len(utterance.f0)
     truth = utterance.f0[centres[inside]]
@@ -139,7 +158,8 @@ def test_angry_and_sad_voices_differ():
 def test_tilt_brightens_and_dulls():
     params = voice.VoiceParams(f0_hz=120.0, breath=0.0)
     bright, plain, dull = (
-        _brightness_db(voice.synthesise(1, replace(params, tilt=tilt), np.random.default_rng(1))) for tilt in (-1.0, 0.0, 1.0)
+        _brightness_db(voice.synthesise(1, replace(params, tilt=tilt), np.random.default_rng(1)))
+        for tilt in (-1.0, 0.0, 1.0)
     )
     assert bright > plain + 10.0 and dull < plain - 2.0
 
@@ -214,7 +234,9 @@ def test_control_moves_known_answers():
     np.testing.assert_allclose(moves[names.index("corner_r")], [0.09, -0.12])
     assert np.abs(np.delete(moves, [names.index("corner_l"), names.index("corner_r")], axis=0)).max() == 0
     # huge activations are capped so the warp never folds over
-    points, moves, widths = face.control_moves(landmarks, face.FaceExpression({"lid_tighten": 10.0, "lid_raise": 0.0, "lip_press": 10.0}))
+    points, moves, widths = face.control_moves(
+        landmarks, face.FaceExpression({"lid_tighten": 10.0, "lid_raise": 0.0, "lip_press": 10.0})
+    )
     moved = points + moves
     assert np.all(np.hypot(*moves.T) <= face.MAX_MOVE_PER_WIDTH * widths + 1e-9)
     for upper, lower, gap in face.MIN_GAPS:
@@ -264,7 +286,10 @@ def test_happy_and_sad_differ_at_the_mouth_in_a_64px_crop(source):
 @pytest.mark.parametrize("source", ["astronaut", "lfw-01", "lfw-93"])
 def test_face_confuses_angry_with_disgust_and_fearful_with_surprised(source):
     style = face.FaceStyle(source)
-    crops = {e: _face_crop(style, e)[0] for e in ("happy", "surprised", "angry", "disgust", "fearful", "neutral", "calm", "sad")}
+    crops = {
+        e: _face_crop(style, e)[0]
+        for e in ("happy", "surprised", "angry", "disgust", "fearful", "neutral", "calm", "sad")
+    }
 
     def distance(a: str, b: str) -> float:
         return float(np.abs(crops[a] - crops[b]).mean())
@@ -314,7 +339,11 @@ def test_a_transparent_patch_leaves_the_frame_unchanged():
     background = face.frame_yuv420(rng.random((32, 48, 3), dtype=np.float32))
     patch = face.patch_yuv420(face.FacePatch(np.zeros((10, 12, 4), dtype=np.float32), (5.0, 5.0)))
     buffer = np.zeros(32 * 48 * 3 // 2, dtype=np.uint8)
-    planes = (buffer[: 32 * 48].reshape(32, 48), buffer[32 * 48 : 32 * 60].reshape(16, 24), buffer[32 * 60 :].reshape(16, 24))
+    planes = (
+        buffer[: 32 * 48].reshape(32, 48),
+        buffer[32 * 48 : 32 * 60].reshape(16, 24),
+        buffer[32 * 60 :].reshape(16, 24),
+    )
     face.composite_yuv420(background, patch, left=7, top=9, out=planes)
     for plane, expected in zip(planes, (background.y, background.u, background.v)):
         np.testing.assert_array_equal(plane, expected.astype(np.uint8))
@@ -322,7 +351,9 @@ def test_a_transparent_patch_leaves_the_frame_unchanged():
 
 def test_composite_clips_a_patch_at_the_frame_edge():
     background = face.frame_yuv420(np.full((8, 8, 3), 1.0, dtype=np.float32))
-    black = face.FacePatch(np.concatenate([np.zeros((4, 4, 3)), np.ones((4, 4, 1))], axis=2).astype(np.float32), (2.0, 2.0))
+    black = face.FacePatch(
+        np.concatenate([np.zeros((4, 4, 3)), np.ones((4, 4, 1))], axis=2).astype(np.float32), (2.0, 2.0)
+    )
     patch = face.patch_yuv420(black)
     buffer = np.zeros(8 * 8 * 3 // 2, dtype=np.uint8)
     planes = (buffer[:64].reshape(8, 8), buffer[64:80].reshape(4, 4), buffer[80:].reshape(4, 4))
@@ -399,14 +430,22 @@ def test_performance_is_drawn_per_clip():
     summary = corpus.performance_summary(corpus.ClipSpec(2, 4, 2, 1, 1), seed=0)
     assert summary["sex"] == "female" and summary["face"] in face.FACE_SOURCES
     assert summary["expression"]["units"]["lip_corner_depress"] > 0  # sad
-    assert summary["voice"]["f0_shift"] != corpus.performance_summary(corpus.ClipSpec(2, 4, 2, 1, 2), seed=0)["voice"]["f0_shift"]
+    assert (
+        summary["voice"]["f0_shift"]
+        != corpus.performance_summary(corpus.ClipSpec(2, 4, 2, 1, 2), seed=0)["voice"]["f0_shift"]
+    )
 
 
 def test_encoder_failure_is_a_media_error_and_leaves_no_file(tmp_path):
     from mmer.errors import MediaError
 
     odd = corpus.ClipMedia(
-        audio=np.zeros(4800, dtype=np.float32), n_frames=2, width=64, height=63, speech_span=(0.0, 0.1), frames=iter([bytes(64 * 63 * 3 // 2)] * 2)
+        audio=np.zeros(4800, dtype=np.float32),
+        n_frames=2,
+        width=64,
+        height=63,
+        speech_span=(0.0, 0.1),
+        frames=iter([bytes(64 * 63 * 3 // 2)] * 2),
     )
     with pytest.raises(MediaError, match="ffmpeg failed"):
         corpus.encode_clip(odd, tmp_path / "bad.mp4")
@@ -457,11 +496,21 @@ def test_mediapipe_finds_the_faces(tiny_corpus, face_detector):
 
 def test_rerun_keeps_existing_clips(tiny_corpus):
     before = {p: p.stat().st_mtime_ns for p in tiny_corpus.rglob("*.mp4")}
-    summary = corpus.synth_corpus(tiny_corpus, seed=SEED, actors=ACTORS, clips_per_actor=CLIPS, width=SIZE[0], height=SIZE[1], progress=False)
+    summary = corpus.synth_corpus(
+        tiny_corpus, seed=SEED, actors=ACTORS, clips_per_actor=CLIPS, width=SIZE[0], height=SIZE[1], progress=False
+    )
     assert (summary.written, summary.skipped) == (0, len(before))
     assert before == {p: p.stat().st_mtime_ns for p in tiny_corpus.rglob("*.mp4")}
     with pytest.raises(ConfigError, match="seed"):
-        corpus.synth_corpus(tiny_corpus, seed=SEED + 1, actors=ACTORS, clips_per_actor=CLIPS, width=SIZE[0], height=SIZE[1], progress=False)
+        corpus.synth_corpus(
+            tiny_corpus,
+            seed=SEED + 1,
+            actors=ACTORS,
+            clips_per_actor=CLIPS,
+            width=SIZE[0],
+            height=SIZE[1],
+            progress=False,
+        )
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tiny_corpus, tmp_path):
@@ -478,8 +527,14 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tiny_corpus, tmp_path):
 
 def test_presets_and_overrides():
     options = synth_cli.resolve_options(parsed_args("--out", "x", "--preset", "tiny", "--jobs", "1"))
-    assert (options.actors, options.clips_per_actor, (options.width, options.height)) == ((1, 2, 3, 4, 19, 24), 8, (320, 180))
-    options = synth_cli.resolve_options(parsed_args("--out", "x", "--preset", "demo", "--actors", "1,2,5", "--size", "640x360", "--jobs", "1"))
+    assert (options.actors, options.clips_per_actor, (options.width, options.height)) == (
+        (1, 2, 3, 4, 19, 24),
+        8,
+        (320, 180),
+    )
+    options = synth_cli.resolve_options(
+        parsed_args("--out", "x", "--preset", "demo", "--actors", "1,2,5", "--size", "640x360", "--jobs", "1")
+    )
     assert (options.actors, options.clips_per_actor, options.width, options.height) == ((1, 2, 5), 16, 640, 360)
     options = synth_cli.resolve_options(parsed_args("--out", "x", "--jobs", "1"))
     assert (len(options.actors), options.clips_per_actor, options.width) == (24, None, 1280)
@@ -487,7 +542,13 @@ def test_presets_and_overrides():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1-24", tuple(range(1, 25))), ("1,2,5", (1, 2, 5)), ("3", (3,)), ("1-4, 19,24", (1, 2, 3, 4, 19, 24)), ("2,2,1", (1, 2))],
+    [
+        ("1-24", tuple(range(1, 25))),
+        ("1,2,5", (1, 2, 5)),
+        ("3", (3,)),
+        ("1-4, 19,24", (1, 2, 3, 4, 19, 24)),
+        ("2,2,1", (1, 2)),
+    ],
 )
 def test_parse_actors(text, expected):
     assert synth_cli.parse_actors(text) == expected

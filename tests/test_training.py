@@ -76,7 +76,11 @@ def test_folds_never_share_a_speaker(corpus):
         fold_data = align_clips(corpus.index, corpus.caches, fold=fold)
         actors = {s: set(fold_data.split(s).actors) for s in ("train", "val", "test")}
         assert all(actors.values())
-        assert not actors["train"] & actors["val"] and not actors["train"] & actors["test"] and not actors["val"] & actors["test"]
+        assert (
+            not actors["train"] & actors["val"]
+            and not actors["train"] & actors["test"]
+            and not actors["val"] & actors["test"]
+        )
         tested += sorted(actors["test"])
     assert sorted(tested) == sorted(set(corpus.index["actor"]))  # every speaker tested exactly once
 
@@ -88,11 +92,18 @@ def test_perturbed_copies_join_the_training_clips_only():
     extended = with_perturbed_copies(train)
     n = len(train)
     assert len(extended) == 3 * n and list(extended.clip_ids[:n]) == list(train.clip_ids)
-    assert extended.clip_ids[n] == f"{train.clip_ids[0]}~speed0.9" and extended.clip_ids[2 * n] == f"{train.clip_ids[0]}~pitch-2"
-    np.testing.assert_array_equal(extended.arrays["audio_features"][2 * n + 1], train.arrays["audio_features_perturbed"][1, 1])
+    assert (
+        extended.clip_ids[n] == f"{train.clip_ids[0]}~speed0.9"
+        and extended.clip_ids[2 * n] == f"{train.clip_ids[0]}~pitch-2"
+    )
+    np.testing.assert_array_equal(
+        extended.arrays["audio_features"][2 * n + 1], train.arrays["audio_features_perturbed"][1, 1]
+    )
     np.testing.assert_array_equal(extended.arrays["faces"][n + 1], train.arrays["faces"][1])
-    np.testing.assert_array_equal(extended.labels[n:2 * n], train.labels)
-    assert set(extended.arrays) == {"audio_features", "speech_frames", "faces", "face_found"} and set(extended.splits) == {"train"}
+    np.testing.assert_array_equal(extended.labels[n : 2 * n], train.labels)
+    assert set(extended.arrays) == {"audio_features", "speech_frames", "faces", "face_found"} and set(
+        extended.splits
+    ) == {"train"}
     plain = align_clips(make_corpus(seed=4).index, make_corpus(seed=4).caches).split("train")
     assert with_perturbed_copies(plain) is plain
 
@@ -115,7 +126,14 @@ def test_frame_statistics_skip_the_padding():
 
 def test_augment_mfcc_keeps_padding_and_is_seeded(data):
     mfcc, speech_frames = data.arrays["audio_features"][:8], data.arrays["speech_frames"][:8]
-    kwargs = {"noise_std": 0.5, "time_shift": 5, "freq_masks": 2, "freq_mask_width": 3, "time_masks": 2, "time_mask_width": 5}
+    kwargs = {
+        "noise_std": 0.5,
+        "time_shift": 5,
+        "freq_masks": 2,
+        "freq_mask_width": 3,
+        "time_masks": 2,
+        "time_mask_width": 5,
+    }
     out = augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1), **kwargs)
     assert out.shape == mfcc.shape and out.dtype == np.float32
     padding = mfcc == 0
@@ -123,7 +141,9 @@ def test_augment_mfcc_keeps_padding_and_is_seeded(data):
     assert np.all(out[np.broadcast_to(padding, out.shape)] == 0)
     assert not np.allclose(out, mfcc)
     np.testing.assert_array_equal(out, augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1), **kwargs))
-    np.testing.assert_array_equal(augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1)), mfcc)  # all off: unchanged
+    np.testing.assert_array_equal(
+        augment_mfcc(mfcc, speech_frames, rng=np.random.default_rng(1)), mfcc
+    )  # all off: unchanged
     with pytest.raises(ValueError):
         augment_mfcc(mfcc[0], speech_frames[:1], rng=np.random.default_rng(1))
 
@@ -143,8 +163,22 @@ def test_augment_faces(data):
 
 def test_batches_cover_every_clip_once_per_epoch_and_repeat_with_the_seed(data):
     inputs = data.inputs(["audio_features", "faces"])
-    batches = ClipBatches(inputs, data.labels, speech_frames=data.arrays["speech_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
-    again = ClipBatches(inputs, data.labels, speech_frames=data.arrays["speech_frames"], batch_size=10, seed=7, augment={"noise_std": 0.1, "flip": True})
+    batches = ClipBatches(
+        inputs,
+        data.labels,
+        speech_frames=data.arrays["speech_frames"],
+        batch_size=10,
+        seed=7,
+        augment={"noise_std": 0.1, "flip": True},
+    )
+    again = ClipBatches(
+        inputs,
+        data.labels,
+        speech_frames=data.arrays["speech_frames"],
+        batch_size=10,
+        seed=7,
+        augment={"noise_std": 0.1, "flip": True},
+    )
     assert len(batches) == -(-len(data) // 10)
     first = np.concatenate([batches[i][1] for i in range(len(batches))])
     assert sorted(first) == sorted(data.labels)
@@ -161,7 +195,9 @@ def test_mixup_mixes_each_clip_with_a_partner_and_its_label_alike():
     mfcc = rng.normal(size=(8, 5, 3)).astype(np.float32)
     faces = rng.integers(0, 256, size=(8, 2, 4, 4, 3), dtype=np.uint8)
     targets = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1, 2, 3]]
-    mixed, soft = mixup_batch({"audio_features": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
+    mixed, soft = mixup_batch(
+        {"audio_features": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4
+    )
     again, _ = mixup_batch({"audio_features": mfcc, "faces": faces}, targets, rng=np.random.default_rng(1), alpha=0.4)
     np.testing.assert_array_equal(mixed["audio_features"], again["audio_features"])
     assert mixed["faces"].dtype == np.uint8 and mixed["audio_features"].dtype == np.float32
@@ -171,7 +207,11 @@ def test_mixup_mixes_each_clip_with_a_partner_and_its_label_alike():
     assert (own >= 0.5 - 1e-6).all() and (own < 1.0).any()
     for i in range(8):
         lam = own[i] if own[i] < 1 else 1.0
-        partner = [j for j in range(8) if not np.allclose(mixed["audio_features"][i], lam * mfcc[i] + (1 - lam) * mfcc[j], atol=1e-5)]
+        partner = [
+            j
+            for j in range(8)
+            if not np.allclose(mixed["audio_features"][i], lam * mfcc[i] + (1 - lam) * mfcc[j], atol=1e-5)
+        ]
         assert len(partner) < 8, f"clip {i} is no mix of itself and a batch partner"
     with pytest.raises(ConfigError, match="alpha"):
         mixup_batch({"audio_features": mfcc}, targets, rng=rng, alpha=0)
@@ -203,31 +243,61 @@ def test_class_weights():
 
 def test_tiny_model_overfits_a_tiny_batch(data):
     keras.utils.set_random_seed(0)
-    model = build_model(inputs="av", n_classes=4, audio_features_shape=data.arrays["audio_features"].shape[1:], faces_shape=data.arrays["faces"].shape[1:],
-                        audio_units=8, audio_dense=16, video_filters=(4, 8), video_dense=16, head_units=16, audio_dropout=0.0, video_dropout=0.0, head_dropout=0.0)
+    model = build_model(
+        inputs="av",
+        n_classes=4,
+        audio_features_shape=data.arrays["audio_features"].shape[1:],
+        faces_shape=data.arrays["faces"].shape[1:],
+        audio_units=8,
+        audio_dense=16,
+        video_filters=(4, 8),
+        video_dense=16,
+        head_units=16,
+        audio_dropout=0.0,
+        video_dropout=0.0,
+        head_dropout=0.0,
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     batch = data.take(np.arange(12))
-    history = model.fit(batch.inputs(["audio_features", "faces"]), batch.labels, epochs=30, batch_size=12, verbose=0).history["loss"]
+    history = model.fit(
+        batch.inputs(["audio_features", "faces"]), batch.labels, epochs=30, batch_size=12, verbose=0
+    ).history["loss"]
     assert history[-1] < 0.3 * history[0]
 
 
 def test_fit_model_checks_its_arguments(data):
-    model = build_model(inputs="audio", n_classes=4, audio_features_shape=data.arrays["audio_features"].shape[1:], audio_units=4, audio_dense=4, head_units=4)
+    model = build_model(
+        inputs="audio",
+        n_classes=4,
+        audio_features_shape=data.arrays["audio_features"].shape[1:],
+        audio_units=4,
+        audio_dense=4,
+        head_units=4,
+    )
     with pytest.raises(ConfigError, match="monitor"):
         fit_model(model, data.split("train"), data.split("val"), monitor="test_loss")
     with pytest.raises(DatasetError, match="validation"):
         fit_model(model, data.split("train"), data.take(np.zeros(len(data), bool)))
     with pytest.raises(DatasetError, match="label"):
-        train_model(data, label_names=["a", "b"], model_params=tiny_model_params(), train_params=FAST, augment_params=AugmentParams(enabled=False))
+        train_model(
+            data,
+            label_names=["a", "b"],
+            model_params=tiny_model_params(),
+            train_params=FAST,
+            augment_params=AugmentParams(enabled=False),
+        )
 
 
-@pytest.mark.parametrize("section, values, match", [
-    ("train", {"monitor": "test_loss"}, "monitor"),
-    ("train", {"epochs": 0}, "epochs"),
-    ("train", {"lr_factor": 1.5}, "lr_factor"),
-    ("augment", {"noise_std": -1}, "noise_std"),
-    ("cv", {"epochs": -1}, "cv.epochs"),
-])
+@pytest.mark.parametrize(
+    "section, values, match",
+    [
+        ("train", {"monitor": "test_loss"}, "monitor"),
+        ("train", {"epochs": 0}, "epochs"),
+        ("train", {"lr_factor": 1.5}, "lr_factor"),
+        ("augment", {"noise_std": -1}, "noise_std"),
+        ("cv", {"epochs": -1}, "cv.epochs"),
+    ],
+)
 def test_bad_params_raise(section, values, match):
     cls = {"train": TrainParams, "augment": AugmentParams, "cv": CvParams}[section]
     with pytest.raises(ConfigError, match=match):
@@ -244,14 +314,26 @@ def test_train_stage_writes_model_metadata_and_dvclive_files(tmp_path, corpus):
     files = write_corpus(tmp_path, corpus)
     model_path, live = tmp_path / "models" / "model.keras", tmp_path / "metrics" / "train"
     params = {"model_params": tiny_model_params(), "train_params": FAST, "augment_params": tiny_augment_params()}
-    result = train_stage(files.index_path, audio_path=files.audio_path, video_path=files.video_path, model_path=model_path, live_dir=live, label_names=corpus.label_names, **params)
+    result = train_stage(
+        files.index_path,
+        audio_path=files.audio_path,
+        video_path=files.video_path,
+        model_path=model_path,
+        live_dir=live,
+        label_names=corpus.label_names,
+        **params,
+    )
 
     meta = json.loads(model_path.with_suffix(".json").read_text())
     assert meta["label_names"] == corpus.label_names and meta["model_inputs"] == "av"
     assert meta["features"]["audio"]["padded_frames"] == 40 and meta["features"]["audio"]["n_mfcc"] == 8
     assert meta["features"]["video"]["size"] == 16 and meta["params"]["train"]["epochs"] == 2
     metrics = json.loads((live / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2 and metrics["n_train"] == result.summary["n_train"]
+    assert (
+        metrics["epochs_run"] == 2
+        and 1 <= metrics["best_epoch"] <= 2
+        and metrics["n_train"] == result.summary["n_train"]
+    )
     assert set(metrics["best"]) == {"val_loss", "val_accuracy"} and metrics["seconds_per_epoch"] > 0
     for curve in ("train/loss", "val/loss", "train/accuracy", "val/accuracy", "learning_rate"):
         assert len((live / "plots" / "metrics" / f"{curve}.tsv").read_text().splitlines()) == 1 + 2
@@ -262,13 +344,19 @@ def test_train_stage_writes_model_metadata_and_dvclive_files(tmp_path, corpus):
     data = align_clips(corpus.index, corpus.caches)
     probabilities = predict_proba(model, meta, data.split("test").arrays)
     assert probabilities.shape == (len(data.split("test")), len(corpus.label_names))
-    np.testing.assert_allclose(probabilities, predict_proba(result.model, result.metadata, data.split("test").arrays), atol=1e-5)
+    np.testing.assert_allclose(
+        probabilities, predict_proba(result.model, result.metadata, data.split("test").arrays), atol=1e-5
+    )
 
 
 def test_same_params_give_the_same_metrics(data, corpus):
     # seeds (weights, batch order, augmentation) and deterministic ops: equal to 1e-5; the
     # video model keeps the test short, the seeding is the same for every modality
-    params = {"model_params": tiny_model_params(inputs="video"), "train_params": FAST, "augment_params": tiny_augment_params()}
+    params = {
+        "model_params": tiny_model_params(inputs="video"),
+        "train_params": FAST,
+        "augment_params": tiny_augment_params(),
+    }
     first, again = (train_model(data, label_names=corpus.label_names, **params) for _ in range(2))
     assert again.summary["val"]["loss"] == pytest.approx(first.summary["val"]["loss"], abs=1e-5)
     assert again.summary["history"]["loss"] == pytest.approx(first.summary["history"]["loss"], abs=1e-5)
@@ -276,10 +364,24 @@ def test_same_params_give_the_same_metrics(data, corpus):
 
 def test_mixup_and_label_smoothing_train_with_soft_labels(data, corpus):
     train_params = TrainParams(epochs=2, batch_size=16, patience=5, mixup=0.4, label_smoothing=0.1)
-    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="audio"), train_params=train_params, augment_params=tiny_augment_params())
+    result = train_model(
+        data,
+        label_names=corpus.label_names,
+        model_params=tiny_model_params(inputs="audio"),
+        train_params=train_params,
+        augment_params=tiny_augment_params(),
+    )
     assert set(result.summary["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert 0 <= result.summary["val"]["accuracy"] <= 1 and np.isfinite(result.summary["val"]["loss"])
-    batches = ClipBatches(data.inputs(["audio_features"]), data.labels, speech_frames=data.arrays["speech_frames"], batch_size=8, seed=1, n_classes=4, mixup=0.4)
+    batches = ClipBatches(
+        data.inputs(["audio_features"]),
+        data.labels,
+        speech_frames=data.arrays["speech_frames"],
+        batch_size=8,
+        seed=1,
+        n_classes=4,
+        mixup=0.4,
+    )
     _, soft = batches[0]
     assert soft.shape == (8, 4) and ((soft > 0) & (soft < 1)).any()
     with pytest.raises(ConfigError, match="mixup"):
@@ -291,13 +393,24 @@ def test_mixup_and_label_smoothing_train_with_soft_labels(data, corpus):
 @pytest.mark.parametrize("by", ["seed", "fold"])
 def test_an_ensemble_is_one_model_averaging_its_members(tmp_path, data, corpus, by):
     train_params = TrainParams(epochs=1, batch_size=16, patience=5, ensemble=2, ensemble_by=by)
-    result = train_model(data, label_names=corpus.label_names, model_params=tiny_model_params(inputs="audio"), train_params=train_params, augment_params=tiny_augment_params())
+    result = train_model(
+        data,
+        label_names=corpus.label_names,
+        model_params=tiny_model_params(inputs="audio"),
+        train_params=train_params,
+        augment_params=tiny_augment_params(),
+    )
     members = result.summary["members"]
-    assert len(members) == 2 and [m.name for m in result.model.layers if m.name.startswith("member_")] == ["member_0", "member_1"]
+    assert len(members) == 2 and [m.name for m in result.model.layers if m.name.startswith("member_")] == [
+        "member_0",
+        "member_1",
+    ]
     if by == "fold":
         # each member validates on its own half of the development speakers
         assert not set(members[0]["val_actors"]) & set(members[1]["val_actors"])
-        assert sorted(members[0]["val_actors"] + members[1]["val_actors"]) == sorted(set(data.actors[data.splits != "test"]))
+        assert sorted(members[0]["val_actors"] + members[1]["val_actors"]) == sorted(
+            set(data.actors[data.splits != "test"])
+        )
     else:
         assert members[0]["val_actors"] == members[1]["val_actors"]
     test = data.split("test")
@@ -318,7 +431,12 @@ def test_cv_stage_off_and_on(tmp_path):
     corpus = make_corpus(seed=3, raw=True, perturbations=("speed1.1",))
     files = write_corpus(tmp_path, corpus)
     paths = {"audio_path": files.audio_path, "video_path": files.video_path, "out_dir": tmp_path / "cv"}
-    params = {"label_names": corpus.label_names, "model_params": tiny_model_params(), "train_params": FAST, "augment_params": AugmentParams(enabled=False)}
+    params = {
+        "label_names": corpus.label_names,
+        "model_params": tiny_model_params(),
+        "train_params": FAST,
+        "augment_params": AugmentParams(enabled=False),
+    }
     assert cv_stage(files.index_path, enabled=False, **paths, **params) == {"enabled": False}
     assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["folds.json", "summary.json"]
     assert json.loads((tmp_path / "cv" / "folds.json").read_text()) == []
@@ -328,7 +446,11 @@ def test_cv_stage_off_and_on(tmp_path):
     assert fold["fold"] == 1 and fold["test_actors"] == [3, 4] and fold["val_actors"] == [5, 6]
     assert fold["training"]["epochs_run"] == 1
     assert fold["training"]["n_perturbed"] == fold["training"]["n_train"] // 2 > 0
-    assert summary["folds"] == [1] and summary["accuracy"]["mean"] == pytest.approx(fold["accuracy"]) and summary["accuracy"]["std"] == 0.0
+    assert (
+        summary["folds"] == [1]
+        and summary["accuracy"]["mean"] == pytest.approx(fold["accuracy"])
+        and summary["accuracy"]["std"] == 0.0
+    )
     assert summary["majority_accuracy"]["mean"] == pytest.approx(fold["majority"]["accuracy"])
     assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary
     with pytest.raises(ConfigError, match="cv.folds"):

@@ -63,7 +63,9 @@ def parse_actors(text: str) -> tuple[int, ...]:
         if last < first:
             raise ConfigError(f"--actors {text!r}: range {part!r} runs backwards")
         if first < 1 or last > MAX_ACTOR:
-            raise ConfigError(f"--actors {text!r}: actors are numbered 1-{MAX_ACTOR} (RAVDESS names have two digits), not {part!r}")
+            raise ConfigError(
+                f"--actors {text!r}: actors are numbered 1-{MAX_ACTOR} (RAVDESS names have two digits), not {part!r}"
+            )
         actors.update(range(first, last + 1))
     return tuple(sorted(actors))
 
@@ -114,7 +116,12 @@ def resolve_options(args: argparse.Namespace) -> SynthOptions:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``mmer synth``."""
-    parser.add_argument("--out", required=True, metavar="DIR", help="corpus folder (gets Actor_XX/ folders); clips already there are kept")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="corpus folder (gets Actor_XX/ folders); clips already there are kept",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed: the same seed gives the same files")
     parser.add_argument(
         "--preset",
@@ -123,9 +130,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="defaults for --actors/--clips-per-actor/--size: full = 24 actors x 60 clips at 1280x720 (used when no "
         "preset is given), demo = 24 x 16 at 1280x720, tiny = actors 1-4,19,24 x 8 at 320x180",
     )
-    parser.add_argument("--actors", default=None, metavar="LIST", help="actors to make, e.g. 1-24 or 1,2,5 (odd: male) [from the preset]")
-    parser.add_argument("--clips-per-actor", type=int, default=None, metavar="N", help="a balanced selection of N of the 60 clips per actor [from the preset]")
-    parser.add_argument("--size", default=None, metavar="WxH", help="frame size, e.g. 1280x720 or 640x360 [from the preset]")
+    parser.add_argument(
+        "--actors",
+        default=None,
+        metavar="LIST",
+        help="actors to make, e.g. 1-24 or 1,2,5 (odd: male) [from the preset]",
+    )
+    parser.add_argument(
+        "--clips-per-actor",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a balanced selection of N of the 60 clips per actor [from the preset]",
+    )
+    parser.add_argument(
+        "--size", default=None, metavar="WxH", help="frame size, e.g. 1280x720 or 640x360 [from the preset]"
+    )
     parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
 

@@ -133,7 +133,9 @@ class ClipSpec:
     @property
     def clip_id(self) -> str:
         """The seven-field RAVDESS id (modality 01 audio-video, vocal channel 01 speech)."""
-        return f"01-01-{self.emotion:02d}-{self.intensity:02d}-{self.statement:02d}-{self.repetition:02d}-{self.actor:02d}"
+        return (
+            f"01-01-{self.emotion:02d}-{self.intensity:02d}-{self.statement:02d}-{self.repetition:02d}-{self.actor:02d}"
+        )
 
     @property
     def relative_path(self) -> str:
@@ -377,7 +379,9 @@ def perform(spec: ClipSpec, design: ActorDesign, *, seed: int) -> Performance:
     seed : int
         Corpus seed.
     """
-    face_rng, voice_rng, head_rng = _rngs(3, seed, 2, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition)
+    face_rng, voice_rng, head_rng = _rngs(
+        3, seed, 2, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition
+    )
     emotion = spec.emotion_name
     intensity = INTENSITY_STRENGTH[spec.intensity]
     # at most one channel is weak, so the other one still carries the emotion
@@ -392,7 +396,9 @@ def perform(spec: ClipSpec, design: ActorDesign, *, seed: int) -> Performance:
     units = {name: value * float(np.exp(face_rng.normal(0.0, 0.2))) for name, value in expression.units.items()}
     for name in face_rng.choice(facelib.UNIT_NAMES, size=2, replace=False):
         units[str(name)] = units.get(str(name), 0.0) + float(face_rng.uniform(0.0, 0.15))
-    expression = facelib.FaceExpression(units, expression.mouth_open * float(np.exp(face_rng.normal(0.0, 0.2))), expression.teeth)
+    expression = facelib.FaceExpression(
+        units, expression.mouth_open * float(np.exp(face_rng.normal(0.0, 0.2))), expression.teeth
+    )
 
     voice_strength = _channel_strength(voice_rng, intensity * design.voice_expressivity, weak=weak == "voice")
     voice_other, voice_share = _other_emotion(voice_rng, emotion)
@@ -460,11 +466,15 @@ def render_clip(spec: ClipSpec, *, seed: int, width: int = DEFAULT_SIZE[0], heig
     voice_rng, noise_rng = _rngs(2, seed, 3, spec.actor, spec.emotion, spec.intensity, spec.statement, spec.repetition)
     utterance = voicelib.synthesise(spec.statement, act.voice, voice_rng, female=design.sex == "female")
     audio, n_frames, span = clip_audio(utterance, act, noise_rng, clip_id=spec.clip_id)
-    frames = clip_frames(design, act, utterance.mouth, width=width, height=height, n_frames=n_frames, speech_start=span[0])
+    frames = clip_frames(
+        design, act, utterance.mouth, width=width, height=height, n_frames=n_frames, speech_start=span[0]
+    )
     return ClipMedia(audio=audio, n_frames=n_frames, width=width, height=height, speech_span=span, frames=frames)
 
 
-def clip_audio(utterance: voicelib.Utterance, act: Performance, noise_rng: np.random.Generator, *, clip_id: str = "") -> tuple[np.ndarray, int, tuple[float, float]]:
+def clip_audio(
+    utterance: voicelib.Utterance, act: Performance, noise_rng: np.random.Generator, *, clip_id: str = ""
+) -> tuple[np.ndarray, int, tuple[float, float]]:
     """The clip's soundtrack: room noise with the speech placed after the lead-in.
 
     Returns
@@ -485,7 +495,9 @@ def clip_audio(utterance: voicelib.Utterance, act: Performance, noise_rng: np.ra
     fps = frame_rate()
     n_frames = int(np.ceil((lead + speech_s + trail) * fps))
     if not CLIP_S[0] <= n_frames / fps <= CLIP_S[1]:
-        raise MmerError(f"{clip_id}: the clip would last {n_frames / fps:.2f} s (speech {speech_s:.2f} s), outside {CLIP_S[0]}-{CLIP_S[1]} s")
+        raise MmerError(
+            f"{clip_id}: the clip would last {n_frames / fps:.2f} s (speech {speech_s:.2f} s), outside {CLIP_S[0]}-{CLIP_S[1]} s"
+        )
     n_samples = int(round(n_frames / fps * AUDIO_RATE))
     start = int(round(lead * AUDIO_RATE))
     frame_len = int(0.025 * AUDIO_RATE)
@@ -522,7 +534,9 @@ def clip_frames(
     )
     widest = float(np.clip(mouth_track.max(), 0.05, 1.5))
     openings = np.linspace(0.0, widest, MOUTH_LEVELS) * SPEECH_OPENING
-    patches = facelib.face_levels_yuv420(design.face, act.expression, iod_px=iod_px, roll_deg=act.roll_deg, openings=openings, gains=design.gains)
+    patches = facelib.face_levels_yuv420(
+        design.face, act.expression, iod_px=iod_px, roll_deg=act.roll_deg, openings=openings, gains=design.gains
+    )
 
     times = np.arange(n_frames) / fps
     track_times = np.arange(len(mouth_track)) / voicelib.ENVELOPE_RATE
@@ -578,7 +592,9 @@ def encode_command(out_path: str | Path, wav_path: str | Path, *, width: int, he
     """
     import ffmpeg
 
-    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=f"{FPS_NUM}/{FPS_DEN}")
+    video = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=f"{FPS_NUM}/{FPS_DEN}"
+    )
     audio = ffmpeg.input(str(wav_path))
     stream = ffmpeg.output(
         video,
@@ -688,7 +704,9 @@ def check_size(width: int, height: int) -> None:
     if width % 2 or height % 2:
         raise ConfigError(f"frame size {width}x{height}: width and height must be even (yuv420p)")
     if not (MIN_SIZE[0] <= width <= MAX_SIZE[0] and MIN_SIZE[1] <= height <= MAX_SIZE[1]):
-        raise ConfigError(f"frame size {width}x{height} not within {MIN_SIZE[0]}x{MIN_SIZE[1]} to {MAX_SIZE[0]}x{MAX_SIZE[1]}")
+        raise ConfigError(
+            f"frame size {width}x{height} not within {MIN_SIZE[0]}x{MIN_SIZE[1]} to {MAX_SIZE[0]}x{MAX_SIZE[1]}"
+        )
     if width < height:
         raise ConfigError(f"frame size {width}x{height}: landscape frames only (width >= height)")
 
@@ -730,7 +748,9 @@ def _check_manifest(out_dir: Path, wanted: dict) -> None:
     try:
         found = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise ConfigError(f"{path}: unreadable manifest of an earlier run ({err}); remove it or use another --out") from err
+        raise ConfigError(
+            f"{path}: unreadable manifest of an earlier run ({err}); remove it or use another --out"
+        ) from err
     for key in ("synth_version", "seed", "size"):
         if found.get(key) != wanted[key]:
             raise ConfigError(

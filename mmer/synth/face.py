@@ -384,10 +384,33 @@ EMOTION_UNITS: dict[str, tuple[dict[str, float], float, float]] = {
     "neutral": ({}, 0.0, 0.0),
     "calm": ({"lid_tighten": 0.25, "lip_corner_pull": 0.1}, 0.0, 0.0),
     "happy": ({"lip_corner_pull": 1.0, "cheek_raise": 1.0, "lid_tighten": 0.3}, 0.08, 0.6),
-    "sad": ({"inner_brow_raise": 1.0, "brow_lower": 0.45, "lip_corner_depress": 1.0, "chin_raise": 0.8, "lid_tighten": 0.3}, 0.0, 0.0),
-    "angry": ({"brow_lower": 1.0, "lid_tighten": 0.8, "lip_press": 0.8, "upper_lip_raise": 0.3, "chin_raise": 0.4}, 0.0, 0.0),
-    "disgust": ({"brow_lower": 0.9, "lid_tighten": 0.8, "upper_lip_raise": 0.8, "lip_press": 0.3, "lip_corner_depress": 0.35, "chin_raise": 0.3}, 0.02, 0.3),
-    "fearful": ({"inner_brow_raise": 1.0, "outer_brow_raise": 0.8, "brow_lower": 0.2, "lid_raise": 1.0, "lip_stretch": 0.6}, 0.18, 0.2),
+    "sad": (
+        {"inner_brow_raise": 1.0, "brow_lower": 0.45, "lip_corner_depress": 1.0, "chin_raise": 0.8, "lid_tighten": 0.3},
+        0.0,
+        0.0,
+    ),
+    "angry": (
+        {"brow_lower": 1.0, "lid_tighten": 0.8, "lip_press": 0.8, "upper_lip_raise": 0.3, "chin_raise": 0.4},
+        0.0,
+        0.0,
+    ),
+    "disgust": (
+        {
+            "brow_lower": 0.9,
+            "lid_tighten": 0.8,
+            "upper_lip_raise": 0.8,
+            "lip_press": 0.3,
+            "lip_corner_depress": 0.35,
+            "chin_raise": 0.3,
+        },
+        0.02,
+        0.3,
+    ),
+    "fearful": (
+        {"inner_brow_raise": 1.0, "outer_brow_raise": 0.8, "brow_lower": 0.2, "lid_raise": 1.0, "lip_stretch": 0.6},
+        0.18,
+        0.2,
+    ),
     "surprised": ({"inner_brow_raise": 1.0, "outer_brow_raise": 1.0, "lid_raise": 1.0}, 0.26, 0.0),
 }
 
@@ -422,7 +445,9 @@ def mix_expressions(*weighted: tuple[FaceExpression, float]) -> FaceExpression:
     return FaceExpression(units, max(mouth_open, 0.0), teeth)
 
 
-def control_moves(landmarks: Mapping[str, np.ndarray], expression: FaceExpression, *, mouth_open: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def control_moves(
+    landmarks: Mapping[str, np.ndarray], expression: FaceExpression, *, mouth_open: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where each control point is and how far the expression moves it.
 
     Parameters
@@ -534,7 +559,9 @@ def fit_warp(points: np.ndarray, moves: np.ndarray, widths: np.ndarray) -> WarpF
     return WarpField(centres, weights, widths)
 
 
-def displacement_field(points: np.ndarray, moves: np.ndarray, widths: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+def displacement_field(
+    points: np.ndarray, moves: np.ndarray, widths: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray
+) -> np.ndarray:
     """The backward displacement of :func:`fit_warp` evaluated at (grid_x, grid_y).
 
     Returns
@@ -579,7 +606,9 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _ellipse_alpha(x: np.ndarray, y: np.ndarray, ellipse: tuple[float, float, float, float], feather: float, *, taper: float = 0.0) -> np.ndarray:
+def _ellipse_alpha(
+    x: np.ndarray, y: np.ndarray, ellipse: tuple[float, float, float, float], feather: float, *, taper: float = 0.0
+) -> np.ndarray:
     """1 inside the ellipse (cx, cy, half-width, half-height), fading to 0 over ``feather`` (same units).
 
     ``taper`` > 0 narrows the lower half (an egg, for the outline of a head).
@@ -638,7 +667,9 @@ class FacePatch:
     anchor: tuple[float, float]
 
 
-def patch_grid(*, iod_px: float, roll_deg: float = 0.0, extent: tuple[float, float, float, float] = (-1.8, 1.8, -2.0, 2.5)) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+def patch_grid(
+    *, iod_px: float, roll_deg: float = 0.0, extent: tuple[float, float, float, float] = (-1.8, 1.8, -2.0, 2.5)
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Normalised face coordinates of every pixel of a face patch.
 
     Parameters
@@ -672,7 +703,9 @@ def patch_grid(*, iod_px: float, roll_deg: float = 0.0, extent: tuple[float, flo
     width += width % 2
     height += height % 2
     anchor = (-low[0] + 1.0, -low[1] + 1.0)
-    cols, rows = np.meshgrid(np.arange(width, dtype=np.float32) + 0.5 - anchor[0], np.arange(height, dtype=np.float32) + 0.5 - anchor[1])
+    cols, rows = np.meshgrid(
+        np.arange(width, dtype=np.float32) + 0.5 - anchor[0], np.arange(height, dtype=np.float32) + 0.5 - anchor[1]
+    )
     # screen -> face: undo the roll
     x = (rotation[0, 0] * cols + rotation[1, 0] * rows) / iod_px
     y = (rotation[0, 1] * cols + rotation[1, 1] * rows) / iod_px
@@ -731,7 +764,9 @@ def render_face(
     -------
     FacePatch
     """
-    x, y, anchor = grid if grid is not None else patch_grid(iod_px=iod_px, roll_deg=roll_deg, extent=_source(style.source).extent)
+    x, y, anchor = (
+        grid if grid is not None else patch_grid(iod_px=iod_px, roll_deg=roll_deg, extent=_source(style.source).extent)
+    )
     return _render(style, expression, x, y, anchor, iod_px=iod_px, roll_deg=roll_deg, mouth_open=mouth_open)
 
 
@@ -776,14 +811,18 @@ def _render(
     if source.name != "astronaut":
         rgb = rgb * np.asarray(style.skin, dtype=np.float32)
     feather = 2.0 / iod_px  # two output pixels
-    alpha = sampled[..., 3] * _ellipse_alpha(src_x, src_y, source.head, max(feather, 0.06), taper=0.3 if source.hair else 0.0)
+    alpha = sampled[..., 3] * _ellipse_alpha(
+        src_x, src_y, source.head, max(feather, 0.06), taper=0.3 if source.hair else 0.0
+    )
     if source.hair:
         height, width = image.shape[:2]
         edge = 1.5 * LFW_UPSAMPLE
         inside = np.minimum.reduce([px, width - px, py, height - py]) / edge
         alpha = alpha * _smoothstep(inside)
     if shading is None:
-        shading = wrinkle_shading(landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, iod_px, roll_deg))
+        shading = wrinkle_shading(
+            landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, iod_px, roll_deg)
+        )
     _apply_shading(rgb, shading)
     opening = min(max(expression.mouth_open + mouth_open, 0.0), MAX_OPENING)
     if opening > 0.004:
@@ -920,7 +959,9 @@ def wrinkle_shading(
                 if kind == "line":
                     width_here = max(width, feather)
                     distance = np.min([_segment_distance(xs, ys, a, b) for a, b in zip(pts[:-1], pts[1:])], axis=0)
-                    dark[r0:r1, c0:c1] += amount * activation * (width / width_here) * np.exp(-0.5 * (distance / width_here) ** 2)
+                    dark[r0:r1, c0:c1] += (
+                        amount * activation * (width / width_here) * np.exp(-0.5 * (distance / width_here) ** 2)
+                    )
                 else:
                     radius2 = ((xs - pts[0, 0]) / half[0]) ** 2 + ((ys - pts[0, 1]) / half[1]) ** 2
                     target = dark if kind == "spot" else light
@@ -1059,6 +1100,7 @@ class YuvPatch:
 
 def upsample2(plane: np.ndarray) -> np.ndarray:
     """Double the size of a 2-D array (bilinear, pixel centres kept aligned, edges clamped)."""
+
     def along_rows(a: np.ndarray) -> np.ndarray:
         before = np.concatenate([a[:1], a[:-1]], axis=0)
         after = np.concatenate([a[1:], a[-1:]], axis=0)
@@ -1070,7 +1112,9 @@ def upsample2(plane: np.ndarray) -> np.ndarray:
     return along_rows(along_rows(plane).T).T
 
 
-def patch_yuv420(patch: FacePatch, *, gains: tuple[float, float, float] = (1.0, 1.0, 1.0), half_resolution: bool = False) -> YuvPatch:
+def patch_yuv420(
+    patch: FacePatch, *, gains: tuple[float, float, float] = (1.0, 1.0, 1.0), half_resolution: bool = False
+) -> YuvPatch:
     """Convert a premultiplied RGBA face patch for :func:`composite_yuv420`.
 
     Parameters
@@ -1134,7 +1178,9 @@ def face_levels_yuv420(
     x, y, anchor = patch_grid(iod_px=render_iod, roll_deg=roll_deg, extent=_source(style.source).extent)
     feather = 2.0 / render_iod
     landmarks = landmarks_normalised(style.source)
-    shading = wrinkle_shading(landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, render_iod, roll_deg))
+    shading = wrinkle_shading(
+        landmarks, expression, x, y, feather=feather, to_pixels=_to_pixels(anchor, render_iod, roll_deg)
+    )
     # the mouth moves nothing above the nose: other openings only re-render the rows below
     split = int(np.argmax(y.max(axis=1) >= JAW_ROWS_FROM)) if (y.max(axis=1) >= JAW_ROWS_FROM).any() else len(y)
     split -= split % 2
@@ -1145,13 +1191,23 @@ def face_levels_yuv420(
         if base is None:
             patch = base = _render(style, expression, x, y, anchor, shading=shading, **options)
         else:
-            lower = _render(style, expression, x[split:], y[split:], (anchor[0], anchor[1] - split), shading=(shading[0][split:], shading[1][split:]), **options)
+            lower = _render(
+                style,
+                expression,
+                x[split:],
+                y[split:],
+                (anchor[0], anchor[1] - split),
+                shading=(shading[0][split:], shading[1][split:]),
+                **options,
+            )
             patch = FacePatch(np.concatenate([base.rgba[:split], lower.rgba], axis=0), anchor)
         patches.append(patch_yuv420(patch, gains=gains, half_resolution=half))
     return patches
 
 
-def composite_yuv420(background: YuvPlanes, patch: YuvPatch, *, left: int, top: int, out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def composite_yuv420(
+    background: YuvPlanes, patch: YuvPatch, *, left: int, top: int, out: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
     """Write one frame: ``background`` with ``patch`` blended in at (left, top).
 
     Parameters
@@ -1212,7 +1268,9 @@ class SceneStyle:
     light: tuple[float, float] = (0.03, -0.04)
 
 
-def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple[float, float], iod_px: float) -> np.ndarray:
+def render_background(
+    scene: SceneStyle, *, width: int, height: int, eyes: tuple[float, float], iod_px: float
+) -> np.ndarray:
     """The static part of a frame: lit wall, neck and shoulders, RGB in [0, 1].
 
     Parameters
@@ -1233,7 +1291,11 @@ def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple
     rows = (np.arange(height, dtype=np.float32) + 0.5 - eyes[1]) / iod_px
     x = cols[None, :]
     y = rows[:, None]
-    shade = 1.0 + scene.light[0] * (np.arange(width, dtype=np.float32)[None, :] / width - 0.5) * 2 + scene.light[1] * (np.arange(height, dtype=np.float32)[:, None] / height - 0.5) * 2
+    shade = (
+        1.0
+        + scene.light[0] * (np.arange(width, dtype=np.float32)[None, :] / width - 0.5) * 2
+        + scene.light[1] * (np.arange(height, dtype=np.float32)[:, None] / height - 0.5) * 2
+    )
     image = np.empty((height, width, 3), dtype=np.float32)
     image[:] = np.asarray(scene.wall, dtype=np.float32)
     image *= shade[..., None]
@@ -1243,7 +1305,9 @@ def render_background(scene: SceneStyle, *, width: int, height: int, eyes: tuple
     image = image * (1.0 - neck) + np.asarray(scene.neck, dtype=np.float32) * neck
     # shoulders: a collar line that falls towards the arms
     shoulder_top = 2.05 + 0.12 * np.abs(x) + 0.25 * (x / 2.0) ** 2
-    body = _smoothstep((y - shoulder_top) / feather + 0.5) * _smoothstep((2.6 + 0.45 * np.clip(y - 2.1, 0, None) - np.abs(x)) / feather + 0.5)
+    body = _smoothstep((y - shoulder_top) / feather + 0.5) * _smoothstep(
+        (2.6 + 0.45 * np.clip(y - 2.1, 0, None) - np.abs(x)) / feather + 0.5
+    )
     body = body[..., None]
     image = image * (1.0 - body) + np.asarray(scene.shirt, dtype=np.float32) * body
     return np.clip(image, 0.0, 1.0)

@@ -79,7 +79,15 @@ NOISE_BANDS: dict[str, tuple[float, float, float]] = {
     "Z": (3800.0, 7800.0, 0.25),
     "DH": (1500.0, 6000.0, 0.10),
 }
-VOICING_LEVEL = {"vowel": 1.0, "diphthong": 1.0, "approximant": 0.8, "nasal": 0.45, "flap": 0.5, "stop": 0.10, "fricative": 0.30}
+VOICING_LEVEL = {
+    "vowel": 1.0,
+    "diphthong": 1.0,
+    "approximant": 0.8,
+    "nasal": 0.45,
+    "flap": 0.5,
+    "stop": 0.10,
+    "fricative": 0.30,
+}
 
 # (stress 0-1, [(phone, duration in ms at rate 1)]) per syllable
 _BY_THE_DOOR = [
@@ -186,13 +194,97 @@ class VoiceParams:
 # f0_range, tempo, formant_scale, f1_scale and articulation, given as factors)
 EMOTION_VOICE: dict[str, dict[str, float]] = {
     "neutral": {},
-    "calm": {"f0_shift": -0.8, "f0_range": 0.85, "tempo": 0.93, "loudness_db": -2.0, "tilt": 0.15, "open_quotient": 0.04, "breath": 0.04, "articulation": 0.9},
-    "sad": {"f0_shift": -1.8, "f0_range": 0.6, "final": -1.0, "tempo": 0.86, "loudness_db": -4.0, "tilt": 0.30, "open_quotient": 0.09, "breath": 0.08, "jitter": 0.005, "shimmer": 0.02, "tremor": 0.1, "formant_scale": 0.98, "articulation": 0.7},
-    "happy": {"f0_shift": 4.0, "f0_range": 1.8, "final": 1.0, "tempo": 1.08, "loudness_db": 3.0, "tilt": -0.30, "open_quotient": -0.05, "formant_scale": 1.05, "articulation": 1.2},
-    "surprised": {"f0_shift": 4.5, "f0_range": 1.9, "final": 3.5, "tempo": 1.05, "loudness_db": 3.0, "tilt": -0.30, "open_quotient": -0.05, "breath": 0.01, "formant_scale": 1.05, "articulation": 1.3},
-    "angry": {"f0_shift": 2.5, "f0_range": 1.4, "final": -2.0, "tempo": 1.12, "loudness_db": 7.0, "tilt": -0.60, "open_quotient": -0.17, "breath": -0.02, "jitter": 0.005, "shimmer": 0.03, "f1_scale": 1.10, "articulation": 1.35},
-    "fearful": {"f0_shift": 5.5, "f0_range": 0.7, "final": 2.0, "tremor": 0.6, "tempo": 1.18, "loudness_db": 1.0, "tilt": 0.10, "open_quotient": 0.07, "breath": 0.18, "jitter": 0.015, "shimmer": 0.04, "formant_scale": 1.02, "articulation": 0.9},
-    "disgust": {"f0_shift": -1.5, "f0_range": 1.1, "final": -2.0, "tempo": 0.78, "loudness_db": 1.0, "tilt": 0.20, "breath": 0.02, "jitter": 0.02, "shimmer": 0.06, "creak": 0.6, "formant_scale": 0.98, "articulation": 1.0},
+    "calm": {
+        "f0_shift": -0.8,
+        "f0_range": 0.85,
+        "tempo": 0.93,
+        "loudness_db": -2.0,
+        "tilt": 0.15,
+        "open_quotient": 0.04,
+        "breath": 0.04,
+        "articulation": 0.9,
+    },
+    "sad": {
+        "f0_shift": -1.8,
+        "f0_range": 0.6,
+        "final": -1.0,
+        "tempo": 0.86,
+        "loudness_db": -4.0,
+        "tilt": 0.30,
+        "open_quotient": 0.09,
+        "breath": 0.08,
+        "jitter": 0.005,
+        "shimmer": 0.02,
+        "tremor": 0.1,
+        "formant_scale": 0.98,
+        "articulation": 0.7,
+    },
+    "happy": {
+        "f0_shift": 4.0,
+        "f0_range": 1.8,
+        "final": 1.0,
+        "tempo": 1.08,
+        "loudness_db": 3.0,
+        "tilt": -0.30,
+        "open_quotient": -0.05,
+        "formant_scale": 1.05,
+        "articulation": 1.2,
+    },
+    "surprised": {
+        "f0_shift": 4.5,
+        "f0_range": 1.9,
+        "final": 3.5,
+        "tempo": 1.05,
+        "loudness_db": 3.0,
+        "tilt": -0.30,
+        "open_quotient": -0.05,
+        "breath": 0.01,
+        "formant_scale": 1.05,
+        "articulation": 1.3,
+    },
+    "angry": {
+        "f0_shift": 2.5,
+        "f0_range": 1.4,
+        "final": -2.0,
+        "tempo": 1.12,
+        "loudness_db": 7.0,
+        "tilt": -0.60,
+        "open_quotient": -0.17,
+        "breath": -0.02,
+        "jitter": 0.005,
+        "shimmer": 0.03,
+        "f1_scale": 1.10,
+        "articulation": 1.35,
+    },
+    "fearful": {
+        "f0_shift": 5.5,
+        "f0_range": 0.7,
+        "final": 2.0,
+        "tremor": 0.6,
+        "tempo": 1.18,
+        "loudness_db": 1.0,
+        "tilt": 0.10,
+        "open_quotient": 0.07,
+        "breath": 0.18,
+        "jitter": 0.015,
+        "shimmer": 0.04,
+        "formant_scale": 1.02,
+        "articulation": 0.9,
+    },
+    "disgust": {
+        "f0_shift": -1.5,
+        "f0_range": 1.1,
+        "final": -2.0,
+        "tempo": 0.78,
+        "loudness_db": 1.0,
+        "tilt": 0.20,
+        "breath": 0.02,
+        "jitter": 0.02,
+        "shimmer": 0.06,
+        "creak": 0.6,
+        "formant_scale": 0.98,
+        "articulation": 1.0,
+    },
 }
 _FACTORS = {"f0_range", "tempo", "formant_scale", "f1_scale", "articulation"}
 _LIMITS = {
@@ -312,7 +404,9 @@ class _Segment:
     stress: float
 
 
-def phone_timeline(statement: int, *, tempo: float = 1.0, rng: np.random.Generator | None = None, jitter: float = 0.08) -> list[_Segment]:
+def phone_timeline(
+    statement: int, *, tempo: float = 1.0, rng: np.random.Generator | None = None, jitter: float = 0.08
+) -> list[_Segment]:
     """Phone segments of a statement, in samples at :data:`SAMPLE_RATE`.
 
     Vowels scale with ``1 / tempo``, consonants with ``1 / sqrt(tempo)``; each duration is
@@ -381,7 +475,9 @@ def f0_contour(segments: list[_Segment], params: VoiceParams, *, rng: np.random.
     return np.clip(f0, F0_MIN, F0_MAX).astype(np.float32)
 
 
-def glottal_source(f0: np.ndarray, params: VoiceParams, rng: np.random.Generator, *, creak_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def glottal_source(
+    f0: np.ndarray, params: VoiceParams, rng: np.random.Generator, *, creak_from: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A glottal flow-derivative pulse train with jitter, shimmer, creak and aspiration.
 
     Parameters
@@ -538,14 +634,18 @@ def consonant_noise(segments: list[_Segment], n: int, rng: np.random.Generator) 
         if kind == "stop":
             # closure, then a burst that decays into the next phone
             burst_at = int(0.6 * length)
-            env = np.where(np.arange(length) >= burst_at, np.exp(-(np.arange(length) - burst_at) / (0.012 * SAMPLE_RATE)), 0.0)
+            env = np.where(
+                np.arange(length) >= burst_at, np.exp(-(np.arange(length) - burst_at) / (0.012 * SAMPLE_RATE)), 0.0
+            )
         else:
             env = np.sin(np.pi * np.clip(t / (length / SAMPLE_RATE), 0, 1)) ** 0.7
         out[seg.start : seg.end] += level * noise * env / (np.std(noise) + 1e-9)
     return out
 
 
-def synthesise(statement: int, params: VoiceParams, rng: np.random.Generator, *, female: bool = False, timing_jitter: float = 0.08) -> Utterance:
+def synthesise(
+    statement: int, params: VoiceParams, rng: np.random.Generator, *, female: bool = False, timing_jitter: float = 0.08
+) -> Utterance:
     """Say a RAVDESS statement with a voice.
 
     Parameters
@@ -605,7 +705,12 @@ def synthesise(statement: int, params: VoiceParams, rng: np.random.Generator, *,
     openness = openness * np.clip(voicing / max(voicing.max(), 1e-9) * 1.3, 0.3, 1.0) * params.articulation
     step = SAMPLE_RATE // ENVELOPE_RATE
     mouth = openness[: n - n % step].reshape(-1, step).mean(axis=1) if n >= step else openness[:1]
-    return Utterance(speech.astype(np.float32), np.clip(mouth, 0.0, 1.5).astype(np.float32), f0, (voicing / max(voicing.max(), 1e-9)).astype(np.float32))
+    return Utterance(
+        speech.astype(np.float32),
+        np.clip(mouth, 0.0, 1.5).astype(np.float32),
+        f0,
+        (voicing / max(voicing.max(), 1e-9)).astype(np.float32),
+    )
 
 
 def room_noise(n: int, rng: np.random.Generator, *, level_dbfs: float = -66.0, sample_rate: int = 48000) -> np.ndarray:
@@ -629,7 +734,9 @@ def room_noise(n: int, rng: np.random.Generator, *, level_dbfs: float = -66.0, s
         return np.zeros(0, dtype=np.float32)
     white = rng.normal(0.0, 1.0, n)
     # Paul Kellet's economy pink filter: -3 dB/octave above ~100 Hz
-    pink = signal.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786], [1.0, -2.494956002, 2.017265875, -0.522189400], white)
+    pink = signal.lfilter(
+        [0.049922035, -0.095993537, 0.050612699, -0.004408786], [1.0, -2.494956002, 2.017265875, -0.522189400], white
+    )
     t = np.arange(n) / sample_rate
     hum = 0.3 * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 2 * np.pi)) + 0.15 * np.sin(2 * np.pi * 150.0 * t)
     pink = pink / (np.std(pink) + 1e-12)
