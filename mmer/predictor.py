@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mmer import media, speech
-from mmer.config import SPAN_KEYS, FacesParams, SpanParams
+from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, NoAudioError
 
 logger = logging.getLogger(__name__)
@@ -371,7 +371,8 @@ class Predictor:
 
         if not self._detector_ready:
             faces.init_worker(
-                self.video_params.get("model", "short"), float(self.video_params.get("min_confidence", 0.5))
+                self.video_params.get("model", FacesParams.model),
+                float(self.video_params.get("min_confidence", FacesParams.min_confidence)),
             )
             self._detector_ready = True
 
@@ -404,7 +405,7 @@ class Predictor:
             what = "no sound (a silent audio track)" if silent else "no audio stream (a silent video)"
             error = NoAudioError
         if self.model_inputs == "av":
-            fusion = self.metadata.get("params", {}).get("model", {}).get("fusion", "concat")
+            fusion = self.metadata.get("params", {}).get("model", {}).get("fusion", ModelParams.fusion)
             raise error(
                 f"{path}: {what}: the av model ({fusion} fusion) needs both voice and face and has no "
                 f"{'audio' if has_audio else 'video'}-only head; use a model trained with model.inputs: {'audio' if has_audio else 'video'}"

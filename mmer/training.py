@@ -27,6 +27,7 @@ from mmer.clips import (
     with_perturbed_copies,
 )
 from mmer.config import (
+    AudioParams,
     AugmentParams,
     CvParams,
     EvaluateParams,
@@ -328,7 +329,11 @@ def fit_model(
     # validation as a PyDataset too: Keras' tf.data path for arrays logs a spurious
     # TensorFlow error line (use_unbounded_threadpool) with this Keras/TensorFlow pair
     val_batches = ClipBatches(
-        val.inputs(names), val.labels, batch_size=max(batch_size, 64), shuffle=False, n_classes=one_hot
+        val.inputs(names),
+        val.labels,
+        batch_size=max(batch_size, EvaluateParams.batch_size),
+        shuffle=False,
+        n_classes=one_hot,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),
@@ -409,7 +414,7 @@ def audio_statistics(train: ClipData, model_inputs: str) -> tuple[np.ndarray, np
     features (``normalise: none`` in its attributes); None when they are standardised per clip."""
     if (
         "audio_features" not in INPUT_ARRAYS[model_inputs]
-        or train.attrs.get("audio", {}).get("normalise", "clip") != "none"
+        or train.attrs.get("audio", {}).get("normalise", AudioParams.normalise) != "none"
         or len(train) == 0
     ):
         return None
