@@ -256,7 +256,7 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
         ]
         if expected != list(inputs["audio_features"]["shape"]):
             raise ModelError(
-                f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['mfcc']['shape']}"
+                f"{meta_path}: the audio params give MFCCs of shape {expected}, the model takes {inputs['audio_features']['shape']}"
             )
     if "faces" in inputs:
         video = features.get("video", {})

@@ -106,7 +106,7 @@ CASES: dict[str, tuple[str, tuple | None, tuple | None, tuple | None]] = {
     ),
     "too_short": (
         "Actor_01/01-01-06-01-01-02-01.mp4",
-        ("NoSpeechError", r"too short after trimming: span 0\.2\d s shorter than trim\.min_span_s=0\.3"),
+        ("NoSpeechError", r"too short after trimming: span 0\.2\d s shorter than span\.min_span_s=0\.3"),
         None,
         ("NoSpeechError", "too short after trimming"),
     ),

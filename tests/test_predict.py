@@ -276,7 +276,7 @@ def test_cli_predict_gives_the_evaluate_stage_probabilities(bundle, test_clips, 
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
     assert [line["emotion"] for line in lines] == list(table["predicted"])
     first = lines[0]
-    assert first["modality"] == "av" and first["input"] == "audio-video" and first["faces_found"] == [True] * 6
+    assert first["head"] == "av" and first["input"] == "audio-video" and first["faces_found"] == [True] * 6
     assert 0 <= first["span"]["start_s"] < first["span"]["end_s"] <= first["duration_s"]
     assert first["model"]["md5"] == mp.file_md5(bundle["model.keras"]) and first["probability"] == max(
         first["probabilities"].values()
@@ -515,4 +515,4 @@ def test_genuine_ravdess_files(real_av_dir, predictor, late_model):
         predictor.predict(silent)
     with mp.Predictor(late_model) as late:
         face = late.predict(silent)
-        assert face.modality == "video" and face.input_kind == "silent video" and sum(face.faces_found) >= 5
+        assert face.head == "video" and face.input_kind == "silent video" and sum(face.faces_found) >= 5
