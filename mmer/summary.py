@@ -85,6 +85,8 @@ def best_baselines(baselines: Mapping[str, Any]) -> list[Row]:
     for feature_set, results in baselines.items():
         if not isinstance(results, Mapping) or feature_set == "majority":
             continue
+        if isinstance(results.get("classifier"), str):  # the headline form: the stage already chose on validation
+            results = {results["classifier"]: results}
         scored = {name: r for name, r in results.items() if isinstance(r, Mapping) and "accuracy" in r}
         if not scored:
             continue

@@ -136,3 +136,18 @@ def test_missing_metrics_say_what_to_run(tmp_path, capsys):
     assert main(["summary", "--no-experiments", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1].split() == ["audio-only", "0.500", "0.500", "0.500", "this", "workspace"]
+
+
+def test_headline_baselines_are_read_as_chosen():
+    """metrics/baselines.json as the baselines stage writes it: one chosen classifier per feature set."""
+    from mmer.summary import best_baselines
+
+    rows = best_baselines(
+        {
+            "audio": {"classifier": "rbf_svm", "accuracy": 0.41, "uar": 0.41},
+            "av": {"classifier": "linear_svm", "accuracy": 0.53, "uar": 0.48},
+            "majority": {"accuracy": 0.25, "uar": 0.14},
+        }
+    )
+    assert [r.name for r in rows] == ["baseline audio: rbf_svm", "baseline audio+video: linear_svm"]
+    assert rows[1].scores == {"accuracy": 0.53, "uar": 0.48}
