@@ -7,6 +7,7 @@ plain keyword arguments on (``dataclasses.asdict`` or attribute access).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,8 @@ from typing import Any, TypeVar
 import yaml
 
 from mmer.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -206,14 +209,49 @@ class FacesParams:
             raise ConfigError(f"faces.margin must be 0 or more, not {self.margin!r}")
 
 
+_SCALARS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _coerce_scalar(type_text: str, value: Any) -> tuple[bool, Any]:
+    """``(ok, value)`` for one scalar of annotation ``type_text`` (e.g. ``int``, ``str | int``)."""
+    for option in (part.strip() for part in type_text.split("|")):
+        accepted = _SCALARS.get(option)
+        if accepted is None:  # an annotation this checker does not know: leave it to the dataclass
+            return True, value
+        if isinstance(value, bool) and option != "bool":
+            continue
+        if isinstance(value, accepted):
+            return True, float(value) if option == "float" else value
+    return False, value
+
+
 def _coerce(field_type: Any, value: Any, where: str) -> Any:
-    """Turn YAML lists into tuples for tuple fields; leave the rest as it is."""
-    text = str(field_type)
-    if text.startswith("tuple") and isinstance(value, list):
-        return tuple(value)
-    if text == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+    """Check one params value against its field's annotation; YAML lists become tuples.
+
+    Raises
+    ------
+    ConfigError
+        Naming the section and key, the expected type and the value given.
+    """
+    text = str(field_type).replace("typing.", "")
+    if text.startswith("tuple[") and text.endswith(", ...]"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"params {where}: expected a list of {text[6:-6]}, got {value!r} ({type(value).__name__})"
+            )
+        items = []
+        for item in value:
+            ok, item = _coerce_scalar(text[6:-6], item)
+            if not ok:
+                raise ConfigError(
+                    f"params {where}: expected a list of {text[6:-6]}, got the item {item!r} ({type(item).__name__})"
+                )
+            items.append(item)
+        return tuple(items)
+    ok, coerced = _coerce_scalar(text, value)
+    if not ok:
+        raise ConfigError(f"params {where}: expected {text}, got {value!r} ({type(value).__name__})")
+    return coerced
 
 
 def from_mapping(cls: type[T], mapping: dict[str, Any] | None, *, section: str) -> T:
@@ -245,6 +283,9 @@ def read_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    unknown = sorted(set(params) - set(SECTIONS))
+    if unknown:
+        logger.warning("%s: unknown params sections %s are ignored; known: %s", path, unknown, sorted(SECTIONS))
     return params
 
 

@@ -81,3 +81,40 @@ def test_unknown_key_and_bad_values(tmp_path):
         read_params(path)
     with pytest.raises(ConfigError, match="not found"):
         read_params(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("audio", "n_mfcc", "abc", "params audio.n_mfcc: expected int, got 'abc' (str)"),
+        ("train", "deterministic", 1, "params train.deterministic: expected bool, got 1 (int)"),
+        ("span", "pad_s", "0.1", "params span.pad_s: expected float, got '0.1' (str)"),
+        (
+            "audio",
+            "perturbations",
+            "speed0.9",
+            "params audio.perturbations: expected a list of str, got 'speed0.9' (str)",
+        ),
+        ("index", "n_folds", 2.5, "params index.n_folds: expected int, got 2.5 (float)"),
+    ],
+)
+def test_a_wrong_type_names_section_key_type_and_value(tmp_path, section, key, value, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({section: {key: value}}))
+    with pytest.raises(ConfigError) as err:
+        load_section(SECTIONS[section], section, path)
+    assert str(err.value) == expected
+
+
+def test_an_int_is_taken_for_a_float(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("span:\n  threshold_db: -30\n")
+    assert load_section(SpanParams, "span", path).threshold_db == -30.0
+
+
+def test_an_unknown_section_is_warned_about(tmp_path, caplog):
+    path = tmp_path / "params.yaml"
+    path.write_text("audoi:\n  n_mfcc: 13\naudio:\n  n_mfcc: 13\n")
+    with caplog.at_level("WARNING", logger="mmer.config"):
+        read_params(path)
+    assert "unknown params sections ['audoi']" in caplog.text
