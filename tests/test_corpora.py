@@ -336,3 +336,66 @@ def test_real_savee_index():
     index = build_index(SAVEE_DIR, corpora=["savee"], modalities=["audio"], val_actors=["JK"], test_actors=["KL"])
     assert len(index) == 480 and sorted(index["actor"].unique()) == ["savee-DC", "savee-JE", "savee-JK", "savee-KL"]
     assert index["emotion"].value_counts().to_dict()["neutral"] == 120
+
+
+def test_cremad_flv_clip_goes_through_trim_audio_features_and_face_crops(tmp_path):
+    """A CREMA-D-shaped FLV (480x360, 29.97 fps, MP3 audio at 22.05 kHz) through the stage functions.
+
+    CREMA-D's video is VP6; the bundled ffmpeg decodes VP6 but cannot encode it, so the clip
+    is Sorenson Spark (``-c:v flv``), the other FLV video codec, in the same container.
+    """
+    import json
+
+    import media_factory as mf
+
+    from mmer import preprocess
+    from mmer.config import AudioParams, FacesParams, TrimParams
+    from mmer.corpus import write_index
+    from mmer.featurefile import read_cache
+
+    source = mf.synth_video(tmp_path / "src.mp4", actor=1, emotion=5)
+    clip = tmp_path / "raw" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
+    clip.parent.mkdir(parents=True)
+    mf.ffmpeg(
+        "-i", str(source), "-vf", "scale=480:360", "-r", "30000/1001", "-c:v", "flv", "-q:v", "4",
+        "-c:a", "libmp3lame", "-ar", "22050", "-b:a", "64k", str(clip),
+    )  # fmt: skip
+    index = build_index(tmp_path / "raw", corpora=["cremad"], val_actors=["1002"], test_actors=["1003"])
+    assert list(index["clip_id"]) == ["1001_DFA_ANG_XX"] and index.at[0, "modality"] == "av"
+    write_index(index, tmp_path / "index.csv")
+    out = tmp_path / "out"
+    spans = preprocess.trim_stage(
+        tmp_path / "index.csv",
+        wav_dir=out / "wav",
+        spans_path=out / "spans.csv",
+        failures_path=out / "f_trim.csv",
+        metrics_path=out / "trim.json",
+        params=TrimParams(jobs=1),
+        progress=False,
+        cache_dir=None,
+    )
+    assert len(spans) == 1 and bool(spans.at[0, "has_audio"]) and (out / "wav" / "1001_DFA_ANG_XX.wav").is_file()
+    preprocess.audio_features_stage(
+        tmp_path / "index.csv",
+        out / "spans.csv",
+        wav_dir=out / "wav",
+        out_path=out / "audio.h5",
+        failures_path=out / "f_audio.csv",
+        metrics_path=out / "audio.json",
+        params=AudioParams(),
+        progress=False,
+    )
+    preprocess.face_crops_stage(
+        tmp_path / "index.csv",
+        out / "spans.csv",
+        out_path=out / "video.h5",
+        failures_path=out / "f_faces.csv",
+        metrics_path=out / "faces.json",
+        params=FacesParams(jobs=1),
+        progress=False,
+        cache_dir=None,
+    )
+    audio, video = read_cache(out / "audio.h5"), read_cache(out / "video.h5", ("faces", "face_found"))
+    assert audio.clip_ids == video.clip_ids == ["1001_DFA_ANG_XX"]
+    assert audio.arrays["audio_features"].shape[2] == 24 and video.arrays["faces"].shape[1:] == (6, 64, 64, 3)
+    assert video.arrays["face_found"].any(), json.loads((out / "faces.json").read_text())
