@@ -346,12 +346,12 @@ def test_cremad_flv_clip_goes_through_trim_audio_features_and_face_crops(tmp_pat
     """
     import json
 
-    import media_factory as mf
-
     from mmer import preprocess
     from mmer.config import AudioParams, FacesParams, TrimParams
     from mmer.corpus import write_index
     from mmer.featurefile import read_cache
+
+    import media_factory as mf
 
     source = mf.synth_video(tmp_path / "src.mp4", actor=1, emotion=5)
     clip = tmp_path / "raw" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
