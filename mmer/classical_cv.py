@@ -45,7 +45,7 @@ def cross_validate_classical(
     from mmer.baselines import run_baselines
     from mmer.clips import align_clips
 
-    n_folds = int(index["fold"].nunique())
+    n_folds = int(index.loc[index["fold"] >= 0, "fold"].nunique())  # held-out corpora have fold -1
     folds = list(folds) or list(range(n_folds))
     bad = [k for k in folds if not 0 <= k < n_folds]
     if bad:
@@ -67,8 +67,8 @@ def cross_validate_classical(
         report = {
             "fold": fold,
             "n": result["n"],
-            "test_actors": sorted(int(a) for a in set(data.split("test").actors)),
-            "val_actors": sorted(int(a) for a in set(data.split("val").actors)),
+            "test_actors": sorted(str(a) for a in set(data.split("test").actors)),
+            "val_actors": sorted(str(a) for a in set(data.split("val").actors)),
             "classifier": classifier,
             "feature_set": feature_set,
             **result[feature_set][classifier],

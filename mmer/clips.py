@@ -36,7 +36,8 @@ class ClipData:
     Attributes
     ----------
     clip_ids, actors, labels, splits : ndarray [n]
-        From the index; ``splits`` holds train/val/test under the chosen fold.
+        From the index (``actors``: speaker names); ``splits`` holds train/val/test (or
+        ``heldout``) under the chosen fold.
     arrays : dict of str to ndarray
         ``mfcc`` [n, T, c], ``speech_frames`` [n], ``faces`` [n, f, s, s, 3], ``face_found`` [n, f].
     attrs : dict
@@ -125,7 +126,7 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
         arrays.update({key: selected[key] for key in wanted if key in selected})
     return ClipData(
         clip_ids=np.asarray(ids, dtype=object),
-        actors=kept["actor"].to_numpy(dtype=int),
+        actors=kept["actor"].astype(str).to_numpy(dtype=object),
         labels=kept["label"].to_numpy(dtype=np.int64),
         splits=splits[present].to_numpy(dtype=object),
         arrays=arrays,

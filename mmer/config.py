@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 # --- vocabularies: the values a choice param may take ---
 CLASS_SETS = ("all8", "merged7", "subset")
+CORPORA = ("ravdess", "cremad", "savee", "emodb", "tess", "manifest")  # naming schemes: mmer.corpora
 FEATURE_KINDS = ("mfcc", "logmel")
 # per clip | per speaker (all frames of the speaker's clips; no labels) | raw (the model
 # standardises with training statistics)
@@ -86,6 +87,16 @@ class DataParams:
     """Where the user's corpus is."""
 
     raw: str = "data/raw"
+    corpora: tuple[str, ...] = ("ravdess",)  # naming schemes read under raw (mmer.corpora.CORPORA)
+    emotion_map: dict[str, str] = dataclasses.field(default_factory=dict)  # manifest emotion names -> RAVDESS names
+
+    def __post_init__(self) -> None:
+        if not self.corpora:
+            raise ConfigError("data.corpora must name at least one corpus")
+        for value in self.corpora:
+            _check_choice("data", "corpora", value, CORPORA)
+        if not isinstance(self.emotion_map, dict):
+            raise ConfigError(f"data.emotion_map must be a mapping of names, not {self.emotion_map!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +107,11 @@ class IndexParams:
     subset: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ("av",)  # RAVDESS file kinds: av (01) | video (02, silent) | audio (03)
     vocal_channels: tuple[str, ...] = ("speech",)
-    val_actors: tuple[int, ...] = (18, 19, 20, 21, 22)
-    test_actors: tuple[int, ...] = (23, 24)
+    val_actors: tuple[str | int, ...] = (18, 19, 20, 21, 22)  # speaker names; both empty: the seeded rule
+    test_actors: tuple[str | int, ...] = (23, 24)
     n_folds: int = 6
+    split_seed: int = 0  # the seeded rule's seed (mmer.splits.seeded_speakers)
+    heldout_corpora: tuple[str, ...] = ()  # never trained on: the cross_corpus stage evaluates them whole
 
     def __post_init__(self) -> None:
         _check_choice("index", "classes", self.classes, CLASS_SETS)
@@ -113,6 +126,8 @@ class IndexParams:
             )
         if self.n_folds < 2:
             raise ConfigError(f"index.n_folds must be at least 2, not {self.n_folds}")
+        for value in self.heldout_corpora:
+            _check_choice("index", "heldout_corpora", value, CORPORA)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -152,7 +152,7 @@ def evaluation_report(
 
 def predictions_table(
     clip_ids: Sequence[str],
-    actors: Sequence[int],
+    actors: Sequence[str],
     y_true: Sequence[int],
     probabilities: np.ndarray,
     *,
@@ -164,7 +164,7 @@ def predictions_table(
     table = pd.DataFrame(
         {
             "clip_id": list(clip_ids),
-            "actor": np.asarray(actors, dtype=int),
+            "actor": np.asarray(actors, dtype=object).astype(str),
             "actual": names[np.asarray(y_true, dtype=int)],
             "predicted": names[probabilities.argmax(axis=1)] if len(probabilities) else [],
         }

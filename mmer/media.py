@@ -27,6 +27,68 @@ from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoAudioError
 from mmer.files import atomic_path
 
+# what a folder is searched for; a file named on the command line is tried whatever its suffix
+# (the containers ffmpeg demuxes; files with other suffixes are skipped and named in a warning)
+VIDEO_SUFFIXES = (
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".qt",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mpg",
+    ".mpeg",
+    ".mpe",
+    ".m2v",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".vob",
+    ".flv",
+    ".f4v",
+    ".wmv",
+    ".asf",
+    ".3gp",
+    ".3g2",
+    ".ogv",
+    ".mxf",
+    ".dv",
+    ".divx",
+    ".nut",
+)
+AUDIO_SUFFIXES = (
+    ".wav",
+    ".wave",
+    ".w64",
+    ".rf64",
+    ".flac",
+    ".mp3",
+    ".mp2",
+    ".m4a",
+    ".m4b",
+    ".aac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".spx",
+    ".wma",
+    ".aiff",
+    ".aif",
+    ".aifc",
+    ".amr",
+    ".caf",
+    ".au",
+    ".snd",
+    ".ac3",
+    ".eac3",
+    ".mka",
+    ".ape",
+    ".wv",
+    ".tta",
+)
+MEDIA_SUFFIXES = VIDEO_SUFFIXES + AUDIO_SUFFIXES
+
 logger = logging.getLogger(__name__)
 
 # Decoded audio this much shorter than the container says means a truncated file.

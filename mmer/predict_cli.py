@@ -69,6 +69,8 @@ CSV_BASE = [
     "model_md5",
     "annotated",
     "error",
+    "corpus",
+    "true_emotion",
 ]
 
 
@@ -91,7 +93,36 @@ def csv_row(path: str | Path, result: Prediction | MmerError, label_names: Seque
         "error": "",
     }
     row.update({f"prob_{n}": f"{result.probabilities[n]:.6f}" for n in label_names})
+    row.update(zip(("corpus", "true_emotion"), true_emotion(path, label_names)))
     return row
+
+
+def true_emotion(path: str | Path, label_names: Sequence[str]) -> tuple[str, str]:
+    """The corpus and the emotion (a class of ``label_names``) a file name gives; empty when none.
+
+    Every corpus naming of :mod:`mmer.corpora` is tried; an emotion outside the label set
+    (EmoDB boredom) gives the corpus and an empty emotion. Calm is neutral under merged7.
+    """
+    from mmer.corpora import PARSERS, parse_clip
+    from mmer.labels import emotion_label
+
+    try:
+        name = parse_clip(path, tuple(PARSERS))
+    except MmerError:
+        return "", ""
+    label = emotion_label(name.emotion, list(label_names))
+    return name.corpus, ("" if label is None else label_names[label])
+
+
+def accuracy_by_corpus(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line: accuracy per corpus over the predicted clips whose name gives the emotion."""
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        if row.get("true_emotion") and row.get("emotion"):
+            hits = counts.setdefault(row["corpus"], [0, 0])
+            hits[0] += row["emotion"] == row["true_emotion"]
+            hits[1] += 1
+    return "; ".join(f"{c} {h / n:.3f} ({h}/{n} clips)" for c, (h, n) in sorted(counts.items()))
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], label_names: Sequence[str], path: str | Path) -> None:
@@ -227,6 +258,9 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(rows, names, args.csv)
         logger.info("wrote %s", args.csv)
+    scored = accuracy_by_corpus(rows)
+    if scored:
+        logger.info("accuracy by corpus (files whose names give the emotion): %s", scored)
     if failed:
         logger.warning("%d of %d clips failed", failed, len(clips))
         return EXIT_FAILED

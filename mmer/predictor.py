@@ -40,72 +40,12 @@ import numpy as np
 from mmer import media, speech
 from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, NoAudioError
+from mmer.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (the folder search's suffixes)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path("models/model.keras")
 DEFAULT_PARAMS = Path("params.yaml")
-# what a folder is searched for; a file named on the command line is tried whatever its suffix
-# (the containers ffmpeg demuxes; files with other suffixes are skipped and named in a warning)
-VIDEO_SUFFIXES = (
-    ".mp4",
-    ".m4v",
-    ".mov",
-    ".qt",
-    ".avi",
-    ".mkv",
-    ".webm",
-    ".mpg",
-    ".mpeg",
-    ".mpe",
-    ".m2v",
-    ".ts",
-    ".mts",
-    ".m2ts",
-    ".vob",
-    ".flv",
-    ".f4v",
-    ".wmv",
-    ".asf",
-    ".3gp",
-    ".3g2",
-    ".ogv",
-    ".mxf",
-    ".dv",
-    ".divx",
-    ".nut",
-)
-AUDIO_SUFFIXES = (
-    ".wav",
-    ".wave",
-    ".w64",
-    ".rf64",
-    ".flac",
-    ".mp3",
-    ".mp2",
-    ".m4a",
-    ".m4b",
-    ".aac",
-    ".ogg",
-    ".oga",
-    ".opus",
-    ".spx",
-    ".wma",
-    ".aiff",
-    ".aif",
-    ".aifc",
-    ".amr",
-    ".caf",
-    ".au",
-    ".snd",
-    ".ac3",
-    ".eac3",
-    ".mka",
-    ".ape",
-    ".wv",
-    ".tta",
-)
-MEDIA_SUFFIXES = VIDEO_SUFFIXES + AUDIO_SUFFIXES
 AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
 INPUT_KIND = {(True, True): "audio-video", (True, False): "audio", (False, True): "silent video"}

@@ -538,7 +538,7 @@ def train_model(
                 member_label,
                 seed,
                 len(train),
-                sorted(int(a) for a in set(val.actors)),
+                sorted(str(a) for a in set(val.actors)),
             )
         model = build_model(
             n_classes=len(label_names),
@@ -572,7 +572,7 @@ def train_model(
             n_train=len(train),
             n_perturbed=len(train) - int((clips.splits == "train").sum()),
             n_val=len(val),
-            val_actors=sorted(int(a) for a in set(val.actors)),
+            val_actors=sorted(str(a) for a in set(val.actors)),
         )
         if n_members > 1:
             model.name = f"member_{j}"
@@ -686,7 +686,7 @@ def cross_validate(
     per_fold : list of dict
         One evaluation report per fold (see :func:`mmer.evaluation.evaluation_report`).
     """
-    n_folds = int(index["fold"].nunique())
+    n_folds = int(index.loc[index["fold"] >= 0, "fold"].nunique())  # held-out corpora have fold -1
     folds = list(folds) or list(range(n_folds))
     bad = [k for k in folds if not 0 <= k < n_folds]
     if bad:
@@ -699,8 +699,8 @@ def cross_validate(
             "%s (fold %d): test actors %s, validation actors %s",
             fold_label,
             fold,
-            sorted(int(a) for a in set(data.split("test").actors)),
-            sorted(int(a) for a in set(data.split("val").actors)),
+            sorted(str(a) for a in set(data.split("test").actors)),
+            sorted(str(a) for a in set(data.split("val").actors)),
         )
         result = train_model(
             data,
@@ -714,8 +714,8 @@ def cross_validate(
         report, _ = evaluate_split(data, result.model, result.metadata, split="test", batch_size=batch_size)
         report.update(
             fold=fold,
-            test_actors=sorted(int(a) for a in set(data.split("test").actors)),
-            val_actors=sorted(int(a) for a in set(data.split("val").actors)),
+            test_actors=sorted(str(a) for a in set(data.split("test").actors)),
+            val_actors=sorted(str(a) for a in set(data.split("val").actors)),
             training={k: v for k, v in result.summary.items() if k != "history"},
         )
         per_fold.append(report)

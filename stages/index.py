@@ -1,4 +1,4 @@
-"""Stage index: corpus folder (+ unpacked archives) -> data/index.csv (labels, speakers, split, fold)."""
+"""Stage index: corpus folder (+ unpacked archives) -> data/index.csv (corpus, labels, speakers, split, fold)."""
 
 import argparse
 import dataclasses
@@ -15,4 +15,7 @@ if __name__ == "__main__":
     setup_logging()
     data = load_section(DataParams, "data")
     params = load_section(IndexParams, "index")
-    write_index(build_index([data.raw, args.unpacked], **dataclasses.asdict(params)), args.out)
+    index = build_index(
+        [data.raw, args.unpacked], corpora=data.corpora, emotion_map=data.emotion_map, **dataclasses.asdict(params)
+    )
+    write_index(index, args.out)

@@ -274,7 +274,7 @@ def test_index_takes_every_ravdess_clip_and_names_the_rest(repo, caplog):
     )
     assert sorted(index["clip_id"]) == sorted(good_ids() + [case_id(k) for k in CASES])
     assert index.set_index("clip_id").at[case_id("unicode_folder"), "path"].count(UNICODE_FOLDER) == 1
-    skipped = next(r.getMessage() for r in caplog.records if "not RAVDESS names" in r.getMessage())
+    skipped = next(r.getMessage() for r in caplog.records if "follow none of data.corpora" in r.getMessage())
     assert (
         skipped.startswith("skipped 2 files")
         and NOT_INDEXED["unicode_name"] in skipped
@@ -404,7 +404,7 @@ def test_dvc_repro_stops_when_too_many_clips_fail_and_says_why(repo, reproduced,
         f"trim: {n_failed} of {n_clips} clips failed ({n_failed / n_clips:.0%} > 10% allowed by trim.max_failed_share); "
         "reasons in data/interim/failures_trim.csv"
     ) in output(proc)
-    assert "skipped 2 files whose names are not RAVDESS names" in output(proc)
+    assert "skipped 2 files whose names follow none of data.corpora" in output(proc)
 
 
 @pytest.mark.slow

@@ -82,9 +82,10 @@ def test_build_index_fixed_split_and_folds(tmp_path, caplog):
     assert "notes.mp4" in caplog.text
     assert len(index) == 24 * 4 and set(index["modality"]) == {"av"}
     by_actor = index.groupby("actor")["split"].first()
-    assert set(by_actor[by_actor == "test"].index) == {23, 24}
-    assert set(by_actor[by_actor == "val"].index) == {18, 19, 20, 21, 22}
-    assert set(by_actor[by_actor == "train"].index) == set(range(1, 18))
+    assert set(by_actor[by_actor == "test"].index) == {"ravdess-23", "ravdess-24"}
+    assert set(by_actor[by_actor == "val"].index) == {f"ravdess-{a}" for a in range(18, 23)}
+    assert set(by_actor[by_actor == "train"].index) == {f"ravdess-{a:02d}" for a in range(1, 18)}
+    assert set(index["dataset"]) == {"ravdess"}
     assert index.loc[index.emotion == "calm", "label"].eq(0).all()
     tested = []
     for fold in range(6):
@@ -93,7 +94,7 @@ def test_build_index_fixed_split_and_folds(tmp_path, caplog):
         assert not (actors["train"] & actors["val"]) and not (actors["train"] & actors["test"])
         assert not (actors["val"] & actors["test"]) and actors["val"]
         tested += sorted(actors["test"])
-    assert sorted(tested) == list(range(1, 25))  # every actor tested exactly once
+    assert sorted(tested) == [f"ravdess-{a:02d}" for a in range(1, 25)]  # every actor tested exactly once
     pd.testing.assert_series_equal(fold_splits(index, -1), index["split"])
 
 

@@ -516,3 +516,20 @@ def test_genuine_ravdess_files(real_av_dir, predictor, late_model):
     with mp.Predictor(late_model) as late:
         face = late.predict(silent)
         assert face.head == "video" and face.input_kind == "silent video" and sum(face.faces_found) >= 5
+
+
+def test_csv_rows_carry_the_true_emotion_a_file_name_gives():
+    from mmer.predict_cli import accuracy_by_corpus, true_emotion
+
+    names = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert true_emotion("clips/DC_sa01.wav", names) == ("savee", "sad")
+    assert true_emotion("x/03-01-02-01-01-01-12.wav", names) == ("ravdess", "neutral")  # calm merged
+    assert true_emotion("1001_DFA_ANG_XX.flv", names) == ("cremad", "angry")
+    assert true_emotion("03a01La.wav", names) == ("emodb", "")  # boredom: no class
+    assert true_emotion("holiday.mp4", names) == ("", "")
+    rows = [
+        {"corpus": "savee", "true_emotion": "sad", "emotion": "sad"},
+        {"corpus": "savee", "true_emotion": "sad", "emotion": "happy"},
+        {"corpus": "", "true_emotion": "", "emotion": "happy"},
+    ]
+    assert accuracy_by_corpus(rows) == "savee 0.500 (1/2 clips)"

@@ -443,7 +443,7 @@ def test_cv_stage_off_and_on(tmp_path):
 
     summary = cv_stage(files.index_path, enabled=True, folds=(1,), epochs=1, **paths, **params)
     [fold] = json.loads((tmp_path / "cv" / "folds.json").read_text())
-    assert fold["fold"] == 1 and fold["test_actors"] == [3, 4] and fold["val_actors"] == [5, 6]
+    assert fold["fold"] == 1 and fold["test_actors"] == ["3", "4"] and fold["val_actors"] == ["5", "6"]  # speaker names
     assert fold["training"]["epochs_run"] == 1
     assert fold["training"]["n_perturbed"] == fold["training"]["n_train"] // 2 > 0
     assert (
