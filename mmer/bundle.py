@@ -5,10 +5,12 @@ Saving, loading, checking that the two belong together, and predicting with them
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,30 @@ def model_metadata(
     return _jsonable(meta)
 
 
+DIGEST_KEY = "bundle_sha256"
+
+
+def bundle_digest(model_path: str | Path, metadata: Mapping[str, Any]) -> str:
+    """SHA-256 over the model file's bytes and the metadata (without this digest), canonical JSON.
+
+    ``model.json`` records it, so a description that belongs to another model file, or that
+    was edited by hand (two labels swapped, other feature params of the same shapes), is refused
+    on load instead of giving wrong answers.
+    """
+    digest = hashlib.sha256()
+    with Path(model_path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    described = {k: v for k, v in metadata.items() if k != DIGEST_KEY}
+    digest.update(json.dumps(_jsonable(described), sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
+
+
 def save_model_bundle(model: keras.Model, metadata: Mapping[str, Any], model_path: str | Path) -> None:
-    """Write ``model_path`` (native ``.keras``) and its ``.json`` metadata, each atomically."""
+    """Write ``model_path`` (native ``.keras``) and its ``.json`` metadata, each atomically.
+
+    The metadata gains ``bundle_sha256`` (:func:`bundle_digest`), which ties it to this model file.
+    """
     from mmer.files import write_json
 
     model_path = Path(model_path)
@@ -108,7 +132,8 @@ def save_model_bundle(model: keras.Model, metadata: Mapping[str, Any], model_pat
         staged = Path(tmp) / model_path.name
         model.save(staged)
         os.replace(staged, model_path)
-    write_json(_jsonable(dict(metadata)), metadata_path(model_path))
+    metadata = {k: v for k, v in _jsonable(dict(metadata)).items() if k != DIGEST_KEY}
+    write_json({**metadata, DIGEST_KEY: bundle_digest(model_path, metadata)}, metadata_path(model_path))
     logger.info("saved %s and %s", model_path, metadata_path(model_path))
 
 
@@ -131,6 +156,18 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
     for key in ("model_inputs", "label_names", "inputs"):
         if key not in metadata:
             raise ModelError(f"{meta_path}: no {key!r} entry; not an mmer model description")
+    if not _intact_zip(model_path):
+        raise ModelError(
+            f"{model_path}: cannot load the model: corrupt or truncated model file (not a complete .keras archive)"
+        )
+    recorded = metadata.get(DIGEST_KEY)
+    if recorded is None:
+        logger.warning("%s records no %s: it cannot be checked against %s", meta_path, DIGEST_KEY, model_path)
+    elif recorded != bundle_digest(model_path, metadata):
+        raise ModelError(
+            f"{meta_path} does not match {model_path} ({DIGEST_KEY} differs): the description belongs to another "
+            "model file, or one of the two was edited; use the pair the train stage wrote together"
+        )
     try:
         model = keras.saving.load_model(model_path, compile=False)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
@@ -140,6 +177,15 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
             f"{model_path} has {model.outputs[0].shape[-1]} outputs but {meta_path} names {len(metadata['label_names'])} labels"
         )
     return model, metadata
+
+
+def _intact_zip(path: Path) -> bool:
+    """Whether ``path`` is a readable zip whose members all pass their CRC (a .keras file is one)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 def predict_proba(

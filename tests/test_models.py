@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from mmer.bundle import (
+    DIGEST_KEY,
+    bundle_digest,
     load_model_bundle,
     metadata_path,
     model_metadata,
@@ -180,7 +182,7 @@ def test_bundle_round_trip_and_predict(tmp_path, rng, fusion):
     names = ["happy", "sad", "angry", "fearful"]
     attrs = {
         "audio": {"n_mfcc": N_MFCC, "padded_frames": T, "hop_length": 160},
-        "video": {"speech_frames": FRAMES, "size": SIZE},
+        "video": {"frames_per_clip": FRAMES, "size": SIZE},
     }
     meta = model_metadata(
         model, model_inputs="av", label_names=names, feature_attrs=attrs, params={"model": {"fusion": fusion}}
@@ -235,3 +237,36 @@ def test_load_model_bundle_errors(tmp_path):
         load_model_bundle(tmp_path / "model.keras")
     with pytest.raises(ConfigError, match=".keras"):
         save_model_bundle(None, {}, tmp_path / "model.h5")
+
+
+def _tiny_bundle(tmp_path):
+    model = build_model(inputs="audio", n_classes=N_CLASSES, audio_features_shape=MFCC_SHAPE, **TINY)
+    meta = model_metadata(
+        model, model_inputs="audio", label_names=list("abcd"), feature_attrs={"audio": {"padded_frames": T}}
+    )
+    path = tmp_path / "model.keras"
+    save_model_bundle(model, meta, path)
+    return path
+
+
+def test_a_description_edited_or_from_another_model_is_refused(tmp_path):
+    path = _tiny_bundle(tmp_path)
+    stored = json.loads(metadata_path(path).read_text())
+    assert stored[DIGEST_KEY] == bundle_digest(path, stored)
+    load_model_bundle(path)  # the pair as written loads
+    swapped = {**stored, "label_names": ["b", "a", "c", "d"]}  # two labels swapped: same shapes, wrong answers
+    metadata_path(path).write_text(json.dumps(swapped))
+    with pytest.raises(ModelError, match="does not match .*model.keras"):
+        load_model_bundle(path)
+    other = _tiny_bundle(tmp_path / "other")  # a different model file beside the first description
+    metadata_path(other).write_text(json.dumps(stored))
+    with pytest.raises(ModelError, match="does not match"):
+        load_model_bundle(other)
+
+
+def test_a_truncated_model_file_is_named_corrupt(tmp_path):
+    path = _tiny_bundle(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="model.keras: cannot load the model: corrupt or truncated model file"):
+        load_model_bundle(path)

@@ -20,6 +20,7 @@ import pytest
 from bench.run import warm_latency
 from mmer import predict_cli as pcli
 from mmer import predictor as mp
+from mmer.bundle import DIGEST_KEY, bundle_digest
 from mmer.cli import main
 from mmer.config import (
     SPAN_KEYS,
@@ -386,6 +387,7 @@ def test_a_model_that_does_not_fit_its_description_is_refused(bundle, tmp_path, 
     model_path = _bundle_copy(bundle, tmp_path)
     meta = json.loads(model_path.with_suffix(".json").read_text())
     change(meta)
+    meta[DIGEST_KEY] = bundle_digest(model_path, meta)  # edited consistently: check_bundle must still refuse it
     model_path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match=message):
         mp.Predictor(model_path)
