@@ -219,13 +219,19 @@ def clip_mfcc(
     ``features`` picks MFCCs (``n_mfcc`` of them) or log-mel energies (``n_mels``);
     ``normalise='clip'`` standardises them per clip; ``'none'`` and ``'speaker'`` leave them
     raw (speaker statistics need all of a speaker's clips: :func:`speaker_standardise`).
-    ``perturbations`` is not used here (see :func:`clip_feature_set`).
+    ``perturbations`` is not used here (see :func:`clip_feature_set`). The span's mean (a DC
+    offset) is removed first.
     """
     if features not in FEATURE_KINDS:
         raise ConfigError(f"audio.features must be one of {list(FEATURE_KINDS)}, not {features!r}")
     if normalise not in NORMALISATIONS:
         raise ConfigError(f"audio.normalise must be one of {list(NORMALISATIONS)}, not {normalise!r}")
     framing = {"n_fft": n_fft, "win_length": win_length, "hop_length": hop_length, "n_mels": n_mels, "deltas": deltas}
+    # a constant offset (a DC bias of the recording chain) is not voice: it would go straight into
+    # the lowest mel bands and so into every coefficient
+    signal = np.asarray(signal, dtype=np.float32)
+    if signal.size:
+        signal = signal - np.float32(signal.mean())
     if features == "mfcc":
         values = mfcc(signal, sample_rate, n_mfcc=n_mfcc, **framing)
     else:

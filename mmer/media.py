@@ -93,6 +93,10 @@ logger = logging.getLogger(__name__)
 
 # Decoded audio this much shorter than the container says means a truncated file.
 MAX_MISSING_S = 0.25
+# The mono mix of two channels this much quieter than the louder channel (-26 dB) means they
+# cancel (opposite phase); channels quieter than MIN_CHANNEL_DBFS are silence, not cancellation.
+CANCEL_RATIO = 0.05
+MIN_CHANNEL_DBFS = -70.0
 MAX_MISSING_SHARE = 0.05
 # A variable-frame-rate video (phones, screen recordings) can leave gaps between frames far
 # longer than its mean frame period; read_frames decodes this far past the last time asked for
@@ -340,11 +344,16 @@ def read_audio(
     info = info or probe(path)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio stream")
+    n_channels = 1 if (info.channels or "mono").split()[0] in ("mono", "1") else 2
     stream = ffmpeg.input(str(path)).output(
-        "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0", vn=None
+        "pipe:", format="f32le", acodec="pcm_f32le", ac=n_channels, ar=sample_rate, map="0:a:0", vn=None
     )
     out, _ = _run(stream, path, "decode audio")
     signal = np.frombuffer(out, dtype="<f4").astype(np.float32)
+    if not np.isfinite(signal).all():
+        raise MediaError(f"{path}: non-finite samples (NaN or Inf) in the audio")
+    if n_channels == 2:
+        signal = mono_downmix(signal.reshape(-1, 2), source=path)
     if info.duration_s:
         decoded_s = len(signal) / sample_rate
         missing_s = info.duration_s - decoded_s
@@ -355,6 +364,32 @@ def read_audio(
     if len(signal) == 0:
         raise NoAudioError(f"{path}: audio stream holds no samples")
     return signal
+
+
+def mono_downmix(channels: np.ndarray, *, source: str | Path = "audio") -> np.ndarray:
+    """The mean of two channels, or one channel when the two cancel in the mean.
+
+    Stereo whose channels are in opposite phase (a miswired microphone, some phone recordings)
+    averages to near silence: then the louder channel is used, with a warning.
+
+    Parameters
+    ----------
+    channels : ndarray, float32, shape (n_samples, 2)
+    source : str or Path
+        Named in the warning.
+    """
+    mean = channels.mean(axis=1)
+    levels = np.sqrt(np.mean(channels.astype(np.float64) ** 2, axis=0))
+    if (
+        levels.max() > 10 ** (MIN_CHANNEL_DBFS / 20)
+        and np.sqrt(np.mean(mean.astype(np.float64) ** 2)) < CANCEL_RATIO * levels.max()
+    ):
+        louder = int(np.argmax(levels))
+        logger.warning(
+            "%s: the stereo channels cancel in the mono mix (opposite phase): channel %d used", source, louder
+        )
+        return np.ascontiguousarray(channels[:, louder])
+    return mean.astype(np.float32)
 
 
 def write_wav(path: str | Path, signal: np.ndarray, sample_rate: int) -> None:

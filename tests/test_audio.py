@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mmer import audio
 from mmer.audio import (
     clip_mfcc,
     mean_frames,
@@ -99,3 +100,15 @@ def test_wav_mfcc_reads_and_names_bad_files(tmp_path):
     sf.write(short, tone(0.01), SR)
     with pytest.raises(MediaError, match="short.wav"):
         wav_mfcc(short)
+
+
+def test_a_dc_offset_does_not_change_the_features(rng):
+    """The same speech with a constant offset gives the same features (the offset is removed)."""
+    sr = 16000
+    t = np.arange(sr) / sr
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    voice += 0.01 * rng.standard_normal(sr).astype(np.float32)
+    for normalise in ("clip", "none"):
+        plain = audio.clip_mfcc(voice, sr, normalise=normalise)
+        offset = audio.clip_mfcc(voice + np.float32(0.25), sr, normalise=normalise)
+        np.testing.assert_allclose(offset, plain, atol=1e-3 * max(1.0, float(np.abs(plain).max())))

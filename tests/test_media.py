@@ -439,3 +439,26 @@ def test_real_speech_spans_keep_the_utterance_and_cut_the_room(real_speech_dir):
         assert outside.max() < levels.max() - speech.REGION_PEAK_DB, path.name
         assert end - start < len(signal) / sr - 0.5, path.name
         assert end - start > 1.0, path.name
+
+
+def test_non_finite_samples_are_named(tmp_path):
+    sr = 16000
+    signal = (0.3 * np.sin(2 * np.pi * 220 * np.arange(2 * sr) / sr)).astype(np.float32)
+    signal[sr] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, signal, sr, subtype="FLOAT")
+    with pytest.raises(MediaError, match="nan.wav: non-finite samples"):
+        media.read_audio(path)
+
+
+def test_stereo_in_opposite_phase_uses_one_channel(tmp_path, caplog):
+    sr = 16000
+    voice = (0.3 * np.sin(2 * np.pi * 220 * np.arange(2 * sr) / sr)).astype(np.float32)
+    path = tmp_path / "anti.wav"
+    sf.write(path, np.stack([voice, -voice], axis=1), sr)
+    with caplog.at_level("WARNING", logger="mmer.media"):
+        signal = media.read_audio(path)
+    assert np.sqrt(np.mean(signal**2)) > 0.15 and "cancel in the mono mix" in caplog.text
+    same = tmp_path / "same.wav"
+    sf.write(same, np.stack([voice, voice], axis=1), sr)
+    np.testing.assert_allclose(media.read_audio(same), voice, atol=1e-3)
