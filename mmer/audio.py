@@ -307,11 +307,30 @@ def speech_mask(speech_frames: np.ndarray, length: int) -> np.ndarray:
     return np.arange(length)[None, :] >= (length - lengths)[:, None]
 
 
+# A clip more than this many times the median length is an outlier (a long recording in a
+# corpus of utterances): it is left out of T's mean, so it cannot make every clip mostly padding.
+OUTLIER_LENGTH_RATIO = 4.0
+
+
+def long_clips(lengths: Sequence[int]) -> np.ndarray:
+    """Positions of the clips longer than ``OUTLIER_LENGTH_RATIO`` times the median length."""
+    lengths = np.asarray(lengths, dtype=np.float64)
+    if lengths.size == 0:
+        return np.zeros(0, dtype=int)
+    return np.flatnonzero(lengths > OUTLIER_LENGTH_RATIO * np.median(lengths))
+
+
 def mean_frames(lengths: Sequence[int]) -> int:
-    """T by default: the rounded mean number of frames (of the training split's clips)."""
+    """T by default: the rounded mean number of frames (of the training split's clips).
+
+    Clips longer than ``OUTLIER_LENGTH_RATIO`` times the median are left out of the mean (see
+    :func:`long_clips`); on a corpus of utterances that leaves the mean unchanged.
+    """
     if len(lengths) == 0:
         raise ConfigError("cannot choose T (audio.padded_frames=0) from no training clips")
-    return max(1, int(round(float(np.mean(lengths)))))
+    lengths = np.asarray(lengths, dtype=np.float64)
+    kept = np.delete(lengths, long_clips(lengths))
+    return max(1, int(round(float(np.mean(kept)))))
 
 
 def stack_padded(features: Sequence[np.ndarray], length: int) -> np.ndarray:

@@ -214,6 +214,17 @@ def audio_features_stage(
     padded_frames = params.padded_frames or audio.mean_frames(
         [n for c, n in zip(clip_ids, lengths) if c in train_ids] or list(lengths)
     )
+    outliers = [clip_ids[i] for i in audio.long_clips(lengths)]
+    if outliers:
+        shown = ", ".join(f"{c} ({int(lengths[clip_ids.index(c)])} frames)" for c in outliers[:10])
+        logger.warning(
+            "audio_features: %d clips are over %g times the median length and are cut to T=%d frames "
+            "(left out of T's mean): %s",
+            len(outliers),
+            audio.OUTLIER_LENGTH_RATIO,
+            padded_frames,
+            shown,
+        )
     n_columns = audio.n_features(**feature_params)
     if clip_ids:
         mfcc = audio.stack_padded([result.results[c][0] for c in clip_ids], padded_frames)

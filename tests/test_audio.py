@@ -112,3 +112,11 @@ def test_a_dc_offset_does_not_change_the_features(rng):
         plain = audio.clip_mfcc(voice, sr, normalise=normalise)
         offset = audio.clip_mfcc(voice + np.float32(0.25), sr, normalise=normalise)
         np.testing.assert_allclose(offset, plain, atol=1e-3 * max(1.0, float(np.abs(plain).max())))
+
+
+def test_one_long_clip_does_not_set_t_for_everyone():
+    """A 10-minute file among 2-3 s utterances: T stays the utterances' mean, and the file is named."""
+    lengths = [200, 210, 190, 205, 60000]
+    assert mean_frames(lengths) == 201
+    assert list(audio.long_clips(lengths)) == [4]
+    assert mean_frames([100, 101, 102]) == 101 and list(audio.long_clips([100, 101, 102])) == []
