@@ -126,7 +126,7 @@ def build_index(
         if parsed.clip_id in seen:
             raise DatasetError(f"duplicate clip id {parsed.clip_id}: {seen[parsed.clip_id]} and {path}")
         seen[parsed.clip_id] = path
-        label = emotion_label(parsed.emotion, names)
+        label = emotion_label(parsed.emotion, names, classes=classes)
         if parsed.modality not in modalities or parsed.vocal_channel not in vocal_channels or label is None:
             dropped.append(str(path))
             continue
