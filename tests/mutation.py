@@ -141,7 +141,8 @@ def write_report(results: list[dict[str, object]], path: Path) -> None:
         unchecked = r["total"] - sum(c.get(k, 0) for k in ("killed", "timeout", "segfault", "survived"))
         lines.append(
             f"| `mmer/{r['module']}.py` | {r['total']} | {c.get('killed', 0)} | {c.get('timeout', 0)} | "
-            f"{c.get('survived', 0)} | {unchecked} | {score(r):.0%} | {r['seconds'] / 60:.1f}"
+            f"{c.get('survived', 0)} | {unchecked} | {score(r):.0%}{' of those checked' if unchecked else ''} | "
+            f"{r['seconds'] / 60:.1f}"
             f"{' (time limit)' if r['timed_out'] else ''} |"
         )
     path.write_text("\n".join(lines) + "\n")
