@@ -10,7 +10,7 @@ export PYTHONHASHSEED ?= 0
 # dvc.yaml runs `python stages/...`: make it the venv's python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lint demo test test-fast bench lock clean-demo venv exps compare
+.PHONY: lint demo test test-fast bench lock clean-demo venv exps compare mutation
 
 venv: $(STAMP)
 
@@ -48,13 +48,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-## test: lint, then the whole offline test suite
+## test: lint, then the whole offline test suite, with the line coverage of mmer/ (docs/coverage.md)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -x --durations=15
+	$(BIN)/python -m pytest -q -x --durations=15 --cov=mmer --cov-report=term:skip-covered
 
 ## test-fast: everything but the end-to-end tests
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+## mutation: mutmut's score per target module -> docs/mutation.md (a few minutes per module; not in CI)
+mutation: $(STAMP)
+	nice $(BIN)/python tests/mutation.py $(MODULES)
 
 ## bench: speed and memory figures -> metrics/bench.json
 bench: $(STAMP)

@@ -205,7 +205,7 @@ def build_index(
     clips = read_names(roots, corpora=corpora, emotion_map=emotion_map)
     rows, dropped, outside = [], [], {}
     for path, parsed in clips:
-        label = emotion_label(parsed.emotion, names)
+        label = emotion_label(parsed.emotion, names, classes=classes)
         if parsed.modality not in modalities or parsed.vocal_channel not in vocal_channels:
             dropped.append(str(path))
             continue

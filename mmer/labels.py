@@ -37,9 +37,21 @@ def label_names(classes: str = IndexParams.classes, subset: Sequence[str] = Inde
     raise ConfigError(f"index.classes must be all8, merged7 or subset, not {classes!r}")
 
 
-def emotion_label(emotion: str, names: Sequence[str]) -> int | None:
-    """The integer label of ``emotion`` under the label set ``names`` (None: not in the set)."""
-    if emotion == "calm" and "calm" not in names and "neutral" in names and len(names) == 7:
+def classes_of(names: Sequence[str]) -> str:
+    """The label set (``all8``, ``merged7`` or ``subset``) whose class names are ``names``."""
+    for classes in ("all8", "merged7"):
+        if list(names) == label_names(classes):
+            return classes
+    return "subset"
+
+
+def emotion_label(emotion: str, names: Sequence[str], *, classes: str) -> int | None:
+    """The integer label of ``emotion`` under the label set ``names`` (None: not in the set).
+
+    Calm becomes neutral under ``classes='merged7'`` only: a ``subset`` without calm drops
+    calm clips, even when its names are those of ``merged7``.
+    """
+    if emotion == "calm" and classes == "merged7":
         emotion = "neutral"
     try:
         return list(names).index(emotion)

@@ -104,13 +104,13 @@ def true_emotion(path: str | Path, label_names: Sequence[str]) -> tuple[str, str
     (EmoDB boredom) gives the corpus and an empty emotion. Calm is neutral under merged7.
     """
     from mmer.corpora import PARSERS, parse_clip
-    from mmer.labels import emotion_label
+    from mmer.labels import classes_of, emotion_label
 
     try:
         name = parse_clip(path, tuple(PARSERS))
     except MmerError:
         return "", ""
-    label = emotion_label(name.emotion, list(label_names))
+    label = emotion_label(name.emotion, list(label_names), classes=classes_of(label_names))
     return name.corpus, ("" if label is None else label_names[label])
 
 

@@ -1,6 +1,9 @@
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmer import audio
 from mmer.audio import (
@@ -8,6 +11,7 @@ from mmer.audio import (
     mean_frames,
     mfcc,
     pad_or_truncate,
+    speech_mask,
     stack_padded,
     standardise,
     wav_mfcc,
@@ -120,3 +124,69 @@ def test_one_long_clip_does_not_set_t_for_everyone():
     assert mean_frames(lengths) == 201
     assert list(audio.long_clips(lengths)) == [4]
     assert mean_frames([100, 101, 102]) == 101 and list(audio.long_clips([100, 101, 102])) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_mfcc": 24, "n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 40},  # the defaults
+        {"n_mfcc": 13, "n_fft": 1024, "win_length": 800, "hop_length": 320, "n_mels": 20},
+    ],
+)
+def test_mfcc_equals_librosa_under_the_same_params(params, rng):
+    # every param reaches librosa: a dropped n_mels (librosa's 128) or hop would change the values
+    signal = (tone(0.6, 300) + 0.05 * rng.normal(size=int(0.6 * SR))).astype(np.float32)
+    expected = librosa.feature.mfcc(y=signal, sr=SR, center=False, **params).T
+    got = mfcc(signal, SR, **params)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_defaults_are_the_params_dataclass_defaults(rng):
+    signal = rng.normal(size=SR // 2).astype(np.float32)
+    defaults = AudioParams()
+    explicit = mfcc(
+        signal,
+        SR,
+        n_mfcc=defaults.n_mfcc,
+        n_fft=defaults.n_fft,
+        win_length=defaults.win_length,
+        hop_length=defaults.hop_length,
+        n_mels=defaults.n_mels,
+    )
+    np.testing.assert_array_equal(mfcc(signal, SR), explicit)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(1, 30),
+    coefficients=st.integers(1, 5),
+    length=st.integers(1, 30),
+    seed=st.integers(0, 2**16),
+)
+def test_pad_or_truncate_property(frames, coefficients, length, seed):
+    # shorter clips: every frame kept, as the last ones, zeros in front; longer: the tail is cut
+    features = np.random.default_rng(seed).normal(size=(frames, coefficients)).astype(np.float32) + 10
+    out = pad_or_truncate(features, length)
+    assert out.shape == (length, coefficients) and out.dtype == features.dtype
+    kept = min(frames, length)
+    np.testing.assert_array_equal(out[length - kept :], features[:kept])
+    assert np.all(out[: length - kept] == 0)
+    mask = speech_mask(np.array([frames]), length)[0]
+    assert mask.sum() == kept and np.all(mask == np.any(out != 0, axis=1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(2, 60),
+    coefficients=st.integers(1, 6),
+    scale=st.floats(0.1, 1000),
+    offset=st.floats(-100, 100),  # float32 input: keep |offset| / scale within a few thousand
+    seed=st.integers(0, 2**16),
+)
+def test_standardise_property(frames, coefficients, scale, offset, seed):
+    features = np.random.default_rng(seed).normal(offset, scale, size=(frames, coefficients))
+    z = standardise(features)
+    assert z.shape == features.shape and z.dtype == np.float32
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=2e-3)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=2e-3)

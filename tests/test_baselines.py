@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -108,3 +109,23 @@ def test_bad_baseline_arguments_raise(data):
         "linear_svm",
         "rbf_svm",
     )
+
+
+def test_svm_c_is_chosen_on_the_validation_speakers_never_the_test_speakers():
+    # learnable train and validation speakers; the test speakers' labels shifted by one
+    # class, so the well-fitted C scores 0 on test and a useless C (1e-6) scores more there:
+    # only a C chosen on validation gives C=10 with val UAR 1 and test accuracy 0
+    corpus = make_corpus(seed=11, signal=1.0, drop=0)
+    data = align_clips(corpus.index, corpus.caches)
+    labels = data.labels.copy()
+    test = data.splits == "test"
+    labels[test] = (labels[test] + 1) % 4
+    shifted = dataclasses.replace(data, labels=labels)
+    results = run_baselines(
+        shifted, label_names=corpus.label_names, feature_sets=["audio"], classifiers=["linear_svm"], c_grid=[10.0, 1e-6]
+    )
+    chosen = results["audio"]["linear_svm"]
+    assert chosen["C"] == 10.0 and chosen["val_uar"] == pytest.approx(1.0)
+    assert chosen["accuracy"] == 0.0
+    # and the majority baseline is the training split's majority, scored on the test clips
+    assert results["majority"]["class"] == corpus.label_names[0] and results["n"] == int(test.sum())

@@ -45,11 +45,11 @@ def test_label_sets():
     assert len(label_names("all8")) == 8
     merged = label_names("merged7")
     assert len(merged) == 7 and "calm" not in merged
-    assert emotion_label("calm", merged) == emotion_label("neutral", merged) == 0
-    assert emotion_label("calm", label_names("all8")) == 1
+    assert emotion_label("calm", merged, classes="merged7") == emotion_label("neutral", merged, classes="merged7") == 0
+    assert emotion_label("calm", label_names("all8"), classes="all8") == 1
     six = label_names("subset", ["surprised", "happy", "sad", "angry", "fearful", "disgust"])
     assert six == ["happy", "sad", "angry", "fearful", "disgust", "surprised"]
-    assert emotion_label("neutral", six) is None
+    assert emotion_label("neutral", six, classes="subset") is None
     with pytest.raises(ConfigError):
         label_names("subset", ["happy", "bored"])
     with pytest.raises(ConfigError):

@@ -7,12 +7,14 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from mmer.bundle import model_metadata, save_model_bundle
+from mmer.clips import align_clips
 from mmer.config import EvaluateParams, load_section
 from mmer.errors import ConfigError, DatasetError, ModelError
 from mmer.evaluation import (
     accuracy,
     classification_metrics,
     confusion_matrix,
+    evaluate_split,
     evaluate_stage,
     evaluation_report,
     macro_f1,
@@ -185,3 +187,30 @@ def test_evaluate_params():
     assert load_section(EvaluateParams, "evaluate", ROOT / "params.yaml").split == "test"
     with pytest.raises(ConfigError, match="evaluate.split"):
         EvaluateParams(split="train")
+
+
+def test_evaluate_split_takes_the_majority_class_from_the_training_speakers():
+    # a skewed training split (mostly "fearful") and a test split that is mostly "happy":
+    # the baseline must predict fearful on the test clips, whatever the model does
+    corpus = make_corpus(seed=5, drop=0)
+    data = align_clips(corpus.index, corpus.caches)
+    keep = (data.splits != "train") | (data.labels == 3) | (data.actors == 1)
+    two_fearful_tests = np.flatnonzero((data.splits == "test") & (data.labels == 3))[:2]
+    keep &= (data.splits != "test") | (data.labels == 0) | np.isin(np.arange(len(data)), two_fearful_tests)
+    skewed = data.take(keep)
+    train, test = skewed.split("train"), skewed.split("test")
+    assert np.bincount(train.labels).argmax() == 3 and np.bincount(test.labels).argmax() == 0
+    assert set(test.labels) == {0, 3}
+    model = build_model(
+        inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
+    )
+    metadata = model_metadata(
+        model, model_inputs="audio", label_names=corpus.label_names, feature_attrs={"audio": corpus.audio.attrs}
+    )
+    report, table = evaluate_split(skewed, model, metadata)
+    assert report["majority"]["class"] == "fearful"
+    assert report["majority"]["accuracy"] == pytest.approx(2 / len(test))  # the two fearful test clips
+    assert report["majority"]["uar"] == pytest.approx(1 / 2)  # fearful recall 1, happy recall 0
+    # the table and the report are about the test speakers, and only them
+    assert set(table["actor"]) == set(test.actors) == {6} and report["n"] == len(test) == len(table)
+    assert not set(skewed.split("val").actors) & set(test.actors)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.naive_faces import naive_face_crops
 from mmer import faces, speech
@@ -211,3 +213,23 @@ def test_real_clips_have_a_face_in_every_frame(real_av_dir, tmp_path):
         assert (np.abs(centres[:, 0] - 640) < 160).all() and (centres[:, 1] > 200).all() and (centres[:, 1] < 520).all()
         # a face crop is not the white wall
         assert result.crops.mean() < 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x0=st.floats(-200, 1400),
+    y0=st.floats(-200, 900),
+    width=st.floats(0.5, 1500),
+    height=st.floats(0.5, 1000),
+    margin=st.floats(0, 1),
+    image=st.tuples(st.integers(1, 800), st.integers(1, 1300)),
+)
+def test_square_box_stays_square_and_inside_the_frame(x0, y0, width, height, margin, image):
+    # any detector box (even one reaching past the edges) gives a square crop inside the frame
+    left, top, right, bottom = faces.square_box((x0, y0, x0 + width, y0 + height), margin=margin, image_shape=image)
+    assert all(isinstance(v, int) for v in (left, top, right, bottom))
+    side = right - left
+    assert side == bottom - top >= 1
+    assert 0 <= left and right <= image[1] and 0 <= top and bottom <= image[0]
+    wanted = max(1, round(max(width, height) * (1 + 2 * margin)))
+    assert side == min(wanted, *image)

@@ -360,6 +360,9 @@ def test_same_params_give_the_same_metrics(data, corpus):
     first, again = (train_model(data, label_names=corpus.label_names, **params) for _ in range(2))
     assert again.summary["val"]["loss"] == pytest.approx(first.summary["val"]["loss"], abs=1e-5)
     assert again.summary["history"]["loss"] == pytest.approx(first.summary["history"]["loss"], abs=1e-5)
+    # and training did something: the two epochs' losses differ (equal runs of a no-op would pass above)
+    first_loss, second_loss = first.summary["history"]["loss"]
+    assert abs(first_loss - second_loss) > 1e-3
 
 
 def test_mixup_and_label_smoothing_train_with_soft_labels(data, corpus):
@@ -441,17 +444,68 @@ def test_cv_stage_off_and_on(tmp_path):
     assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["folds.json", "summary.json"]
     assert json.loads((tmp_path / "cv" / "folds.json").read_text()) == []
 
-    summary = cv_stage(files.index_path, enabled=True, folds=(1,), epochs=1, **paths, **params)
-    [fold] = json.loads((tmp_path / "cv" / "folds.json").read_text())
-    assert fold["fold"] == 1 and fold["test_actors"] == ["3", "4"] and fold["val_actors"] == ["5", "6"]  # speaker names
-    assert fold["training"]["epochs_run"] == 1
-    assert fold["training"]["n_perturbed"] == fold["training"]["n_train"] // 2 > 0
-    assert (
-        summary["folds"] == [1]
-        and summary["accuracy"]["mean"] == pytest.approx(fold["accuracy"])
-        and summary["accuracy"]["std"] == 0.0
-    )
-    assert summary["majority_accuracy"]["mean"] == pytest.approx(fold["majority"]["accuracy"])
+    summary = cv_stage(files.index_path, enabled=True, folds=(1, 2), epochs=1, **paths, **params)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())
+    assert [f["fold"] for f in folds] == [1, 2]
+    assert folds[0]["test_actors"] == ["3", "4"] and folds[0]["val_actors"] == ["5", "6"]  # speaker names
+    assert folds[1]["test_actors"] == ["5", "6"] and folds[1]["val_actors"] == ["1", "2"]  # the next fold, modulo 3
+    for fold in folds:
+        assert not set(fold["test_actors"]) & set(fold["val_actors"])
+        assert fold["training"]["epochs_run"] == 1
+        assert fold["training"]["n_perturbed"] == fold["training"]["n_train"] // 2 > 0
+    # two folds: the mean and the (ddof=0) sd are numpy's over the folds' figures
+    assert summary["folds"] == [1, 2] and summary["n"] == sum(f["n"] for f in folds)
+    for key in ("accuracy", "macro_f1", "uar"):
+        values = [f[key] for f in folds]
+        assert summary[key] == pytest.approx({"mean": np.mean(values), "std": np.std(values)})
+        majority = [f["majority"][key] for f in folds]
+        assert summary[f"majority_{key}"] == pytest.approx({"mean": np.mean(majority), "std": np.std(majority)})
+    assert summary["majority_accuracy"]["std"] > 0  # the folds differ, so the sd is not a tautology
     assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary
     with pytest.raises(ConfigError, match="cv.folds"):
         cv_stage(files.index_path, enabled=True, folds=(7,), **paths, **params)
+
+
+@pytest.mark.parametrize(("n", "batch_size", "shuffle"), [(37, 8, True), (37, 8, False), (40, 10, True), (5, 16, True)])
+def test_every_epoch_uses_every_clip_exactly_once(n, batch_size, shuffle):
+    # clip identities, not labels: the rows carry their own index, and labels repeat
+    rows = np.arange(n)
+    batches = ClipBatches({"row": rows[:, None]}, rows % 3, batch_size=batch_size, seed=4, shuffle=shuffle)
+    for _ in range(3):
+        seen = np.concatenate([batches[b][0]["row"][:, 0] for b in range(len(batches))])
+        assert sorted(seen) == list(range(n))
+        assert all(len(batches[b][1]) <= batch_size for b in range(len(batches)))
+        labels = np.concatenate([batches[b][1] for b in range(len(batches))])
+        np.testing.assert_array_equal(labels, seen % 3)  # each label travels with its clip
+        batches.on_epoch_end()
+
+
+def test_label_smoothing_is_in_the_loss(data, corpus):
+    # known answer: the validation loss fit_model reports is the cross-entropy against
+    # smoothed targets, (1 - s) one-hot + s / k, of the returned model's probabilities
+    keras.utils.set_random_seed(0)
+    model = build_model(
+        inputs="audio",
+        n_classes=4,
+        audio_features_shape=data.arrays["audio_features"].shape[1:],
+        audio_units=4,
+        audio_dense=4,
+        head_units=4,
+    )
+    smoothing = 0.4
+    result = fit_model(
+        model,
+        data.split("train"),
+        data.split("val"),
+        epochs=6,
+        batch_size=16,
+        learning_rate=0.03,
+        label_smoothing=smoothing,
+    )
+    val = data.split("val")
+    probabilities = np.clip(model.predict(val.inputs(["audio_features"]), verbose=0), 1e-7, 1 - 1e-7)
+    targets = np.eye(4)[val.labels] * (1 - smoothing) + smoothing / 4
+    smoothed = float(np.mean(-(targets * np.log(probabilities)).sum(axis=1)))
+    plain = float(np.mean(-np.log(probabilities[np.arange(len(val)), val.labels])))
+    assert abs(smoothed - plain) > 0.05  # the two losses are told apart
+    assert result["val"]["loss"] == pytest.approx(smoothed, rel=1e-3)
