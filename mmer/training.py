@@ -647,6 +647,12 @@ def train_stage(
     return result
 
 
+def _speaker_list(speakers: Any) -> str:
+    """``[3, 4]``: sorted speaker names for a log line (numbers in numeric order)."""
+    names = sorted({str(s) for s in speakers}, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+    return "[" + ", ".join(names) + "]"
+
+
 def _mean_std(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
@@ -699,8 +705,8 @@ def cross_validate(
             "%s (fold %d): test actors %s, validation actors %s",
             fold_label,
             fold,
-            sorted(str(a) for a in set(data.split("test").actors)),
-            sorted(str(a) for a in set(data.split("val").actors)),
+            _speaker_list(data.split("test").actors),
+            _speaker_list(data.split("val").actors),
         )
         result = train_model(
             data,
@@ -722,7 +728,7 @@ def cross_validate(
         logger.info(
             "%s: test actors %s -> accuracy %.3f, UAR %.3f",
             fold_label,
-            report["test_actors"],
+            _speaker_list(report["test_actors"]),
             report["accuracy"],
             report["uar"],
         )
