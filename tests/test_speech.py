@@ -62,7 +62,7 @@ def test_log_mel_frames_match_mfcc_and_find_the_tone():
 def test_feature_options_columns_and_normalisation(rng):
     signal = tone(300.0) + 0.01 * rng.normal(size=SR // 2).astype(np.float32)
     raw = audio.clip_mfcc(signal, SR, normalise="none")
-    np.testing.assert_array_equal(raw, audio.mfcc(signal, SR))
+    np.testing.assert_array_equal(raw, audio.mfcc(signal - np.float32(signal.mean()), SR))  # DC removed first
     assert abs(audio.clip_mfcc(signal, SR).mean()) < 1e-5
     assert (
         audio.clip_mfcc(signal, SR, features="logmel", n_mels=32, deltas=True).shape[1]
