@@ -100,6 +100,11 @@ def test_training_outputs(repo):
     assert "majority" in json.dumps(metrics)
     predictions = pd.read_csv(repo / "metrics/predictions.csv", dtype={"clip_id": str})
     assert len(predictions) == metrics["n"] and {"actual", "predicted"} <= set(predictions.columns)
+    # evaluate scored the test speakers' clips and nothing else
+    index = pd.read_csv(repo / "data/index.csv", dtype={"clip_id": str, "actor": str})
+    test = index[index["split"] == "test"]
+    assert set(predictions["clip_id"]) <= set(test["clip_id"])
+    assert set(predictions["actor"].astype(str)) == set(test["actor"])
     assert (repo / "metrics/train/metrics.json").is_file()
     assert (repo / "metrics/baselines.json").is_file()
     assert (repo / "metrics/confusion.png").stat().st_size > 5_000

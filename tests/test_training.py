@@ -2,6 +2,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -323,6 +324,12 @@ def test_train_stage_writes_model_metadata_and_dvclive_files(tmp_path, corpus):
         label_names=corpus.label_names,
         **params,
     )
+
+    # the default single-model path validates on the index's validation speakers, never a test speaker
+    index = pd.read_csv(files.index_path, dtype={"actor": str})
+    by_split = {s: set(index.loc[index["split"] == s, "actor"]) for s in ("train", "val", "test")}
+    assert set(result.summary["val_actors"]) == by_split["val"] and by_split["test"]
+    assert not set(result.summary["val_actors"]) & by_split["test"]
 
     meta = json.loads(model_path.with_suffix(".json").read_text())
     assert meta["label_names"] == corpus.label_names and meta["model_inputs"] == "av"
