@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +141,17 @@ def parse_ravdess(path: str | Path) -> ClipName:
     )
 
 
+def _outside(*fields: tuple[str, str, Iterable[str]]) -> list[str]:
+    """``"<field> <value> not one of <choices>"`` for each field whose value is not a choice."""
+    return [f"{name} {value} not one of {' '.join(choices)}" for name, value, choices in fields if value not in choices]
+
+
+def _reject(path: str | Path, corpus: str, problems: Sequence[str]) -> None:
+    """Raise the one error of a name whose fields are out of their ranges."""
+    if problems:
+        raise DatasetError(f"{path}: not a valid {corpus} name: {'; '.join(problems)}")
+
+
 def parse_cremad(path: str | Path) -> ClipName:
     """``1001_DFA_ANG_XX.flv``: speaker 1001-1091, sentence, emotion, level (LO/MD/HI/XX).
 
@@ -151,17 +162,11 @@ def parse_cremad(path: str | Path) -> ClipName:
     if not match:
         raise DatasetError(f"{path}: not a CREMA-D name (expected like 1001_DFA_ANG_XX)")
     speaker, sentence, emotion, level = match.groups()
-    problems = []
-    if not 1001 <= int(speaker) <= 1091:
-        problems.append(f"speaker {speaker} not in 1001-1091")
-    if sentence not in CREMAD_SENTENCES:
-        problems.append(f"sentence {sentence} not one of {' '.join(CREMAD_SENTENCES)}")
-    if emotion not in CREMAD_EMOTIONS:
-        problems.append(f"emotion {emotion} not one of {' '.join(CREMAD_EMOTIONS)}")
-    if level not in CREMAD_LEVELS:
-        problems.append(f"level {level} not one of {' '.join(CREMAD_LEVELS)}")
-    if problems:
-        raise DatasetError(f"{path}: not a valid CREMA-D name: {'; '.join(problems)}")
+    problems = [] if 1001 <= int(speaker) <= 1091 else [f"speaker {speaker} not in 1001-1091"]
+    problems += _outside(
+        ("sentence", sentence, CREMAD_SENTENCES), ("emotion", emotion, CREMAD_EMOTIONS), ("level", level, CREMAD_LEVELS)
+    )
+    _reject(path, "CREMA-D", problems)
     return ClipName(
         clip_id=stem,
         corpus="cremad",
@@ -190,8 +195,7 @@ def parse_savee(path: str | Path) -> ClipName:
         problems.append(f"speaker {speaker or '(none)'} not one of {' '.join(SAVEE_SPEAKERS)}")
     if not 1 <= int(number) <= (30 if emotion == "n" else 15):
         problems.append(f"number {number} not in 01-{30 if emotion == 'n' else 15}")
-    if problems:
-        raise DatasetError(f"{path}: not a valid SAVEE name: {'; '.join(problems)}")
+    _reject(path, "SAVEE", problems)
     clip_id = f"{speaker}_{emotion}{number}"
     return ClipName(
         clip_id=clip_id,
@@ -213,15 +217,10 @@ def parse_emodb(path: str | Path) -> ClipName:
     if not match:
         raise DatasetError(f"{path}: not an EmoDB name (expected like 03a01Wa)")
     speaker, text, emotion, version = match.groups()
-    problems = []
-    if speaker not in EMODB_SPEAKERS:
-        problems.append(f"speaker {speaker} not one of {' '.join(EMODB_SPEAKERS)}")
-    if text not in EMODB_TEXTS:
-        problems.append(f"text {text} not one of {' '.join(EMODB_TEXTS)}")
-    if emotion not in EMODB_EMOTIONS:
-        problems.append(f"emotion letter {emotion} not one of {' '.join(EMODB_EMOTIONS)}")
-    if problems:
-        raise DatasetError(f"{path}: not a valid EmoDB name: {'; '.join(problems)}")
+    problems = _outside(
+        ("speaker", speaker, EMODB_SPEAKERS), ("text", text, EMODB_TEXTS), ("emotion letter", emotion, EMODB_EMOTIONS)
+    )
+    _reject(path, "EmoDB", problems)
     return ClipName(
         clip_id=stem,
         corpus="emodb",
@@ -243,13 +242,7 @@ def parse_tess(path: str | Path) -> ClipName:
         raise DatasetError(f"{path}: not a TESS name (expected like OAF_back_angry)")
     speaker, word, emotion = match.groups()
     speaker, emotion = speaker.upper(), emotion.lower()
-    problems = []
-    if speaker not in TESS_SPEAKERS:
-        problems.append(f"speaker {speaker} not one of {' '.join(TESS_SPEAKERS)}")
-    if emotion not in TESS_EMOTIONS:
-        problems.append(f"emotion {emotion} not one of {' '.join(TESS_EMOTIONS)}")
-    if problems:
-        raise DatasetError(f"{path}: not a valid TESS name: {'; '.join(problems)}")
+    _reject(path, "TESS", _outside(("speaker", speaker, TESS_SPEAKERS), ("emotion", emotion, TESS_EMOTIONS)))
     clip_id = f"{speaker}_{word.lower()}_{emotion}"
     return ClipName(
         clip_id=clip_id,

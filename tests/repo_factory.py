@@ -142,3 +142,15 @@ def tree_digests(folder: Path) -> dict[str, str]:
 def part_files(repo: Path) -> list[Path]:
     """Temporary files of unfinished atomic writes (``.NAME.XXXX.part``) outside .git and .dvc."""
     return sorted(p for p in repo.rglob("*.part") if not {".git", ".dvc"} & set(p.relative_to(repo).parts))
+
+
+def tiny_demo_corpus(repo: Path, *, actors: str, seed: int = 0) -> None:
+    """The tiny generated corpus in ``repo/data/raw`` (actors 5 validate, 6 test), one job, 2 epochs."""
+    run(
+        [sys.executable, "-m", "mmer", "-q", "synth", "--out", "data/raw", "--preset", "tiny"]
+        + ["--actors", actors, "--seed", str(seed)],
+        repo,
+    )
+    set_params(
+        repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2}
+    )

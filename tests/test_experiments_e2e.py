@@ -21,7 +21,7 @@ import pytest
 
 import repo_factory
 from conftest import ROOT
-from repo_factory import commit, make_repo, set_params
+from repo_factory import commit, make_repo, tiny_demo_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -54,27 +54,7 @@ def numbers_on_both_sides(diff: dict, path: str, key: str) -> tuple[float, float
 def repo(tmp_path_factory) -> Path:
     """A fresh clone after `make demo`: the pipeline ran, nothing was committed, the baseline was saved."""
     repo = make_repo(tmp_path_factory.mktemp("exps"))
-    run(
-        [
-            sys.executable,
-            "-m",
-            "mmer",
-            "-q",
-            "synth",
-            "--out",
-            "data/raw",
-            "--preset",
-            "tiny",
-            "--actors",
-            "1-6",
-            "--seed",
-            "0",
-        ],
-        repo,
-    )
-    set_params(
-        repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2}
-    )
+    tiny_demo_corpus(repo, actors="1-6")
     commit(repo, "tiny corpus pipeline")
     run(["dvc", "repro"], repo)
     save = makefile_recipe("demo", "exp save")

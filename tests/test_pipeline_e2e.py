@@ -8,7 +8,6 @@ that `dvc exp run -S train.epochs=1` reruns only training and evaluation and sho
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ import yaml
 from mmer.featurefile import read_cache
 
 import repo_factory
-from repo_factory import commit, make_repo, ran, set_params
+from repo_factory import commit, make_repo, ran, set_params, tiny_demo_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -40,27 +39,7 @@ def lock_outs(repo: Path, stage: str) -> list:
 def repo(tmp_path_factory) -> Path:
     repo = make_repo(tmp_path_factory.mktemp("e2e"))
     run(["dvc", "config", "core.autostage", "true"], repo)
-    run(
-        [
-            sys.executable,
-            "-m",
-            "mmer",
-            "-q",
-            "synth",
-            "--out",
-            "data/raw",
-            "--preset",
-            "tiny",
-            "--actors",
-            TINY_ACTORS,
-            "--seed",
-            "0",
-        ],
-        repo,
-    )
-    set_params(
-        repo, index={"val_actors": [5], "test_actors": [6]}, trim={"jobs": 1}, faces={"jobs": 1}, train={"epochs": 2}
-    )
+    tiny_demo_corpus(repo, actors=TINY_ACTORS)
     commit(repo, "tiny corpus pipeline")
     run(["dvc", "repro"], repo)
     commit(repo, "baseline results")
