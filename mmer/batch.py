@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from mmer.errors import DatasetError, MmerError
+from mmer.errors import ConfigError, DatasetError, MmerError
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class BatchResult:
         return f"{stage}: {len(self.results)} done, {len(self.failures)} failed" + (f" ({reasons})" if reasons else "")
 
 
-def _guarded(func: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
+def guarded(func: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
+    """``(True, func(item))``, or ``(False, (kind, reason))`` when it raised: one clip's outcome."""
     try:
         return True, func(item)
     except MmerError as err:
@@ -75,8 +76,10 @@ def map_clips(
     initializer: Callable[..., None] | None = None,
     initargs: Iterable[Any] = (),
     progress: bool = True,
+    executor: str = "local",
+    address: str = "",
 ) -> BatchResult:
-    """Apply ``func`` to every item, in a process pool when ``jobs > 1``.
+    """Apply ``func`` to every item, in a process pool when ``jobs > 1``, or on a Dask cluster.
 
     Parameters
     ----------
@@ -94,25 +97,49 @@ def map_clips(
         Run once per worker, e.g. to create one face detector per worker.
     progress : bool
         Show a tqdm bar.
+    executor : str
+        ``local`` (this machine: the process pool above) or ``dask`` (:func:`mmer.executors.map_on_dask`:
+        the same outcomes, in the same order).
+    address : str
+        With ``dask``: empty starts a cluster of ``jobs`` workers inside this process; a scheduler
+        address (``tcp://host:8786``) or scheduler file joins a running one.
 
     Returns
     -------
     BatchResult
     """
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"batch.executor must be one of ['local', 'dask'], not {executor!r}")
     out = BatchResult()
     bar = tqdm(total=len(items), desc=stage, unit="clip", disable=not progress)
     outcomes: Iterable[tuple[bool, Any]]
-    if jobs <= 1:
+    counted = False  # the bar already moved as clips finished (the dask executor)
+    executor_pool = None
+    if executor == "dask":
+        from mmer.executors import map_on_dask  # distributed is imported only when asked for
+
+        outcomes = map_on_dask(
+            func,
+            items,
+            keys=keys,
+            stage=stage,
+            address=address,
+            jobs=jobs,
+            initializer=initializer,
+            initargs=tuple(initargs),
+            on_done=bar.update,
+        )
+        counted = True
+    elif jobs <= 1:
         if initializer is not None:
             initializer(*initargs)
-        outcomes = (_guarded(func, item) for item in items)
-        executor = None
+        outcomes = (guarded(func, item) for item in items)
     else:
-        executor = ProcessPoolExecutor(
+        executor_pool = ProcessPoolExecutor(
             max_workers=jobs, mp_context=pool_context(), initializer=initializer, initargs=tuple(initargs)
         )
         chunksize = max(1, min(8, len(items) // (jobs * 8) or 1))
-        outcomes = executor.map(_guarded, [func] * len(items), items, chunksize=chunksize)
+        outcomes = executor_pool.map(guarded, [func] * len(items), items, chunksize=chunksize)
     try:
         for key, path, (ok, value) in zip(keys, paths, outcomes):
             if ok:
@@ -121,11 +148,12 @@ def map_clips(
                 kind, reason = value
                 out.failures.append({"clip_id": key, "path": path, "stage": stage, "kind": kind, "reason": reason})
                 logger.debug("%s: %s failed: %s", stage, path, value)
-            bar.update()
+            if not counted:
+                bar.update()
     finally:
         bar.close()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        if executor_pool is not None:
+            executor_pool.shutdown(cancel_futures=True)
     logger.info("%s", out.summary(stage))
     return out
 

@@ -224,6 +224,26 @@ class FacesParams:
             raise ConfigError(f"faces.margin must be 0 or more, not {self.margin!r}")
 
 
+EXECUTORS = ("local", "dask")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchParams:
+    """Where the per-clip map of ``trim``, ``audio_features`` and ``face_crops`` runs.
+
+    Not a DVC param of any stage: the outputs are bit-identical on every executor, so
+    switching executors reruns nothing (``dvc repro -f`` or ``dvc exp run -f`` forces it).
+    """
+
+    executor: str = "local"  # local (a process pool on this machine) | dask
+    address: str = ""  # dask: empty = a cluster started inside the stage; tcp://host:8786 or a scheduler file joins one
+
+    def __post_init__(self) -> None:
+        _check_choice("batch", "executor", self.executor, EXECUTORS)
+        if self.address and self.executor != "dask":
+            raise ConfigError(f"batch.address ({self.address!r}) is only read with batch.executor: dask")
+
+
 _SCALARS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
@@ -481,6 +501,7 @@ SECTIONS: dict[str, type] = {
     "trim": TrimParams,
     "audio": AudioParams,
     "faces": FacesParams,
+    "batch": BatchParams,
     "model": ModelParams,
     "train": TrainParams,
     "augment": AugmentParams,

@@ -37,3 +37,7 @@ class NoFaceError(MediaError):
 
 class ModelError(MmerError):
     """A saved model is missing, unreadable or does not fit the features or labels given."""
+
+
+class ExecutorError(MmerError):
+    """The executor of a batch (a Dask cluster) cannot be reached or lost work it could not redo."""

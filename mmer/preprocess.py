@@ -19,7 +19,7 @@ import pandas as pd
 
 from mmer import audio, faces, media, speech
 from mmer.batch import BatchResult, check_failed_share, map_clips
-from mmer.config import AudioParams, FacesParams, SpanParams, TrimParams, cpu_jobs
+from mmer.config import AudioParams, BatchParams, FacesParams, SpanParams, TrimParams, cpu_jobs
 from mmer.corpus import read_index
 from mmer.errors import NoAudioError
 from mmer.featurefile import write_cache
@@ -112,11 +112,13 @@ def trim_stage(
     params: TrimParams = TrimParams(),
     progress: bool = True,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+    batch: BatchParams = BatchParams(),
 ) -> pd.DataFrame:
     """Stage ``trim``: find each clip's speech span and write the span's audio as a wav.
 
     Clips seen before (same bytes, same params, same code) come from the per-clip cache in
-    ``cache_dir`` (None: no cache). Returns the spans table (also written to ``spans_path``).
+    ``cache_dir`` (None: no cache). ``batch`` says where the clips are mapped (the outputs do
+    not depend on it). Returns the spans table (also written to ``spans_path``).
     """
     index = read_index(index_path)
     wav_dir = Path(wav_dir)
@@ -136,6 +138,8 @@ def trim_stage(
         stage="trim",
         jobs=cpu_jobs(params.jobs),
         progress=progress,
+        executor=batch.executor,
+        address=batch.address,
     )
     rows = [{"clip_id": clip_id, **span} for clip_id, span in result.results.items()]
     spans = pd.DataFrame(rows, columns=SPAN_COLUMNS)
@@ -166,6 +170,7 @@ def audio_features_stage(
     span: SpanParams = SpanParams(),
     max_failed_share: float = TrimParams.max_failed_share,
     progress: bool = True,
+    batch: BatchParams = BatchParams(),
 ) -> None:
     """Stage ``audio_features``: MFCCs of every span wav -> ``features/audio.h5``.
 
@@ -194,10 +199,11 @@ def audio_features_stage(
         keys=list(with_audio["clip_id"]),
         paths=list(with_audio["path"]),
         stage="audio_features",
-        jobs=cpu_jobs(0)
-        if params.perturbations
-        else 1,  # a few ms per clip: a pool would cost more than it saves, unless perturbing
+        # a few ms per clip: a local pool would cost more than it saves, unless perturbing
+        jobs=cpu_jobs(0) if params.perturbations or batch.executor != "local" else 1,
         progress=progress,
+        executor=batch.executor,
+        address=batch.address,
     )
     clip_ids = [c for c in with_audio["clip_id"] if c in result.results]
     if params.normalise == "speaker" and clip_ids:
@@ -270,10 +276,12 @@ def face_crops_stage(
     span: SpanParams = SpanParams(),
     progress: bool = True,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+    batch: BatchParams = BatchParams(),
 ) -> None:
     """Stage ``face_crops``: MediaPipe face crops of frames inside each span -> ``features/video.h5``.
 
     Clips seen before (same bytes, span, params and code) come from the per-clip cache.
+    ``batch`` says where the clips are mapped (the outputs do not depend on it).
     """
     index = read_index(index_path)
     spans = read_spans(spans_path)
@@ -294,6 +302,8 @@ def face_crops_stage(
         initializer=faces.init_worker,
         initargs=(params.model, params.min_confidence),
         progress=progress,
+        executor=batch.executor,
+        address=batch.address,
     )
     clip_ids = [c for c in clips["clip_id"] if c in result.results]
     crops = [result.results[c] for c in clip_ids]

@@ -2,7 +2,7 @@
 
 import argparse
 
-from mmer.config import AudioParams, SpanParams, TrimParams, load_section
+from mmer.config import AudioParams, BatchParams, SpanParams, TrimParams, load_section
 from mmer.logs import setup_logging
 from mmer.preprocess import audio_features_stage
 
@@ -26,4 +26,5 @@ if __name__ == "__main__":
         params=load_section(AudioParams, "audio"),
         span=load_section(SpanParams, "span"),
         max_failed_share=load_section(TrimParams, "trim").max_failed_share,
+        batch=load_section(BatchParams, "batch"),
     )

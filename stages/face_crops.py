@@ -2,7 +2,7 @@
 
 import argparse
 
-from mmer.config import FacesParams, SpanParams, load_section
+from mmer.config import BatchParams, FacesParams, SpanParams, load_section
 from mmer.logs import setup_logging
 from mmer.preprocess import face_crops_stage
 
@@ -23,4 +23,5 @@ if __name__ == "__main__":
         metrics_path=args.metrics,
         params=load_section(FacesParams, "faces"),
         span=load_section(SpanParams, "span"),
+        batch=load_section(BatchParams, "batch"),
     )

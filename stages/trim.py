@@ -2,7 +2,7 @@
 
 import argparse
 
-from mmer.config import SpanParams, TrimParams, load_section
+from mmer.config import BatchParams, SpanParams, TrimParams, load_section
 from mmer.logs import setup_logging
 from mmer.preprocess import trim_stage
 
@@ -23,4 +23,5 @@ if __name__ == "__main__":
         metrics_path=args.metrics,
         span=load_section(SpanParams, "span"),
         params=load_section(TrimParams, "trim"),
+        batch=load_section(BatchParams, "batch"),
     )
