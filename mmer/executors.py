@@ -79,7 +79,7 @@ def _connect(address: str, jobs: int) -> tuple[Any, Any]:
             n_workers=max(1, jobs),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never fails on a busy 8787
             silence_logs=logging.WARNING,
         )
         return Client(cluster), cluster
