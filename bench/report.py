@@ -20,6 +20,8 @@ PREPROCESS_ROWS = (
     ("audio_features", "audio_features"),
     ("face_crops", "face_crops"),
     ("**trim + audio_features + face_crops**", "trim_audio_faces"),
+    ("face crops before issue 15 (TensorFlow loaded per worker, ffmpeg's decoder threads)", "before_face_crops"),
+    ("trim + audio_features + face crops before issue 15", "trim_audio_before"),
     ("naive face crops (decode and detect every frame)", "naive_face_crops"),
     ("trim + audio_features + naive face crops", "trim_audio_naive"),
 )
@@ -34,6 +36,8 @@ FIGURE_KEYS = (
     ),
     "preprocess.face_crops_speedup_vs_naive",
     "preprocess.pipeline_speedup_vs_naive",
+    "preprocess.face_crops_speedup_vs_before",
+    "preprocess.pipeline_speedup_vs_before",
     "preprocess.seconds_for_1440_clips",
     "train.seconds_per_epoch",
     "train.first_epoch_s",
@@ -110,6 +114,9 @@ def _preprocess(section: Mapping[str, Any]) -> list[str]:
         "",
         f"face_crops is {_num(section.get('face_crops_speedup_vs_naive'), 1)}x as fast as decoding and detecting every frame; "
         f"trim + audio_features + face_crops {_num(section.get('pipeline_speedup_vs_naive'), 1)}x as fast as the same with it.",
+        f"Against mmer's face crops before issue 15, timed in the same runs: face_crops "
+        f"{_num(section.get('face_crops_speedup_vs_before'))}x, trim + audio_features + face_crops "
+        f"{_num(section.get('pipeline_speedup_vs_before'))}x as fast.",
         f"{target.get('clips', 1440)} clips: {_num(section.get('seconds_for_1440_clips'), 0)} s"
         f"{' (extrapolated from ' + str(together.get('clips', '?')) + ' clips)' if section.get('extrapolated') else ''}; "
         f"target under {_num(target.get('seconds'), 0)} s (>= {_num(target.get('clips_per_s'), 1)} clips/s) in under "

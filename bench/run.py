@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.before_faces import before_face_crops, init_worker_before
 from bench.naive_faces import naive_face_crops
 from mmer import __version__
 from mmer.errors import ConfigError, MmerError
@@ -94,7 +95,7 @@ TARGET_PEAK_MB = 2048.0
 
 PARTS = ("preprocess", "train", "predict", "dvc", "incremental")
 PREPROCESS_STAGES = ("unpack", "index", "trim", "audio_features", "face_crops", "samples")
-FACE_STAGES = ("face_crops", "naive_face_crops")
+FACE_STAGES = ("face_crops", "before_face_crops", "naive_face_crops")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -396,11 +397,19 @@ def run_worker(job: dict[str, Any], *, workdir: Path, name: str) -> dict[str, An
     return json.loads(result_path.read_text())
 
 
-def naive_face_crops_stage(
-    index_path: Path, spans_path: Path, *, out_path: Path, params: Any, jobs: int
-) -> dict[str, int]:
-    """The ``face_crops`` stage with :func:`mmer.faces.naive_face_crops` as the per-clip function.
+REFERENCE_FACES = {  # stage name: (per-clip function, worker initializer or None for mmer.faces.init_worker)
+    "naive_face_crops": (naive_face_crops, None),
+    "before_face_crops": (before_face_crops, init_worker_before),
+}
 
+
+def reference_face_crops_stage(
+    index_path: Path, spans_path: Path, *, out_path: Path, params: Any, jobs: int, method: str
+) -> dict[str, int]:
+    """The ``face_crops`` stage with a reference per-clip function of :data:`REFERENCE_FACES`.
+
+    ``naive_face_crops`` (:func:`bench.naive_faces.naive_face_crops`: decode and detect every
+    frame) or ``before_face_crops`` (:mod:`bench.before_faces`: mmer's method before issue 15).
     Same pool, detector per worker and cache file as :func:`mmer.preprocess.face_crops_stage`;
     for the comparison only. Returns the counts done and failed.
     """
@@ -410,19 +419,18 @@ def naive_face_crops_stage(
     from mmer.featurefile import write_cache
     from mmer.preprocess import VIDEO_MODALITIES, read_spans, star_call
 
+    per_clip, initializer = REFERENCE_FACES[method]
     index, spans = read_index(index_path), read_spans(spans_path)
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
-    crop = functools.partial(
-        naive_face_crops, frames_per_clip=params.frames_per_clip, size=params.size, margin=params.margin
-    )
+    crop = functools.partial(per_clip, frames_per_clip=params.frames_per_clip, size=params.size, margin=params.margin)
     result = map_clips(
         functools.partial(star_call, crop),
         list(zip(clips["path"], clips["start_s"], clips["end_s"])),
         keys=list(clips["clip_id"]),
         paths=list(clips["path"]),
-        stage="naive_face_crops",
+        stage=method,
         jobs=jobs,
-        initializer=faces.init_worker,
+        initializer=initializer or faces.init_worker,
         initargs=(params.model, params.min_confidence),
         progress=False,
     )
@@ -445,7 +453,7 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
     stage finds modules (MediaPipe, TensorFlow) already imported by an earlier one.
 
     ``job``: ``index``, ``out_dir``, ``stages`` (of trim, audio_features, face_crops,
-    naive_face_crops), ``params`` (file or None), ``jobs`` and ``cache_dir`` (None: no
+    before_face_crops, naive_face_crops), ``params`` (file or None), ``jobs`` and ``cache_dir`` (None: no
     per-clip cache).
     """
     from mmer import preprocess
@@ -493,14 +501,15 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
             progress=False,
             cache_dir=cache_dir,
         ),
-        "naive_face_crops": lambda: (out / "naive_face_crops.json").write_text(
-            json.dumps(
-                naive_face_crops_stage(
-                    index, spans, out_path=out / "video_naive.h5", params=faces_params, jobs=job["jobs"]
-                )
-            )
-        ),
     }
+
+    def reference_faces(method: str) -> None:
+        counts = reference_face_crops_stage(
+            index, spans, out_path=out / f"video_{method}.h5", params=faces_params, jobs=job["jobs"], method=method
+        )
+        (out / f"{method}.json").write_text(json.dumps(counts))
+
+    runners.update({method: functools.partial(reference_faces, method) for method in REFERENCE_FACES})
     unknown = sorted(set(job["stages"]) - set(runners))
     if unknown:
         raise ConfigError(f"unknown stages {unknown}; known: {sorted(runners)}")
@@ -701,15 +710,15 @@ def run_stages(
 
 
 def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> tuple[dict[str, Any], Path]:
-    """Throughput and peak memory of trim, audio_features, face_crops and the naive face crops.
+    """Throughput and peak memory of trim, audio_features, face_crops and the reference face crops.
 
     Returns the section and the folder of the last run's outputs (features, spans).
     """
     runs: list[dict[str, Any]] = []
     out_dir = options.workdir / "preprocess"
     for repeat in range(options.repeats):
-        # alternate which face approach runs first, so neither always gets the warmer page cache
-        faces_order = FACE_STAGES if repeat % 2 == 0 else FACE_STAGES[::-1]
+        # rotate which face approach runs first, so none always gets the warmer page cache
+        faces_order = FACE_STAGES[repeat % len(FACE_STAGES) :] + FACE_STAGES[: repeat % len(FACE_STAGES)]
         shutil.rmtree(out_dir, ignore_errors=True)
         logger.info(
             "preprocess: run %d of %d (%d clips, %d workers)", repeat + 1, options.repeats, n_clips, options.jobs
@@ -735,6 +744,9 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
     stages["trim_audio_naive"] = stage_figures(
         [combined(r, ("trim", "audio_features", "naive_face_crops")) for r in runs], n_clips
     )
+    stages["trim_audio_before"] = stage_figures(
+        [combined(r, ("trim", "audio_features", "before_face_crops")) for r in runs], n_clips
+    )
     together = stages["trim_audio_faces"]
     extrapolated = n_clips < TARGET_CLIPS
     section = {
@@ -746,6 +758,11 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
             stages["naive_face_crops"]["seconds"] / stages["face_crops"]["seconds"], 2
         ),
         "pipeline_speedup_vs_naive": rounded(stages["trim_audio_naive"]["seconds"] / together["seconds"], 2),
+        # today's method against mmer's before issue 15, timed in the same runs (target: 10 clips/s from 6.39)
+        "face_crops_speedup_vs_before": rounded(
+            stages["before_face_crops"]["seconds"] / stages["face_crops"]["seconds"], 2
+        ),
+        "pipeline_speedup_vs_before": rounded(stages["trim_audio_before"]["seconds"] / together["seconds"], 2),
         f"seconds_for_{TARGET_CLIPS}_clips": rounded(TARGET_CLIPS / together["clips_per_s"], 1),
         "extrapolated": extrapolated,
         "note": (

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 
 import cv2
 import numpy as np
@@ -45,6 +46,26 @@ class FaceDetectorOptions:
 
     model: str = FacesParams.model
     min_confidence: float = FacesParams.min_confidence
+
+
+def _import_face_detection() -> ModuleType:
+    """MediaPipe's face detection solution, imported without TensorFlow.
+
+    ``import mediapipe`` imports TensorFlow when it is installed, only to decorate its API
+    documentation (``mediapipe.tasks.python.core.optional_dependencies``; it falls back to a
+    no-op without it): 3-7 s of CPU and hundreds of MB per worker process, for nothing the
+    detector uses. TensorFlow is hidden while mediapipe loads (unless this process loaded it
+    already), then visible again.
+    """
+    hide = "tensorflow" not in sys.modules and "mediapipe" not in sys.modules
+    if hide:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment] - `import tensorflow` raises ModuleNotFoundError
+    try:
+        from mediapipe.python.solutions import face_detection
+    finally:
+        if hide and sys.modules.get("tensorflow", 0) is None:
+            del sys.modules["tensorflow"]
+    return face_detection
 
 
 @dataclass(frozen=True)
@@ -76,8 +97,7 @@ class FaceDetector:
     def __init__(self, options: FaceDetectorOptions | None = None) -> None:
         # MediaPipe's C++ prints start-up lines on stderr when the graph is built and first run
         with native_stderr_filtered():
-            from mediapipe.python.solutions import face_detection
-
+            face_detection = _import_face_detection()
             self.options = options or FaceDetectorOptions()
             self._detection = face_detection.FaceDetection(
                 model_selection=FACE_MODELS[self.options.model], min_detection_confidence=self.options.min_confidence
@@ -343,6 +363,7 @@ def clip_face_crops(
     size: int = FacesParams.size,
     margin: float = FacesParams.margin,
     max_side: int | None = None,
+    threads: int = 0,
 ) -> FaceCrops:
     """Per-clip function of the ``face_crops`` stage: crops of frames evenly spaced in a span.
 
@@ -359,6 +380,9 @@ def clip_face_crops(
         Params ``faces.*``.
     max_side : int, optional
         Decode frames scaled down to this longer side (boxes then refer to that size).
+    threads : int
+        Decoder threads (:func:`mmer.media.read_frames`): 1 when every core runs a worker of
+        its own, 0 (ffmpeg's choice) for one clip alone. The crops do not depend on it.
 
     Raises
     ------
@@ -368,7 +392,7 @@ def clip_face_crops(
         No sampled frame has a face.
     """
     times = media.frame_times(start_s, end_s, frames_per_clip)
-    frames = media.read_frames(path, times, max_side=max_side)
+    frames = media.read_frames(path, times, max_side=max_side, threads=threads)
     crops = face_crops(frames, worker_detector(), size=size, margin=margin, source=path)
     crops.times_s = times
     return crops

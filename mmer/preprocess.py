@@ -288,17 +288,20 @@ def face_crops_stage(
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
     crop_params = {"frames_per_clip": params.frames_per_clip, "size": params.size, "margin": params.margin}
     cache_params = {**crop_params, "model": params.model, "min_confidence": params.min_confidence}
+    jobs = cpu_jobs(params.jobs)
+    # a worker per core (or a cluster's single-thread workers) decodes with one thread: same frames, less CPU
+    threads = 1 if jobs >= cpu_jobs(0) or batch.executor != "local" else 0
     cache = (
         ClipCache.for_stage("face_crops", cache_params, modules=(media, faces), base=cache_dir) if cache_dir else None
     )
-    crop = functools.partial(cached_face_crops, cache=cache, **crop_params)
+    crop = functools.partial(cached_face_crops, cache=cache, threads=threads, **crop_params)
     result = map_clips(
         functools.partial(star_call, crop),
         list(zip(clips["path"], clips["start_s"], clips["end_s"])),
         keys=list(clips["clip_id"]),
         paths=list(clips["path"]),
         stage="face_crops",
-        jobs=cpu_jobs(params.jobs),
+        jobs=jobs,
         initializer=faces.init_worker,
         initargs=(params.model, params.min_confidence),
         progress=progress,
