@@ -18,6 +18,12 @@ deviation of accuracy, UAR and macro-F1 over the folds, and the majority baselin
     mmer report                     # runs dvc exp show --json itself
     mmer report --base best-one-model --out table.md
     dvc exp show --json > exps.json && mmer report --input exps.json
+
+Folds run side by side (one queued experiment or one machine per fold, ``cv.folds=[k]``)
+merge into the serial run's files with ``mmer report --merge RUN ... --out-dir metrics/cv``
+(:func:`merge_fold_runs`)::
+
+    mmer report --merge fold0 fold1 fold2 fold3 fold4 fold5
 """
 
 from __future__ import annotations
@@ -44,6 +50,78 @@ HEADLINE_KEYS = ("accuracy", "uar")
 
 
 # ---------------------------------------------------------------- what the stages write
+
+
+def cv_summary(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``metrics/cv/summary.json`` from the folds' reports, in their order: the folds run, the
+    clips tested, mean and standard deviation (ddof=0) of each metric and of the majority baseline.
+
+    The ``cv`` stage and :func:`merge_fold_runs` (folds run side by side) both call it, so a
+    cross-validation spread over several runs gives the serial run's summary.
+    """
+    import numpy as np
+
+    from mmer.evaluation import METRIC_KEYS
+
+    def spread(values: Sequence[float]) -> dict[str, float]:
+        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+    summary: dict[str, Any] = {
+        "enabled": True,
+        "folds": [int(r["fold"]) for r in per_fold],
+        "n": int(sum(r["n"] for r in per_fold)),
+    }
+    for key in METRIC_KEYS:
+        summary[key] = spread([r[key] for r in per_fold])
+        summary[f"majority_{key}"] = spread([r["majority"][key] for r in per_fold])
+    return summary
+
+
+def fold_run_reports(source: str, cwd: str | Path | None = None) -> list[dict[str, Any]]:
+    """The per-fold reports of one run: a ``folds.json`` file, a folder holding one, or an experiment
+    name or Git revision (its ``metrics/cv/folds.json``)."""
+    path = Path(cwd or ".") / source
+    if path.is_dir():
+        path = path / "folds.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    rev = source
+    if not git_fold_reports(rev, cwd):  # not a commit: an experiment's name
+        named = [r for r in records(dvc_exp_show(cwd=cwd)) if r.kind == "experiment" and r.name == source]
+        if not named:
+            raise MmerError(f"{source}: not a folds.json, a folder with one, a Git revision or an experiment name")
+        rev = named[0].rev
+    reports = git_fold_reports(rev, cwd)
+    if reports is None:
+        raise MmerError(f"{source}: no {CV_FOLDS} in revision {rev}")
+    return reports
+
+
+def merge_fold_runs(
+    sources: Sequence[str], out_dir: str | Path, *, cwd: str | Path | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One cross-validation from folds run apart (``cv.folds=[k]`` per run): ``summary.json`` and
+    ``folds.json`` in ``out_dir``, as one run of all those folds writes them (folds in ascending order).
+
+    Raises
+    ------
+    MmerError
+        A fold is in two runs, or a run has no cross-validation.
+    """
+    per_fold: dict[int, dict[str, Any]] = {}
+    for source in sources:
+        reports = fold_run_reports(source, cwd)
+        if not reports:
+            raise MmerError(f"{source}: ran no cross-validation (cv.enabled false?)")
+        for report in reports:
+            fold = int(report["fold"])
+            if fold in per_fold:
+                raise MmerError(f"fold {fold} is in two of the runs merged ({source} and an earlier one)")
+            per_fold[fold] = report
+    ordered = [per_fold[k] for k in sorted(per_fold)]
+    summary = cv_summary(ordered)
+    write_cv_results(out_dir, summary, ordered)
+    return summary, ordered
 
 
 def write_cv_results(out_dir: str | Path, summary: Mapping[str, Any], per_fold: Sequence[Mapping[str, Any]]) -> None:
@@ -323,11 +401,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", action="store_true", help="include the workspace row")
     parser.add_argument("--out", help="write the Markdown here too")
     parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RUN",
+        help="instead: merge cross-validations of some folds each (folds.json files, folders, experiment names "
+        "or Git revisions) into one summary.json and folds.json in --out-dir, as one run of all the folds writes them",
+    )
+    parser.add_argument("--out-dir", default="metrics/cv", help="with --merge: where to write them")
+    parser.add_argument(
         "exp_show_args", nargs="*", metavar="DVC_ARG", help="passed to dvc exp show (after --), e.g. -- -A"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.merge:
+        summary, _ = merge_fold_runs(args.merge, args.out_dir)
+        print(
+            f"folds {summary['folds']}: accuracy {mean_std(summary, 'accuracy')}, UAR {mean_std(summary, 'uar')} "
+            f"-> {Path(args.out_dir) / 'summary.json'}"
+        )
+        return 0
     data = json.loads(Path(args.input).read_text()) if args.input else dvc_exp_show(args.exp_show_args)
     all_records = records(data)
     text = cv_table(all_records, include_workspace=args.workspace)

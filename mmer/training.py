@@ -35,8 +35,9 @@ from mmer.config import (
     TrainParams,
 )
 from mmer.errors import ConfigError, DatasetError
-from mmer.evaluation import METRIC_KEYS, evaluate_split
+from mmer.evaluation import evaluate_split
 from mmer.networks import INPUT_ARRAYS, build_model
+from mmer.report import cv_summary
 from mmer.splits import member_splits
 
 logger = logging.getLogger(__name__)
@@ -653,10 +654,6 @@ def _speaker_list(speakers: Any) -> str:
     return "[" + ", ".join(names) + "]"
 
 
-def _mean_std(values: Sequence[float]) -> dict[str, float]:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
-
 def cross_validate(
     index: Any,
     caches: Mapping[str, Any],
@@ -732,10 +729,7 @@ def cross_validate(
             report["accuracy"],
             report["uar"],
         )
-    summary: dict[str, Any] = {"enabled": True, "folds": folds, "n": int(sum(r["n"] for r in per_fold))}
-    for key in METRIC_KEYS:
-        summary[key] = _mean_std([r[key] for r in per_fold])
-        summary[f"majority_{key}"] = _mean_std([r["majority"][key] for r in per_fold])
+    summary = cv_summary(per_fold)
     logger.info(
         "cross-validation over %d folds: accuracy %.3f ± %.3f, UAR %.3f ± %.3f (majority accuracy %.3f)",
         len(folds),

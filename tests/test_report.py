@@ -193,3 +193,22 @@ def test_preset_command_sets_last_and_makes_the_corpus_path_absolute(tmp_path, m
     # one -S per key, the override's value (the preset's own would win if appended after it)
     assert settings["train.ensemble"] == "1" and settings["cv.enabled"] == "true" and len(settings) == len(lines)
     assert main(["preset", "ravdess-speech", "--set", "train.ensembl=1"]) == 1
+
+
+def _fold(k: int, accuracy: float) -> dict:
+    figures = {"accuracy": accuracy, "macro_f1": accuracy / 2, "uar": accuracy / 3}
+    return {"fold": k, "n": 10, **figures, "majority": {key: 0.1 for key in figures}}
+
+
+def test_merge_fold_runs_writes_what_one_run_of_the_folds_writes(tmp_path):
+    from mmer.report import cv_summary, merge_fold_runs, write_cv_results
+
+    write_cv_results(tmp_path / "b", cv_summary([_fold(2, 0.5)]), [_fold(2, 0.5)])
+    (tmp_path / "a.json").write_text(json.dumps([_fold(0, 0.25), _fold(1, 0.75)]))
+    summary, per_fold = merge_fold_runs([str(tmp_path / "b"), str(tmp_path / "a.json")], tmp_path / "merged")
+    assert [r["fold"] for r in per_fold] == [0, 1, 2]
+    assert summary == cv_summary([_fold(0, 0.25), _fold(1, 0.75), _fold(2, 0.5)])
+    assert summary["accuracy"]["mean"] == pytest.approx(0.5) and summary["n"] == 30
+    assert json.loads((tmp_path / "merged" / "summary.json").read_text()) == summary
+    with pytest.raises(MmerError, match="fold 2 is in two"):
+        merge_fold_runs([str(tmp_path / "b"), str(tmp_path / "b")], tmp_path / "again")
