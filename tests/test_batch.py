@@ -35,3 +35,10 @@ def test_failed_share():
     check_failed_share(1, 10, 0.1, stage="trim", failures_path="f.csv")
     with pytest.raises(DatasetError, match="2 of 10 clips failed.*f.csv"):
         check_failed_share(2, 10, 0.1, stage="trim", failures_path="f.csv")
+
+
+def test_an_unknown_executor_is_refused():
+    from mmer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="batch.executor"):
+        map_clips(square_or_fail, [0], keys=["c0"], paths=["p0"], stage="t", progress=False, executor="ray")

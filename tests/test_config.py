@@ -118,3 +118,20 @@ def test_an_unknown_section_is_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="mmer.config"):
         read_params(path)
     assert "unknown params sections ['audoi']" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"executor": "ray"}, r"batch.executor must be one of \['local', 'dask'\], not 'ray'"),
+        ({"address": "tcp://head:8786"}, "batch.address .* is only read with batch.executor: dask"),
+    ],
+)
+def test_batch_params_are_checked(tmp_path, values, match):
+    from mmer.config import BatchParams
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"batch": values}))
+    with pytest.raises(ConfigError, match=match):
+        load_section(BatchParams, "batch", path)
+    assert load_section(BatchParams, "batch", ROOT / "params.yaml") == BatchParams()  # the default: local
