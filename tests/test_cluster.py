@@ -169,6 +169,25 @@ def test_stages_on_a_cluster_write_the_local_pools_bytes(corpus_index, local_run
     assert len(read_cache(out / "video.h5").clip_ids) == n_clips
 
 
+def test_workers_keep_their_detector_between_clips_and_stages(corpus_index, local_run, cluster, tmp_path):
+    from distributed import Client
+
+    def detector_id():  # run on each worker (a closure: sent by value)
+        import mmer.faces
+
+        return id(mmer.faces._DETECTOR) if mmer.faces._DETECTOR is not None else None
+
+    (tmp_path / "spans.csv").write_bytes((local_run / "spans.csv").read_bytes())
+    batch = BatchParams(executor="dask", address=cluster)
+    with Client(scheduler_file=cluster) as client:
+        run_stages(corpus_index, tmp_path, batch=batch, stages=("faces",))
+        first = client.run(detector_id)
+        run_stages(corpus_index, tmp_path, batch=batch, stages=("faces",))
+        again = client.run(detector_id)
+    assert any(first.values()) and again == first  # one detector per worker process, made once
+    assert rf.digest(tmp_path / "video.h5") == rf.digest(local_run / "video.h5")
+
+
 def test_the_per_clip_cache_filled_on_a_cluster_serves_the_local_pool(corpus_index, local_run, cluster, tmp_path):
     cache = tmp_path / "cache"
     for name, batch in (("cold", BatchParams(executor="dask", address=cluster)), ("warm", BatchParams())):
