@@ -1,8 +1,10 @@
-"""Per-clip work as a map over clips: a process pool, a progress bar, failures recorded.
+"""Per-clip work as a map over clips: a process pool (or a Dask cluster), a progress bar, failures recorded.
 
 A batch never dies on one bad clip: the per-clip function raises :class:`MmerError`
 (or any exception) and the clip is recorded with the reason; the stage decides at the end
 from the totals whether the corpus itself is wrong (:func:`check_failed_share`).
+``executor='dask'`` (params ``batch.*``) sends the same per-clip calls to a Dask cluster
+(:mod:`mmer.executors`, imported only then); the outcomes come back in the same order.
 """
 
 from __future__ import annotations
