@@ -93,8 +93,9 @@ def _connect(address: str, jobs: int) -> tuple[Any, Any]:
     return client, None
 
 
-def _check_workers(client: Any, cwd: str, address: str) -> None:
-    """Fail before any clip is sent when a worker lacks the stage's folder or runs other mmer code."""
+def _check_workers(client: Any, cwd: str, address: str, *, threads_needed_one: bool = False) -> None:
+    """Fail before any clip is sent when a worker lacks the stage's folder or runs other mmer code,
+    or (``threads_needed_one``: a per-worker object such as the face detector) runs several threads."""
     try:
         client.wait_for_workers(1, timeout=WORKER_TIMEOUT_S)
     except TimeoutError as err:
@@ -112,6 +113,13 @@ def _check_workers(client: Any, cwd: str, address: str) -> None:
             f"Dask workers {missing} do not see the stage's folder {cwd}: workers need the repository "
             "at the same path (a shared filesystem)"
         )
+    if threads_needed_one:
+        crowded = sorted(worker for worker, n in client.nthreads().items() if n > 1)
+        if crowded:
+            raise ExecutorError(
+                f"Dask workers {crowded} run several threads: this stage keeps one detector per worker "
+                "process, which threads cannot share; start them with dask worker --nthreads 1 (--nworkers N)"
+            )
     ours = code_digest()
     other = sorted(worker for worker, digest in codes.items() if digest != ours)
     if other:
@@ -154,7 +162,8 @@ def map_on_dask(
     ------
     ExecutorError
         The scheduler cannot be reached, no worker joins, a worker lacks the stage's folder or
-        code, or the cluster gave up a clip; nothing has been written by the stage then.
+        code (or runs several threads when ``initializer`` makes a per-worker object), or the
+        cluster gave up a clip; nothing has been written by the stage then.
     """
     from distributed import as_completed
 
@@ -163,7 +172,7 @@ def map_on_dask(
     cwd = os.getcwd()
     client, cluster = _connect(address, jobs)
     try:
-        _check_workers(client, cwd, address)
+        _check_workers(client, cwd, address, threads_needed_one=initializer is not None)
         futures = client.map(
             run_clip,
             list(items),

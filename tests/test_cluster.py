@@ -271,3 +271,12 @@ def test_an_unreachable_scheduler_is_named(monkeypatch):
     with pytest.raises(ExecutorError, match="tcp://127.0.0.1:9.*cannot reach a Dask scheduler"):
         map_clips(square_or_fail, [0], keys=["c0"], paths=["p0"], stage="t", progress=False, executor="dask",
                   address="tcp://127.0.0.1:9")  # fmt: skip
+
+
+def test_a_per_worker_detector_needs_single_thread_workers():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as threaded:
+        with pytest.raises(ExecutorError, match=r"run several threads.*--nthreads 1"):
+            map_clips(square_or_fail, [0], keys=["c0"], paths=["p0"], stage="t", progress=False, executor="dask",
+                      address=threaded.scheduler_address, initializer=print)  # fmt: skip

@@ -65,8 +65,8 @@ def without_timings(reports: list[dict]) -> list[dict]:
 
 def test_folds_run_side_by_side_merge_to_the_serial_run(tmp_path):
     corpus = write_corpus(tmp_path, make_corpus(seed=3))
-    folds = sorted(int(k) for k in corpus.index["fold"].unique() if k >= 0)
-    assert len(folds) >= 3
+    folds = sorted(int(k) for k in corpus.index["fold"].unique() if k >= 0)[:2]  # two: three processes in all
+    assert len(folds) == 2
     serial = cv_process(tmp_path, tmp_path / "serial", folds)
     assert serial.wait(timeout=600) == 0, serial.stdout.read()
     side_by_side = [cv_process(tmp_path, tmp_path / f"fold{k}", [k]) for k in reversed(folds)]  # any order
