@@ -216,7 +216,7 @@ async def receive_upload(request: Request, target: Path, limits: ServeLimits) ->
     ------
     RequestFailed
         413 over ``limits.max_upload_bytes`` (from Content-Length, or counted as it arrives),
-        422 an empty upload or a form without a ``file`` part, 408 too slow.
+        422 a form without a ``file`` part, 408 too slow. (An empty upload is left to the probe.)
     """
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import parse_options_header
@@ -257,8 +257,6 @@ async def receive_upload(request: Request, target: Path, limits: ServeLimits) ->
             raise RequestFailed(422, "BadForm", f"unreadable multipart/form-data body: {err}") from err
     if form is not None and not form.found:
         raise RequestFailed(422, "BadForm", "the form has no part named 'file'")
-    if received == 0:
-        raise RequestFailed(422, "EmptyUpload", "the upload is empty (0 bytes)")
     return shown_name(form.filename if form else request.headers.get("x-filename"))
 
 
