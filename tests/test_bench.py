@@ -31,6 +31,7 @@ def fake_report() -> dict:
             node = node.setdefault(part, {})
         node[last] = 1.5
     report["dvc"]["train_change_stages"] = ["evaluate", "train"]
+    report["serve"]["concurrent"]["concurrency"] = 4
     return report
 
 
@@ -112,6 +113,8 @@ def test_report_renders_every_part():
         "`mmer predict clip.mp4`",
         "`dvc repro`, nothing changed",
         "clips added",
+        "`mmer serve`, POST /predict, 4 clients at once",
+        "`mmer serve` process memory",
     ):
         assert needle in text
     assert figure(report, "preprocess.stages.trim.clips_per_s") == 1.5 and figure(report, "nope.nothing") is None
