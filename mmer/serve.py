@@ -68,6 +68,7 @@ UPLOAD_NAME = "upload"  # the one name an upload is stored under
 ANNOTATED_NAME = "annotated.mp4"
 MAX_SHOWN_NAME = 120  # characters of the client's file name echoed back
 PAGE = "static/index.html"
+WARM_UP_SIZE = (320, 240)  # the generated clip of the warm-up prediction
 PAGE_HEADERS = {
     # the page needs nothing from elsewhere; blob: URLs play the annotated video and the camera preview
     "Content-Security-Policy": (
@@ -349,18 +350,24 @@ class Service:
 
 
 def warm_up(predictor: Any) -> None:
-    """Run the model once on zeros, so TensorFlow traces its graph before the first client waits for it."""
-    import numpy as np
-
-    from mmer.bundle import INPUT_DTYPES, predict_proba
+    """Predict one generated clip (a sample-corpus face and voice, :mod:`mmer.synth`), so the first
+    client does not wait for what a first prediction does once: TensorFlow tracing the model, the
+    face detector's and the audio code's first calls. Best effort: a failure is logged, not raised."""
+    from mmer.synth.corpus import ClipSpec, encode_clip, render_clip
 
     started = time.perf_counter()
-    inputs = {
-        name: np.zeros((1, *spec["shape"]), dtype=INPUT_DTYPES[name])
-        for name, spec in predictor.metadata["inputs"].items()
-    }
-    predict_proba(predictor.model, predictor.metadata, inputs)
-    logger.info("model warmed up in %.1f s", time.perf_counter() - started)
+    with tempfile.TemporaryDirectory(prefix="mmer-warm-") as folder:
+        clip = Path(folder) / "warm-up.mp4"
+        try:
+            encode_clip(
+                render_clip(ClipSpec(1, 3, 1, 1, 1), seed=0, width=WARM_UP_SIZE[0], height=WARM_UP_SIZE[1]), clip
+            )
+            predictor.predict(clip)
+        except MmerError as err:
+            logger.warning("warm-up prediction failed (the first request will be slower): %s", err)
+        finally:
+            forget_span(predictor)
+    logger.info("warmed up in %.1f s", time.perf_counter() - started)
 
 
 def forget_span(predictor: Any) -> None:

@@ -4,7 +4,11 @@
 named by ``MMER_SERVE_TEST_MODEL``). Chromium uploads a clip through the file input and records
 from its fake camera and microphone, fed from a clip generated here (``.y4m`` video, ``.wav``
 sound); each time the predicted label and the bars must appear, and they must be the service's
-own answer. The upload's result is saved as ``docs/serve.png`` for the README.
+own answer. The page with the upload's result is saved as a screenshot: ``docs/serve.png``
+(the README's picture) when a trained model is served through ``MMER_SERVE_TEST_MODEL``, else
+a temporary file, so a test run never replaces the picture with an untrained model's:
+
+    MMER_SERVE_TEST_MODEL=models/model.keras pytest tests/test_browser.py
 
 Skips, saying why, when ``/usr/bin/chromium`` or ``/usr/bin/chromedriver`` is missing (CI
 installs the Debian packages ``chromium`` and ``chromium-driver``: ``.ci/run``). Selenium never
@@ -63,9 +67,10 @@ def server(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     out = tmp_path_factory.mktemp("browser-serve")
-    model = os.environ.get("MMER_SERVE_TEST_MODEL") or str(untrained_model_bundle(out / "model" / "model.keras"))
+    trained = os.environ.get("MMER_SERVE_TEST_MODEL")  # as given, relative to the working folder
+    model = trained or str(untrained_model_bundle(out / "model" / "model.keras"))
     port = free_port()
-    process = start_serve(["--model", model, "--port", str(port)], out / "serve.log", cwd=out)
+    process = start_serve(["--model", model, "--port", str(port)], out / "serve.log", cwd=None if trained else out)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process=process)
@@ -136,7 +141,11 @@ def shown_result(driver) -> dict:
     }
 
 
-def test_upload_shows_the_label_the_bars_and_the_annotated_video(driver, server, media):
+def screenshot_path(tmp_path: Path) -> Path:
+    return SCREENSHOT if os.environ.get("MMER_SERVE_TEST_MODEL") else tmp_path / "serve.png"
+
+
+def test_upload_shows_the_label_the_bars_and_the_annotated_video(driver, server, media, tmp_path):
     expected = httpx.post(
         f"{server}/predict", files={"file": (media["clip"].name, media["clip"].read_bytes())}, timeout=WAIT_S
     ).json()
@@ -171,9 +180,9 @@ def test_upload_shows_the_label_the_bars_and_the_annotated_video(driver, server,
         driver, lambda d: d.execute_script("return document.getElementById('annotated').readyState >= 2"), "a frame", 30
     )
     assert not driver.find_element("id", "timeline").is_displayed()  # no timeline key in the answer
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
+    picture = screenshot_path(tmp_path)
+    driver.save_screenshot(str(picture))
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
 
 
 def test_a_bad_file_says_what_failed(driver, server, tmp_path):

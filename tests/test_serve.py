@@ -378,3 +378,13 @@ def test_every_bad_input_gets_its_status_and_reason(served, bad_corpus, scratch,
 def test_the_answers_are_json_objects_with_no_server_path(served, clips):
     answer = post(served, clips["good"], name="x.mp4").json()
     assert served.service.root.name not in json.dumps(answer)
+
+
+def test_warm_up_predicts_a_generated_clip_and_leaves_nothing(served, scratch, caplog):
+    from mmer.serve import warm_up
+
+    caplog.set_level("INFO", logger="mmer.serve")
+    warm_up(served.predictor)  # the server is idle: its worker thread is not using the predictor
+    assert any(r.getMessage().startswith("warmed up in") for r in caplog.records)
+    assert not any(r.levelname == "WARNING" for r in caplog.records), caplog.text
+    assert_clean(served, scratch)
