@@ -66,6 +66,8 @@ MB = 1024 * 1024
 MULTIPART_SLACK = 16 * 1024
 UPLOAD_NAME = "upload"  # the one name an upload is stored under
 ANNOTATED_NAME = "annotated.mp4"
+REMUXED_NAME = "remuxed.mkv"  # a clip without a duration, copied into a container that records one
+REMUX_TIMEOUT_S = 60.0
 MAX_SHOWN_NAME = 120  # characters of the client's file name echoed back
 PAGE = "static/index.html"
 WARM_UP_SIZE = (320, 240)  # the generated clip of the warm-up prediction
@@ -245,9 +247,16 @@ async def receive_upload(request: Request, target: Path, limits: ServeLimits) ->
                 raise RequestFailed(422, "BadForm", "a multipart/form-data body without a boundary")
             form = _FilePart(options[b"boundary"], sink)
         try:
+            body_bytes = 0  # a form's other parts are not kept, but they count
             async with asyncio.timeout(limits.upload_timeout_s):
                 async for chunk in request.stream():
-                    form.feed(chunk) if form else sink(chunk)
+                    body_bytes += len(chunk)
+                    if body_bytes > limit + MULTIPART_SLACK:
+                        raise too_large
+                    if form:
+                        form.feed(chunk)
+                    else:
+                        sink(chunk)
             if form:
                 form.finish()
         except TimeoutError as err:
@@ -314,38 +323,42 @@ class Service:
 
     # -------------------------------------------------------------- blocking work (the worker thread)
 
-    def _predict(self, path: Path, shown: str) -> Any:
+    def _predict(self, upload: Path, shown: str) -> tuple[Any, Path]:
+        """The prediction of the uploaded clip and the file it was made from (the upload, or its remuxed copy)."""
         from mmer import media
 
+        clip = upload
         try:
-            info = media.probe(path)
-            if info.duration_s is not None and info.duration_s > self.limits.max_duration_s:
+            info = media.probe(clip)
+            if info.duration_s is None:  # a live recording (MediaRecorder's WebM) says none
+                clip, info = with_duration(clip)
+            if info.duration_s > self.limits.max_duration_s:
                 raise RequestFailed(
                     413,
                     "TooLong",
                     f"{shown}: the clip lasts {info.duration_s:.1f} s, longer than the limit of {self.limits.max_duration_s:g} s",
                 )
-            prediction = self.predictor.predict(path)
+            prediction = self.predictor.predict(clip)
         except MmerError as err:
-            raise client_error(err, path, shown) from err
+            raise client_error(err, upload, shown) from err
         finally:
             forget_span(self.predictor)
         prediction.path = shown
-        return prediction
+        return prediction, clip
 
-    def predict(self, path: Path, shown: str) -> dict[str, Any]:
-        return self._predict(path, shown).to_json()
+    def predict(self, upload: Path, shown: str) -> dict[str, Any]:
+        return self._predict(upload, shown)[0].to_json()
 
-    def annotate(self, path: Path, shown: str) -> bytes:
-        prediction = self._predict(path, shown)
+    def annotate(self, upload: Path, shown: str) -> bytes:
+        prediction, clip = self._predict(upload, shown)
         if prediction.input_kind == "audio":
             raise RequestFailed(422, "NoVideo", f"{shown}: an audio-only clip: no video to annotate")
-        out = path.parent / ANNOTATED_NAME
-        prediction.path = str(path)  # annotate reads the clip again
+        out = upload.parent / ANNOTATED_NAME
+        prediction.path = str(clip)  # annotate reads the clip again
         try:
             self.predictor.annotate(prediction, out)
         except MmerError as err:
-            raise client_error(err, path, shown) from err
+            raise client_error(err, upload, shown) from err
         return out.read_bytes()
 
 
@@ -377,9 +390,48 @@ def forget_span(predictor: Any) -> None:
         (Path(folder) / "span.wav").unlink(missing_ok=True)
 
 
+def with_duration(path: Path) -> tuple[Path, Any]:
+    """A clip whose container gives no duration, copied (not re-encoded) into Matroska beside it,
+    which records one; the copy and its probe. The duration limit can then be checked before
+    anything is decoded.
+
+    Raises
+    ------
+    MediaError
+        ffmpeg cannot copy the streams, or the copy still has no duration.
+    """
+    import subprocess
+
+    from mmer import media
+
+    copy = path.parent / REMUXED_NAME
+    try:
+        done = subprocess.run(
+            [media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)]
+            + ["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-f", "matroska", str(copy)],
+            capture_output=True,
+            timeout=REMUX_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise MediaError(f"{path}: cannot copy the streams to read the duration: {err}") from err
+    if done.returncode:
+        raise MediaError(
+            f"{path}: cannot copy the streams to read the duration: {media._stderr_reason(done.stderr, path)}"
+        )
+    info = media.probe(copy)
+    if info.duration_s is None:
+        raise MediaError(f"{path}: the duration cannot be read")
+    return copy, info
+
+
 def client_error(err: MmerError, path: Path, shown: str) -> RequestFailed:
-    """An mmer error as the client's answer: 422 for the clip's faults, 500 for the model's; paths replaced."""
-    message = str(err).replace(str(path), shown).replace(str(path.parent), "")
+    """An mmer error as the client's answer: 422 for the clip's faults, 500 for the model's; the
+    request folder's files (``path`` is the upload) named by ``shown``."""
+    message = str(err)
+    for name in (UPLOAD_NAME, REMUXED_NAME, ANNOTATED_NAME):
+        message = message.replace(str(path.parent / name), shown)
+    message = message.replace(str(path.parent), "")
     status = 500 if isinstance(err, ModelError) else 422
     if not isinstance(err, MediaError | ConfigError | ModelError):
         logger.warning("%s", err)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tempfile
 import threading
 import time
@@ -263,12 +264,58 @@ def test_a_streamed_upload_is_cut_off_at_the_limit(served, clips, scratch):
     # a form is counted on its file part alone, also past the limit
     big = clips["good"].read_bytes() * (LIMITS.max_upload_bytes // clips["good"].stat().st_size + 1)
     assert_error(post(served, big[: LIMITS.max_upload_bytes + 1], name="big.mp4"), 413, "TooLarge")
+
+    # parts other than the file are not kept, but they count
+    def form_with_a_huge_other_part():
+        yield b'--b\r\nContent-Disposition: form-data; name="notes"\r\n\r\n'
+        for _ in range(2 * LIMITS.max_upload_bytes // len(block)):
+            yield block
+        yield b"\r\n--b--\r\n"
+
+    block = b"x" * 65536
+    response = httpx.post(
+        f"{served.url}/predict",
+        content=form_with_a_huge_other_part(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+        timeout=60,
+    )
+    assert_error(response, 413, "TooLarge")
     assert httpx.get(f"{served.url}/health").json()["busy"] == 0
     assert_clean(served, scratch)
 
 
 def test_a_clip_longer_than_the_limit_gets_413(served, clips, scratch):
     assert_error(post(served, clips["long"], name="long.wav"), 413, "TooLong", r"^long\.wav: the clip lasts 12\.0 s")
+    assert_clean(served, scratch)
+
+
+def without_duration(source: Path, path: Path) -> Path:
+    """``source``'s streams copied into Matroska written to a pipe: no duration in the header (as MediaRecorder's WebM)."""
+    with open(path, "wb") as out:
+        cmd = [
+            mf.FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(source),
+            "-c",
+            "copy",
+            "-f",
+            "matroska",
+            "pipe:1",
+        ]
+        subprocess.run(cmd, stdout=out, check=True)
+    assert media.probe(path).duration_s is None
+    return path
+
+
+def test_a_clip_without_a_duration_is_measured_before_it_is_decoded(served, clips, scratch, tmp_path):
+    live = post(served, without_duration(clips["good"], tmp_path / "live.mkv"), name="live.mkv")
+    assert live.status_code == 200, live.text
+    assert live.json()["probabilities"] == pytest.approx(served.expected["probabilities"], abs=1e-6)
+    long = without_duration(clips["long"], tmp_path / "long-live.mkv")
+    assert_error(post(served, long, name="long-live.mkv"), 413, "TooLong", r"^long-live\.mkv: the clip lasts 12\.0 s")
     assert_clean(served, scratch)
 
 
