@@ -69,6 +69,13 @@ def test_quick_defaults():
     )
 
 
+def test_serving_needs_the_trained_model():
+    options = bench.resolve_options(bench.build_parser().parse_args(["--skip", "train", "--workdir", "/tmp/x"]))
+    assert {"train", "predict", "serve"} <= set(options.skip)
+    options = bench.resolve_options(bench.build_parser().parse_args(["--skip", "predict", "--workdir", "/tmp/x"]))
+    assert "serve" not in options.skip
+
+
 def test_dvc_stages_from_output():
     output = (
         "Stage 'index' didn't change, skipping\n"

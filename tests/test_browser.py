@@ -196,6 +196,44 @@ def test_a_bad_file_says_what_failed(driver, server, tmp_path):
     assert not driver.find_element("id", "result").is_displayed()
 
 
+def test_the_page_shows_every_set_of_probabilities_and_a_timeline_when_the_answer_has_them(driver, server, media):
+    """Answers may gain per-modality probabilities and a timeline: the page renders what is there."""
+    answer = httpx.post(
+        f"{server}/predict", files={"file": (media["clip"].name, media["clip"].read_bytes())}, timeout=WAIT_S
+    ).json()
+    labels = list(answer["probabilities"])
+    one_hot = {name: float(name == labels[1]) for name in labels}
+    answer["face_expression"] = {"emotion": labels[1], "probabilities": one_hot}
+    answer["audio_probabilities"] = {name: 1 / len(labels) for name in labels}
+    answer["timeline"] = [
+        {"start_s": 0.0, "end_s": 2.0, "emotion": labels[0], "probabilities": {labels[0]: 0.6, labels[1]: 0.4}},
+        {"start_s": 2.0, "end_s": 4.0, "emotion": labels[1], "probabilities": {labels[0]: 0.3, labels[1]: 0.7}},
+    ]
+    open_page(driver, server)
+    driver.execute_script("render(arguments[0])", answer)
+    groups = driver.find_elements("css selector", "#modalities .group")
+    assert [g.get_attribute("data-key") for g in groups] == [
+        "probabilities",
+        "face_expression.probabilities",
+        "audio_probabilities",
+    ]
+    assert all(len(g.find_elements("class name", "bar")) == len(labels) for g in groups)
+    face_top = groups[1].find_elements("css selector", ".bar.top .name")
+    assert [e.text for e in face_top] == [labels[1]]
+    rows = driver.find_elements("css selector", "#timeline-table tbody tr")
+    assert [[c.text for c in r.find_elements("tag name", "td")] for r in rows] == [
+        ["0.00", "2.00", labels[0], "60%"],
+        ["2.00", "4.00", labels[1], "70%"],
+    ]
+    assert driver.find_element("id", "timeline").is_displayed()
+    assert len(driver.find_elements("css selector", "#timeline-strip span")) == 2
+    # the span (two numbers in [0, 1] that do not sum to 1) is not taken for probabilities
+    answer.update(span={"start_s": 0.2, "end_s": 0.9}, timeline=[])
+    driver.execute_script("render(arguments[0])", answer)
+    assert len(driver.find_elements("css selector", "#modalities .group")) == 3
+    assert not driver.find_element("id", "timeline").is_displayed()
+
+
 def test_record_from_the_fake_camera_gives_a_prediction(driver, server):
     open_page(driver, server)
     driver.find_element("id", "seconds").send_keys(str(RECORD_S))
