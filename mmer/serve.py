@@ -319,7 +319,14 @@ class Service:
             self.served += 1
 
     async def in_worker(self, func: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+        """``func(*args)`` on the worker thread. If the request is cancelled meanwhile, the work
+        still ends before the request's folder is removed and its slot freed."""
+        work = asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait([work])
+            raise
 
     # -------------------------------------------------------------- blocking work (the worker thread)
 

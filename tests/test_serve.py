@@ -429,3 +429,30 @@ def test_warm_up_predicts_a_generated_clip_and_leaves_nothing(served, scratch, c
     assert any(r.getMessage().startswith("warmed up in") for r in caplog.records)
     assert not any(r.levelname == "WARNING" for r in caplog.records), caplog.text
     assert_clean(served, scratch)
+
+
+def test_a_cancelled_request_waits_for_its_work_before_its_folder_goes():
+    import asyncio
+
+    from mmer.serve import Service
+
+    service = Service(None, LIMITS)
+    finished = []
+
+    def work() -> None:
+        time.sleep(0.5)
+        finished.append(True)
+
+    async def cancelled_request() -> None:
+        task = asyncio.create_task(service.in_worker(work))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished == [True]  # the cancel waited for the worker
+
+    try:
+        asyncio.run(cancelled_request())
+    finally:
+        service.close()
+    assert not service.root.exists()
