@@ -46,6 +46,13 @@ FIGURE_KEYS = (
     "predict.warm_s",
     "predict.cold_s",
     "predict.clip_duration_s",
+    *(
+        f"serve.{load}.{field}"
+        for load in ("sequential", "concurrent")
+        for field in ("p50_s", "p95_s", "requests_per_s")
+    ),
+    "serve.peak_pss_mb",
+    "serve.peak_rss_mb",
     "dvc.noop_s",
     "dvc.train_change_s",
     "dvc.corpus_clips",
@@ -149,6 +156,32 @@ def _others(report: Mapping[str, Any]) -> list[str]:
                 "`mmer predict clip.mp4`, new process",
                 f"{_num(predict.get('cold_s'))} s",
                 f"{clip}; imports and model load included",
+            )
+        )
+    serve = report.get("serve") or {}
+    if serve:
+        clip = f"{_num(serve.get('clip_duration_s'))} s {serve.get('frame_size', '?')} clip"
+        for load in ("sequential", "concurrent"):
+            figures = serve.get(load) or {}
+            clients = (
+                "one client at a time"
+                if load == "sequential"
+                else f"{_num(figures.get('concurrency'))} clients at once"
+            )
+            rows.append(
+                (
+                    f"`mmer serve`, POST /predict, {clients}",
+                    f"p50 {_num(figures.get('p50_s'))} s, p95 {_num(figures.get('p95_s'))} s; "
+                    f"{_num(figures.get('requests_per_s'))} requests/s",
+                    f"{_num(figures.get('requests'))} requests of a {clip}",
+                )
+            )
+        rows.append(
+            (
+                "`mmer serve` process memory",
+                f"{_num(serve.get('peak_pss_mb'), 0)} MB (PSS) under load",
+                f"RSS {_num(serve.get('peak_rss_mb'), 0)} MB; {_num(serve.get('warm_pss_mb'), 0)} MB PSS after the first request; "
+                f"start-up until /health answers {_num(serve.get('startup_s'))} s",
             )
         )
     dvc = report.get("dvc") or {}

@@ -13,6 +13,10 @@ measures:
   first epoch (which also traces the graph);
 - prediction: warm latency of :class:`mmer.predictor.Predictor` (model loaded once) on a clip
   of about 4 s, and cold latency of ``mmer predict CLIP`` as a new process;
+- serving: ``mmer serve`` started as a process of its own with the trained model: its start-up
+  until ``/health`` answers, then ``POST /predict`` of the same clip, latency p50/p95 and
+  throughput for one client at a time and for 4 clients at once (after one untimed request),
+  and the serving process's memory (:func:`serve_latency`);
 - DVC: a no-op ``dvc repro`` and a ``dvc repro`` after a ``train.*`` change (checked to
   rerun no preprocessing stage), in a temporary git + DVC repo over a small corpus;
 - incremental preprocessing: a corpus processed with the per-clip cache, then the same
@@ -86,6 +90,8 @@ PREDICT_CLIP_S = 4.0
 SAMPLE_INTERVAL_S = 0.05  # resident set size
 PSS_INTERVAL_S = 1.0  # proportional set size (costs ~15 ms per process to read)
 MB = 1024 * 1024
+SERVE_REQUESTS = 20  # timed POST /predict per load pattern (4 with --quick)
+SERVE_CONCURRENCY = 4
 
 # the issue's target: a 1440-clip corpus preprocessed in under 5 minutes, in under 2 GB
 TARGET_CLIPS = 1440
@@ -93,7 +99,7 @@ TARGET_SECONDS = 300.0
 TARGET_CLIPS_PER_S = 5.0  # 1440 / 300 = 4.8, rounded up
 TARGET_PEAK_MB = 2048.0
 
-PARTS = ("preprocess", "train", "predict", "dvc", "incremental")
+PARTS = ("preprocess", "train", "predict", "serve", "dvc", "incremental")
 PREPROCESS_STAGES = ("unpack", "index", "trim", "audio_features", "face_crops", "samples")
 FACE_STAGES = ("face_crops", "before_face_crops", "naive_face_crops")
 
@@ -1075,6 +1081,13 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if "predict" not in options.skip and model_path is not None and features_dir is not None:
         clip, clip_s = pick_clip(features_dir / "spans.csv", base_index)
         report["predict"] = bench_predict(options, model_path, clip, clip_s)
+    if "serve" not in options.skip and model_path is not None and features_dir is not None:
+        clip, clip_s = pick_clip(features_dir / "spans.csv", base_index)
+        logger.info("serve: POST /predict of %s (%.2f s) against a warm mmer serve", clip.name, clip_s)
+        report["serve"] = serve_latency(
+            clip, model_path, requests=4 if options.quick else SERVE_REQUESTS, params=options.params
+        )
+        report["serve"].update(clip_duration_s=rounded(clip_s, 2), frame_size=options.size)
     if "dvc" not in options.skip:
         small = spec if options.quick else CorpusSpec(SMALL_ACTORS, DVC_CLIPS_PER_ACTOR, options.size)
         small_dir, _ = synth(small, workdir)
@@ -1112,7 +1125,7 @@ def resolve_options(args: argparse.Namespace) -> BenchOptions:
     if bad:
         raise ConfigError(f"--skip {bad}: the parts are {list(PARTS)}")
     # training needs the preprocessing's features, prediction the trained model
-    for part, needs in (("train", "preprocess"), ("predict", "train")):
+    for part, needs in (("train", "preprocess"), ("predict", "train"), ("serve", "train")):
         if needs in skip and part not in skip:
             logger.info("--skip %s: %s is skipped too", needs, part)
             skip.append(part)
@@ -1255,4 +1268,101 @@ def warm_latency(
         "min_s": round(min(times), 3),
         "max_s": round(max(times), 3),
         "repeats": len(times),
+    }
+
+
+def _post_clip(url: str, body: bytes) -> float:
+    """Seconds for one ``POST /predict`` of ``body`` (raw bytes); raises unless the answer is 200."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/predict", data=body, method="POST", headers={"Content-Type": "application/octet-stream"}
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=300) as response:
+        response.read()
+    return time.perf_counter() - started
+
+
+def serve_load(url: str, body: bytes, *, requests: int, concurrency: int) -> dict[str, Any]:
+    """``requests`` POST /predict from ``concurrency`` clients at once: latency p50/p95, requests per second."""
+    import concurrent.futures
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as clients:
+        latencies = list(clients.map(lambda _: _post_clip(url, body), range(requests)))
+    wall_s = time.perf_counter() - started
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "p50_s": rounded(float(np.percentile(latencies, 50))),
+        "p95_s": rounded(float(np.percentile(latencies, 95))),
+        "max_s": rounded(max(latencies)),
+        "requests_per_s": rounded(requests / wall_s),
+        "wall_s": rounded(wall_s),
+    }
+
+
+def serve_latency(
+    clip: str | Path,
+    model_path: str | Path = DEFAULT_MODEL,
+    *,
+    requests: int = SERVE_REQUESTS,
+    concurrency: int = SERVE_CONCURRENCY,
+    params: Path | None = None,
+) -> dict[str, Any]:
+    """``mmer serve`` in a process of its own, loaded with ``POST /predict`` of one clip.
+
+    The start-up (process start until ``/health`` answers), one untimed request, then
+    ``requests`` requests one at a time and ``requests`` from ``concurrency`` clients at once.
+    Memory is the serving process's and its ffmpeg children's (:class:`TreeMemory`): after the
+    warm-up request (``warm_*``) and the peak under load (``peak_*``).
+    """
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:  # a free loopback port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mmer", "-q", "serve", "--model", str(model_path), "--port", str(port)]
+    command += ["--queue", str(max(concurrency, 1))] + (["--params", str(params)] if params else [])
+    body = Path(clip).read_bytes()
+    started = time.perf_counter()
+    server = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with TreeMemory(server.pid) as memory:
+            while True:
+                if server.poll() is not None:
+                    raise MmerError(f"bench: mmer serve ended ({server.returncode}): {server.stderr.read()[-3000:]!r}")
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                        response.read()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            startup_s = time.perf_counter() - started
+            first_s = _post_clip(url, body)
+            warm = memory.take_peak()
+            sequential = serve_load(url, body, requests=requests, concurrency=1)
+            concurrent = serve_load(url, body, requests=requests, concurrency=concurrency)
+            peak = memory.take_peak()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return {
+        "clip": Path(clip).name,
+        "startup_s": rounded(startup_s),
+        "first_request_s": rounded(first_s),
+        "sequential": sequential,
+        "concurrent": concurrent,
+        "warm_pss_mb": rounded(warm["pss"] / MB, 1),
+        "warm_rss_mb": rounded(warm["rss"] / MB, 1),
+        "peak_pss_mb": rounded(peak["pss"] / MB, 1),
+        "peak_rss_mb": rounded(peak["rss"] / MB, 1),
+        "note": "POST /predict of the clip's bytes; one worker thread answers, the other clients wait in its queue",
     }

@@ -21,6 +21,7 @@ logger = logging.getLogger("mmer")
 COMMANDS = {
     "synth": ("mmer.synth.cli", "write a RAVDESS-shaped sample corpus (faces + synthetic emotional speech)"),
     "predict": ("mmer.predict_cli", "recognise the emotion of new clips"),
+    "serve": ("mmer.serve", "serve a warm model over HTTP: a JSON API and a web page (upload or record from camera)"),
     "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
     "summary": ("mmer.summary", "what the pipeline trained and how it scored, as a short table"),
     "report": ("mmer.report", "Markdown tables of the cross-validated experiments, from dvc exp show --json"),

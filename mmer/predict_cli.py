@@ -164,6 +164,12 @@ def resolve_span_params(params_path: str | Path | None) -> dict[str, Any] | None
     return dataclasses.asdict(load_section(SpanParams, "span", params_path))
 
 
+def make_predictor(model: str | Path, *, params: str | Path | None, threads: int | None) -> Predictor:
+    """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``: ``model`` (``--model``), the span
+    params of ``params`` when that file exists, ``threads`` TensorFlow threads (0 or None: its choice)."""
+    return Predictor(model, span=resolve_span_params(params), threads=threads or None)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``mmer predict``."""
     parser.description = (
@@ -214,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
-    predictor = Predictor(args.model, span=resolve_span_params(args.params), threads=args.threads or None)
+    predictor = make_predictor(args.model, params=args.params, threads=args.threads)
     names = predictor.label_names
     file_width = min(60, max(12, *(len(str(c)) for c in clips)))
     rows, failed, taken = [], 0, set()

@@ -217,3 +217,32 @@ def tiny_augment_params(**changes):
 
     base = {"time_shift": 3, "time_mask_width": 3, "pixel_shift": 1}
     return AugmentParams(**{**base, **changes})
+
+
+def untrained_model_bundle(path: Path, *, inputs: str = "av", fusion: str = "concat", padded_frames: int = 300) -> Path:
+    """An untrained tiny model saved as ``path`` (+ model.json) with mmer's default feature params:
+    a :class:`mmer.predictor.Predictor` reads real clips with it in seconds, without a training run.
+    Its probabilities are meaningless; the classes are the demo's seven (merged7)."""
+    import dataclasses
+
+    from mmer.bundle import model_metadata, save_model_bundle
+    from mmer.config import AudioParams, FacesParams, SpanParams
+    from mmer.networks import build_model
+
+    names = label_names("merged7")
+    audio = {**dataclasses.asdict(AudioParams()), "padded_frames": padded_frames, "sample_rate": SpanParams.sample_rate}
+    video = {k: v for k, v in dataclasses.asdict(FacesParams()).items() if k not in ("jobs", "max_failed_share")}
+    span = dataclasses.asdict(SpanParams())
+    params = tiny_model_params(inputs=inputs, fusion=fusion)
+    model = build_model(
+        n_classes=len(names),
+        audio_features_shape=(padded_frames, audio["n_mfcc"]),
+        faces_shape=(video["frames_per_clip"], video["size"], video["size"], 3),
+        **dataclasses.asdict(params),
+    )
+    attrs = {"audio": {**audio, "span": span}, "video": {**video, "span": span}}
+    meta = model_metadata(
+        model, model_inputs=inputs, label_names=names, feature_attrs=attrs, params={"model": dataclasses.asdict(params)}
+    )
+    save_model_bundle(model, meta, path)
+    return path

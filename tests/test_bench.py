@@ -31,6 +31,7 @@ def fake_report() -> dict:
             node = node.setdefault(part, {})
         node[last] = 1.5
     report["dvc"]["train_change_stages"] = ["evaluate", "train"]
+    report["serve"]["concurrent"]["concurrency"] = 4
     return report
 
 
@@ -66,6 +67,13 @@ def test_quick_defaults():
         bench.QUICK_SIZE,
         1,
     )
+
+
+def test_serving_needs_the_trained_model():
+    options = bench.resolve_options(bench.build_parser().parse_args(["--skip", "train", "--workdir", "/tmp/x"]))
+    assert {"train", "predict", "serve"} <= set(options.skip)
+    options = bench.resolve_options(bench.build_parser().parse_args(["--skip", "predict", "--workdir", "/tmp/x"]))
+    assert "serve" not in options.skip
 
 
 def test_dvc_stages_from_output():
@@ -112,6 +120,8 @@ def test_report_renders_every_part():
         "`mmer predict clip.mp4`",
         "`dvc repro`, nothing changed",
         "clips added",
+        "`mmer serve`, POST /predict, 4 clients at once",
+        "`mmer serve` process memory",
     ):
         assert needle in text
     assert figure(report, "preprocess.stages.trim.clips_per_s") == 1.5 and figure(report, "nope.nothing") is None
