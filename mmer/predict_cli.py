@@ -174,7 +174,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "clips", nargs="+", metavar="CLIP", help="media files, or folders searched recursively for media"
     )
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="trained model (.keras) with its .json beside it")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"trained model (.keras) with its .json beside it [default: {DEFAULT_MODEL} when it exists, "
+        "else the voice model shipped with mmer (docs/model-card.md)]",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table"
     )
@@ -214,7 +219,19 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
-    predictor = Predictor(args.model, span=resolve_span_params(args.params), threads=args.threads or None)
+    from mmer.pretrained import SOURCE_SHIPPED, resolve_model
+
+    model_path, source = resolve_model(args.model, project_model=DEFAULT_MODEL)
+    logger.info(
+        "model: %s (%s)",
+        model_path,
+        {"given": "--model", "project": "the project's trained model", SOURCE_SHIPPED: "the shipped voice model"}[
+            source
+        ],
+    )
+    predictor = Predictor(
+        model_path, span=resolve_span_params(args.params), threads=args.threads or None, model_source=source
+    )
     names = predictor.label_names
     file_width = min(60, max(12, *(len(str(c)) for c in clips)))
     rows, failed, taken = [], 0, set()
