@@ -144,6 +144,15 @@ def _others(report: Mapping[str, Any]) -> list[str]:
                 f"{clip}; imports and model load included",
             )
         )
+    shipped = report.get("predict_shipped") or {}
+    if shipped:
+        rows.append(
+            (
+                "`mmer predict clip` with the shipped voice model",
+                f"warm {_num(shipped.get('warm_s'))} s, cold {_num(shipped.get('cold_s'))} s",
+                f"targets: warm {_num(shipped.get('warm_target_s'))} s, cold {_num(shipped.get('cold_target_s'))} s",
+            )
+        )
     dvc = report.get("dvc") or {}
     if dvc:
         rows.append(
