@@ -193,3 +193,33 @@ def test_preset_command_sets_last_and_makes_the_corpus_path_absolute(tmp_path, m
     # one -S per key, the override's value (the preset's own would win if appended after it)
     assert settings["train.ensemble"] == "1" and settings["cv.enabled"] == "true" and len(settings) == len(lines)
     assert main(["preset", "ravdess-speech", "--set", "train.ensembl=1"]) == 1
+
+
+def _kept_run(fold, probabilities, labels, tta_shift=0.0):
+    recall = {"a": 0.0, "b": 0.0}
+    plain = np.asarray(probabilities, dtype=float)
+    return {
+        "fold": fold,
+        "per_class_recall": recall,
+        "test_probabilities": {
+            "clip_ids": [f"c{k}" for k in range(len(labels))],
+            "labels": list(labels),
+            "plain": plain.tolist(),
+            "tta": (plain + tta_shift).tolist(),
+        },
+    }
+
+
+def test_combined_folds_averages_each_clip_over_the_runs():
+    from mmer.report import combined_folds, combined_text
+
+    labels = [0, 0, 1, 1]
+    first = [_kept_run(0, [[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]], labels)]
+    second = [_kept_run(0, [[0.8, 0.2], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]], labels)]
+    alone = combined_folds([first])
+    assert alone["folds"][0]["accuracy"] == 0.5 and alone["confusion"] == [[1, 1], [1, 1]]
+    both = combined_folds([first, second])  # clip 1: (0.4+0.8)/2 -> a; clip 2: (0.4+0.7)/2 -> b
+    assert both["folds"][0]["accuracy"] == 1.0 and both["per_class_recall"] == {"a": 1.0, "b": 1.0}
+    assert "| a | 2 | 0 | 1.000 |" in combined_text(both, ["x", "y"], "plain")
+    with pytest.raises(MmerError, match="share no fold"):
+        combined_folds([first, [_kept_run(1, [[1.0, 0.0]], [0])]])
