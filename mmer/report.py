@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from mmer.errors import MmerError
+from mmer.ravdess import EMOTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,12 @@ def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: st
     shared = sorted(set.intersection(*(set(f) for f in by_fold)))
     if not shared:
         raise MmerError("the cross-validations share no fold")
-    label_names = list(by_fold[0][shared[0]]["per_class_recall"])
+    first = by_fold[0][shared[0]]
+    # label order: recorded with the probabilities; runs before that record it follow RAVDESS's
+    # emotion order (every label set does; per_class_recall's keys are sorted by name in the JSON)
+    label_names = first.get("test_probabilities", {}).get("label_names") or [
+        name for name in EMOTIONS.values() if name in first["per_class_recall"]
+    ]
     folds, total = {}, np.zeros((len(label_names), len(label_names)), dtype=np.int64)
     for fold in shared:
         kept = [runs[fold].get("test_probabilities") for runs in by_fold]

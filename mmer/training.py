@@ -730,6 +730,7 @@ def cross_validate(
         report.update(
             # every test clip's probabilities: ensembles of separate runs can be scored afterwards
             test_probabilities={
+                "label_names": list(label_names),
                 "clip_ids": [str(c) for c in test.clip_ids],
                 "labels": [int(y) for y in test.labels],
                 "plain": table[[f"prob_{name}" for name in label_names]].to_numpy().tolist(),

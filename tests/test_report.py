@@ -196,12 +196,13 @@ def test_preset_command_sets_last_and_makes_the_corpus_path_absolute(tmp_path, m
 
 
 def _kept_run(fold, probabilities, labels, tta_shift=0.0):
-    recall = {"a": 0.0, "b": 0.0}
+    recall = {"a": 0.0, "b": 0.0}  # sorted by name in a folds.json; the order is recorded below
     plain = np.asarray(probabilities, dtype=float)
     return {
         "fold": fold,
         "per_class_recall": recall,
         "test_probabilities": {
+            "label_names": ["a", "b"],
             "clip_ids": [f"c{k}" for k in range(len(labels))],
             "labels": list(labels),
             "plain": plain.tolist(),
