@@ -6,8 +6,8 @@ Run after the release training (``presets/release-voice.yaml``)::
     dvc exp apply release-voice        # its models/, data/index.csv, dvc.lock and metrics/ into the workspace
     mmer release --cv metrics/cv-of-the-same-settings/   # or no --cv
 
-It copies ``models/model.keras`` and ``model.json`` to ``mmer/pretrained/voice.keras`` /
-``voice.json`` and writes ``voice.release.json``: a hash of the training clips' bytes (and
+It saves ``models/model.keras`` and ``model.json``, without the optimizer state, as
+``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``: a hash of the training clips' bytes (and
 DVC's hash of ``data.raw`` from ``dvc.lock``), the params the model records, the commit,
 the cross-validation figures given with ``--cv``, the ``cross_corpus`` figures when present,
 and the model's probabilities on the reference clips of the generated corpus
@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import json
 import logging
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -108,6 +107,16 @@ def read_cv(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def strip_optimizers(model: Any) -> None:
+    """Drop the optimizer state of a model and of every sub-model (ensemble members), in place."""
+    import keras
+
+    for layer in [model, *model.layers]:
+        if isinstance(layer, keras.Model) and getattr(layer, "optimizer", None) is not None:
+            layer.optimizer = None
+            layer.compiled = False
+
+
 def release(
     *,
     model_path: str | Path,
@@ -119,7 +128,7 @@ def release(
     out_dir: str | Path = PACKAGE_DIR,
 ) -> dict[str, Any]:
     """Copy the bundle into ``out_dir`` as ``voice.keras``/``voice.json`` and write ``voice.release.json``."""
-    from mmer.bundle import check_bundle, load_model_bundle, metadata_path
+    from mmer.bundle import DIGEST_KEY, check_bundle, load_model_bundle, metadata_path, save_model_bundle
     from mmer.files import write_json
     from mmer.predictor import file_md5
 
@@ -131,8 +140,9 @@ def release(
     if metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker":
         raise ModelError(f"{model_path}: a speaker-normalised model cannot answer single clips; it cannot ship")
     target = out_dir / "voice.keras"
-    shutil.copyfile(model_path, target)
-    shutil.copyfile(metadata_path(model_path), target.with_suffix(".json"))
+    # the members' Adam moments are two thirds of the file and play no part in predicting
+    strip_optimizers(model)
+    save_model_bundle(model, {k: v for k, v in metadata.items() if k != DIGEST_KEY}, target)
     with tempfile.TemporaryDirectory(prefix="mmer-release-") as tmp:
         probabilities = reference_probabilities(target, tmp)
     record = {
