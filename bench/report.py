@@ -184,6 +184,15 @@ def _others(report: Mapping[str, Any]) -> list[str]:
                 f"start-up until /health answers {_num(serve.get('startup_s'))} s",
             )
         )
+    shipped = report.get("predict_shipped") or {}
+    if shipped:
+        rows.append(
+            (
+                "`mmer predict clip` with the shipped voice model",
+                f"warm {_num(shipped.get('warm_s'))} s, cold {_num(shipped.get('cold_s'))} s",
+                f"targets: warm {_num(shipped.get('warm_target_s'))} s, cold {_num(shipped.get('cold_target_s'))} s",
+            )
+        )
     dvc = report.get("dvc") or {}
     if dvc:
         rows.append(

@@ -881,6 +881,31 @@ def bench_predict(options: BenchOptions, model_path: Path, clip: Path, clip_s: f
     }
 
 
+# issue 14's targets for mmer predict with the shipped voice model on 2 cores
+SHIPPED_COLD_TARGET_S, SHIPPED_WARM_TARGET_S = 10.0, 0.5
+
+
+def bench_predict_shipped(options: BenchOptions, features_dir: Path, index_path: Path) -> dict[str, Any] | None:
+    """Warm and cold latency of ``mmer predict`` with the voice model shipped in the package
+    (:mod:`mmer.pretrained`), on the same clip as :func:`bench_predict`; None when none is shipped."""
+    from mmer.pretrained import shipped_voice_model
+
+    shipped = shipped_voice_model()
+    if shipped is None:
+        logger.info("predict: no shipped voice model in this installation; skipped")
+        return None
+    clip, clip_s = pick_clip(features_dir / "spans.csv", index_path)
+    figures = bench_predict(options, shipped, clip, clip_s)
+    figures.update(
+        model="shipped voice model",
+        cold_target_s=SHIPPED_COLD_TARGET_S,
+        warm_target_s=SHIPPED_WARM_TARGET_S,
+        cold_within_target=figures["cold_s"] <= SHIPPED_COLD_TARGET_S,
+        warm_within_target=figures["warm_s"] <= SHIPPED_WARM_TARGET_S,
+    )
+    return figures
+
+
 _RAN_RE = re.compile(r"Running stage '([^']+)'")
 _RESTORED_RE = re.compile(r"Stage '([^']+)' is cached - skipping run")
 
@@ -1088,6 +1113,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             clip, model_path, requests=4 if options.quick else SERVE_REQUESTS, params=options.params
         )
         report["serve"].update(clip_duration_s=rounded(clip_s, 2), frame_size=options.size)
+    if "predict" not in options.skip and features_dir is not None:
+        report["predict_shipped"] = bench_predict_shipped(options, features_dir, base_index)
     if "dvc" not in options.skip:
         small = spec if options.quick else CorpusSpec(SMALL_ACTORS, DVC_CLIPS_PER_ACTOR, options.size)
         small_dir, _ = synth(small, workdir)

@@ -217,8 +217,9 @@ def clip_mfcc(
     """Features of one speech span, unpadded (``[speech_frames, n_features]``).
 
     ``features`` picks MFCCs (``n_mfcc`` of them) or log-mel energies (``n_mels``);
-    ``normalise='clip'`` standardises them per clip; ``'none'`` and ``'speaker'`` leave them
-    raw (speaker statistics need all of a speaker's clips: :func:`speaker_standardise`).
+    ``normalise='clip'`` standardises them per clip; ``'cmn'`` removes each column's mean
+    over the clip only (:func:`remove_mean`); ``'none'`` and ``'speaker'`` leave them raw
+    (speaker statistics need all of a speaker's clips: :func:`speaker_standardise`).
     ``perturbations`` is not used here (see :func:`clip_feature_set`). The span's mean (a DC
     offset) is removed first.
     """
@@ -236,7 +237,29 @@ def clip_mfcc(
         values = mfcc(signal, sample_rate, n_mfcc=n_mfcc, **framing)
     else:
         values = log_mel(signal, sample_rate, **framing)
-    return standardise(values) if normalise == "clip" else values
+    if normalise == "clip":
+        return standardise(values)
+    return remove_mean(values) if normalise == "cmn" else values
+
+
+def remove_mean(features: np.ndarray) -> np.ndarray:
+    """Each column minus its mean over the clip's frames (cepstral mean normalisation).
+
+    A fixed recording channel (a linear filter) and the speaker's average spectrum are a
+    constant offset of every frame's cepstrum or log-mel energies, and go; the spread of
+    each column and its changes over time (loudness contour, pitch movement) stay. The
+    mean of the deltas is close to 0 anyway.
+
+    Parameters
+    ----------
+    features : ndarray, shape (speech_frames, n_features)
+
+    Returns
+    -------
+    ndarray, same shape, float32
+    """
+    features = np.asarray(features, dtype=np.float32)
+    return (features - features.mean(axis=0, keepdims=True)).astype(np.float32)
 
 
 def speaker_standardise(features: Sequence[np.ndarray], speakers: Sequence[object]) -> list[np.ndarray]:

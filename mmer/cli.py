@@ -25,6 +25,7 @@ COMMANDS = {
     "preset": ("mmer.presets", "print a named params preset as dvc exp run -S arguments"),
     "summary": ("mmer.summary", "what the pipeline trained and how it scored, as a short table"),
     "report": ("mmer.report", "Markdown tables of the cross-validated experiments, from dvc exp show --json"),
+    "release": ("mmer.release", "copy the trained release model into the package (mmer/pretrained/) with its record"),
 }
 
 

@@ -27,8 +27,12 @@ CLASS_SETS = ("all8", "merged7", "subset")
 CORPORA = ("ravdess", "cremad", "savee", "emodb", "tess", "manifest")  # naming schemes: mmer.corpora
 FEATURE_KINDS = ("mfcc", "logmel")
 # per clip | per speaker (all frames of the speaker's clips; no labels) | raw (the model
-# standardises with training statistics)
-NORMALISATIONS = ("clip", "speaker", "none")
+# standardises with training statistics) | per-clip mean removed only (cepstral mean
+# normalisation: a fixed channel and the speaker's average spectrum go, the clip's spread and
+# dynamics stay; the model then standardises with training statistics, as for raw)
+NORMALISATIONS = ("clip", "speaker", "none", "cmn")
+# normalisations whose features the model standardises itself (with training-frame statistics)
+MODEL_STANDARDISED = ("none", "cmn")
 FACE_MODELS = {"short": 0, "full": 1}  # MediaPipe model_selection: short range (< 2 m) / full range
 MODEL_INPUTS = ("av", "audio", "video")
 FUSIONS = ("concat", "average", "learned")
@@ -180,9 +184,7 @@ class AudioParams:
     padded_frames: int = 0  # T, the padded length; 0: the mean number of frames over the training split
     deltas: bool = False
     features: str = "mfcc"  # mfcc (n_mfcc) | logmel (n_mels log mel-band energies)
-    normalise: str = (
-        "clip"  # clip | none (raw; the model standardises with training statistics) | speaker (per actor, unlabelled)
-    )
+    normalise: str = "clip"  # clip | none (raw; the model standardises with training statistics) | cmn (per-clip mean removed only) | speaker (per actor, unlabelled)
     perturbations: tuple[str, ...] = ()  # offline copies for training clips only, e.g. [speed0.9, speed1.1, pitch-2]
 
     def __post_init__(self) -> None:

@@ -230,6 +230,35 @@ def evaluate_split(
     return report, table
 
 
+def perturbed_average_proba(
+    model: keras.Model, metadata: Mapping[str, Any], clips: ClipData, *, batch_size: int = EvaluateParams.batch_size
+) -> tuple[np.ndarray, int]:
+    """Test-time augmentation: class probabilities averaged over each clip and its perturbed copies.
+
+    The copies are the speed- or pitch-perturbed audio features the cache holds for every
+    clip (``audio.perturbations``; training uses those of the training clips only). Without
+    such copies, or for a model that reads no audio, the plain probabilities come back.
+
+    Returns
+    -------
+    probabilities : ndarray [n, n_classes]
+    n_views : int
+        How many views were averaged (1 + the number of copies).
+    """
+    from mmer.bundle import predict_proba
+    from mmer.clips import PERTURBED_ARRAYS
+
+    views = [predict_proba(model, metadata, clips.arrays, batch_size=batch_size)]
+    copies = clips.arrays.get(PERTURBED_ARRAYS["audio_features"])
+    if copies is None or "audio_features" not in metadata["inputs"]:
+        return views[0], 1
+    frames = clips.arrays[PERTURBED_ARRAYS["speech_frames"]]
+    for k in range(copies.shape[1]):
+        arrays = {**clips.arrays, "audio_features": copies[:, k], "speech_frames": frames[:, k]}
+        views.append(predict_proba(model, metadata, arrays, batch_size=batch_size))
+    return np.mean(views, axis=0), len(views)
+
+
 def evaluate_stage(
     index_path: str | Path,
     *,

@@ -164,10 +164,22 @@ def resolve_span_params(params_path: str | Path | None) -> dict[str, Any] | None
     return dataclasses.asdict(load_section(SpanParams, "span", params_path))
 
 
-def make_predictor(model: str | Path, *, params: str | Path | None, threads: int | None) -> Predictor:
-    """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``: ``model`` (``--model``), the span
-    params of ``params`` when that file exists, ``threads`` TensorFlow threads (0 or None: its choice)."""
-    return Predictor(model, span=resolve_span_params(params), threads=threads or None)
+MODEL_SOURCES = {"given": "--model", "project": "the project's trained model", "shipped": "the shipped voice model"}
+
+
+def make_predictor(model: str | Path | None, *, params: str | Path | None, threads: int | None) -> Predictor:
+    """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``.
+
+    ``model`` (``--model``) wins; else the project's ``models/model.keras``; else the model
+    shipped in the package (:func:`mmer.pretrained.resolve_model`); the log says which. The span
+    params come from ``params`` when that file exists; ``threads`` TensorFlow threads (0 or None:
+    its choice).
+    """
+    from mmer.pretrained import resolve_model
+
+    model_path, source = resolve_model(model, project_model=DEFAULT_MODEL)
+    logger.info("model: %s (%s)", model_path, MODEL_SOURCES[source])
+    return Predictor(model_path, span=resolve_span_params(params), threads=threads or None, model_source=source)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -180,7 +192,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "clips", nargs="+", metavar="CLIP", help="media files, or folders searched recursively for media"
     )
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="trained model (.keras) with its .json beside it")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"trained model (.keras) with its .json beside it [default: {DEFAULT_MODEL} when it exists, "
+        "else the voice model shipped with mmer (docs/model-card.md)]",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table"
     )

@@ -206,6 +206,9 @@ class Predictor:
         sample rate is always the one the model's MFCCs were computed at.
     threads : int, optional
         TensorFlow intra-op threads (None: TensorFlow's choice).
+    model_source : str, optional
+        Where the model came from (``given``, ``project``, ``shipped``): reported with each
+        prediction's ``model``.
 
     The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
     the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
@@ -229,6 +232,7 @@ class Predictor:
         *,
         span: Mapping[str, Any] | None = None,
         threads: int | None = None,
+        model_source: str | None = None,
     ) -> None:
         from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
@@ -247,6 +251,8 @@ class Predictor:
         self.label_names: list[str] = list(self.metadata["label_names"])
         self.model_inputs: str = self.metadata["model_inputs"]
         self.model_id = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
+        if model_source:  # given, project or shipped (mmer.pretrained.resolve_model)
+            self.model_id["source"] = model_source
         features = self.metadata.get("features", {})
         self.audio_params = dict(features.get("audio", {}))
         self.video_params = dict(features.get("video", {}))

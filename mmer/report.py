@@ -37,7 +37,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mmer.errors import MmerError
+from mmer.ravdess import EMOTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ def cv_summary(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for key in METRIC_KEYS:
         summary[key] = spread([r[key] for r in per_fold])
         summary[f"majority_{key}"] = spread([r["majority"][key] for r in per_fold])
+        if per_fold and all("tta" in r for r in per_fold):  # test-time augmented scores (the cache's speed copies)
+            summary[f"tta_{key}"] = spread([r["tta"][key] for r in per_fold])
     return summary
 
 
@@ -249,6 +254,95 @@ def fold_reports_here(record: Record) -> list[dict[str, Any]] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def experiment_rev(name: str, cwd: str | Path | None = None) -> str:
+    """The commit of experiment ``name`` (its ``refs/exps/.../name`` ref), or ``name`` itself (a revision)."""
+    proc = subprocess.run(
+        ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    for line in proc.stdout.splitlines():
+        sha, ref = line.split(" ", 1)
+        if ref.rsplit("/", 1)[-1] == name:
+            return sha
+    return name
+
+
+def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: str = "plain") -> dict[str, Any]:
+    """Several cross-validations of the same folds scored as one ensemble: per fold, the mean of
+    their test probabilities (``view``: ``plain``, or ``tta`` for test-time augmentation).
+
+    Each ``fold_sets`` entry is one run's ``folds.json`` (which keeps ``test_probabilities``);
+    the folds and clips they share are compared clip by clip. One run alone gives its own
+    figures, with the confusion summed over its folds.
+
+    Returns
+    -------
+    dict
+        ``folds`` (fold -> accuracy, UAR, macro-F1), ``summary`` (mean and std over folds),
+        ``per_class_recall`` (of the summed confusion), ``confusion`` (rows actual) and ``label_names``.
+    """
+    from mmer.evaluation import METRIC_KEYS, classification_metrics, confusion_matrix
+
+    by_fold = [{r["fold"]: r for r in reports} for reports in fold_sets]
+    shared = sorted(set.intersection(*(set(f) for f in by_fold)))
+    if not shared:
+        raise MmerError("the cross-validations share no fold")
+    first = by_fold[0][shared[0]]
+    # label order: recorded with the probabilities; runs before that record it follow RAVDESS's
+    # emotion order (every label set does; per_class_recall's keys are sorted by name in the JSON)
+    label_names = first.get("test_probabilities", {}).get("label_names") or [
+        name for name in EMOTIONS.values() if name in first["per_class_recall"]
+    ]
+    folds, total = {}, np.zeros((len(label_names), len(label_names)), dtype=np.int64)
+    for fold in shared:
+        kept = [runs[fold].get("test_probabilities") for runs in by_fold]
+        if any(k is None or view not in k for k in kept):
+            raise MmerError(f"fold {fold}: a run kept no {view} test probabilities (older than this option)")
+        ids = kept[0]["clip_ids"]
+        if any(k["clip_ids"] != ids for k in kept):
+            raise MmerError(f"fold {fold}: the runs tested different clips")
+        probabilities = np.mean([np.asarray(k[view]) for k in kept], axis=0)
+        labels, predicted = np.asarray(kept[0]["labels"]), probabilities.argmax(axis=1)
+        metrics = classification_metrics(labels, predicted, label_names=label_names)
+        folds[fold] = {key: metrics[key] for key in METRIC_KEYS}
+        total += confusion_matrix(labels, predicted, n_classes=len(label_names))
+    recall = total.diagonal() / np.maximum(total.sum(axis=1), 1)
+    return {
+        "folds": folds,
+        "summary": {key: _mean_std_of([f[key] for f in folds.values()]) for key in METRIC_KEYS},
+        "per_class_recall": dict(zip(label_names, recall.round(3).tolist())),
+        "confusion": total.tolist(),
+        "label_names": label_names,
+    }
+
+
+def _mean_std_of(values: Sequence[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def combined_text(result: Mapping[str, Any], names: Sequence[str], view: str) -> str:
+    """Markdown of :func:`combined_folds`: the folds, the summary, per-class recall and the confusion."""
+    folds = result["folds"]
+    lines = [
+        f"{' + '.join(names)} ({view}): accuracy {result['summary']['accuracy']['mean']:.3f} ± "
+        f"{result['summary']['accuracy']['std']:.3f}, UAR {result['summary']['uar']['mean']:.3f}, "
+        f"macro-F1 {result['summary']['macro_f1']['mean']:.3f}",
+        "",
+        "| fold | " + " | ".join(str(f) for f in folds) + " |",
+        "| --- |" + " --- |" * len(folds),
+        "| accuracy | " + " | ".join(f"{f['accuracy']:.3f}" for f in folds.values()) + " |",
+        "",
+        "| actual \\ predicted | " + " | ".join(result["label_names"]) + " | recall |",
+        "| --- |" + " ---: |" * (len(result["label_names"]) + 1),
+    ]
+    for name, row in zip(result["label_names"], result["confusion"]):
+        recall = result["per_class_recall"][name]
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + f" | {recall:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -409,6 +503,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out-dir", default="metrics/cv", help="with --merge: where to write them")
     parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="EXP",
+        help="instead: score these cross-validations (experiment names or revisions) as one ensemble, "
+        "averaging each test clip's probabilities; one alone gives its confusion and per-class recall",
+    )
+    parser.add_argument(
+        "--tta", action="store_true", help="with --combine: the test-time augmented probabilities (speed copies)"
+    )
+    parser.add_argument(
         "exp_show_args", nargs="*", metavar="DVC_ARG", help="passed to dvc exp show (after --), e.g. -- -A"
     )
 
@@ -420,6 +524,19 @@ def run(args: argparse.Namespace) -> int:
             f"folds {summary['folds']}: accuracy {mean_std(summary, 'accuracy')}, UAR {mean_std(summary, 'uar')} "
             f"-> {Path(args.out_dir) / 'summary.json'}"
         )
+        return 0
+    if args.combine:
+        view = "tta" if args.tta else "plain"
+        fold_sets = []
+        for name in args.combine:
+            reports = git_fold_reports(experiment_rev(name))
+            if reports is None:
+                raise MmerError(f"{name}: no {CV_FOLDS} in that experiment or revision")
+            fold_sets.append(reports)
+        text = combined_text(combined_folds(fold_sets, view=view), args.combine, view)
+        print(text, end="")
+        if args.out:
+            Path(args.out).write_text(text)
         return 0
     data = json.loads(Path(args.input).read_text()) if args.input else dvc_exp_show(args.exp_show_args)
     all_records = records(data)

@@ -534,7 +534,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "Serve a warm model over HTTP: POST /predict (a clip -> the JSON of mmer predict --json), POST /annotate "
         "(a clip -> the annotated mp4), GET /health, and a web page at / (upload a clip or record from the camera)."
     )
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="trained model (.keras) with its .json beside it")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"trained model (.keras) with its .json beside it [default: {DEFAULT_MODEL} when it exists, "
+        "else the model shipped with mmer (docs/model-card.md)]",
+    )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (0.0.0.0 exposes the service to the network)"
     )

@@ -27,6 +27,7 @@ from mmer.clips import (
     with_perturbed_copies,
 )
 from mmer.config import (
+    MODEL_STANDARDISED,
     AudioParams,
     AugmentParams,
     CvParams,
@@ -35,7 +36,7 @@ from mmer.config import (
     TrainParams,
 )
 from mmer.errors import ConfigError, DatasetError
-from mmer.evaluation import evaluate_split
+from mmer.evaluation import classification_metrics, evaluate_split, perturbed_average_proba
 from mmer.networks import INPUT_ARRAYS, build_model
 from mmer.report import cv_summary
 from mmer.splits import member_splits
@@ -412,10 +413,10 @@ def input_shapes(data: ClipData, model_inputs: str) -> dict[str, tuple[int, ...]
 
 def audio_statistics(train: ClipData, model_inputs: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Training-frame statistics for the model to standardise with, when the cache holds raw
-    features (``normalise: none`` in its attributes); None when they are standardised per clip."""
+    features (``normalise: none`` or ``cmn`` in its attributes); None when they are standardised per clip."""
     if (
         "audio_features" not in INPUT_ARRAYS[model_inputs]
-        or train.attrs.get("audio", {}).get("normalise", AudioParams.normalise) != "none"
+        or train.attrs.get("audio", {}).get("normalise", AudioParams.normalise) not in MODEL_STANDARDISED
         or len(train) == 0
     ):
         return None
@@ -714,8 +715,24 @@ def cross_validate(
             epochs=epochs,
             label=fold_label,
         )
-        report, _ = evaluate_split(data, result.model, result.metadata, split="test", batch_size=batch_size)
+        report, table = evaluate_split(data, result.model, result.metadata, split="test", batch_size=batch_size)
+        test = data.split("test")
+        tta_proba, n_views = perturbed_average_proba(result.model, result.metadata, test, batch_size=batch_size)
+        if n_views > 1:
+            # test-time augmentation over the cache's perturbed copies (reported beside, never chosen on)
+            report["tta"] = {
+                "n_views": n_views,
+                **classification_metrics(test.labels, tta_proba.argmax(axis=1), label_names=label_names),
+            }
         report.update(
+            # every test clip's probabilities: ensembles of separate runs can be scored afterwards
+            test_probabilities={
+                "label_names": list(label_names),
+                "clip_ids": [str(c) for c in test.clip_ids],
+                "labels": [int(y) for y in test.labels],
+                "plain": table[[f"prob_{name}" for name in label_names]].to_numpy().tolist(),
+                **({"tta": np.round(tta_proba, 5).tolist()} if n_views > 1 else {}),
+            },
             fold=fold,
             test_actors=sorted(str(a) for a in set(data.split("test").actors)),
             val_actors=sorted(str(a) for a in set(data.split("val").actors)),

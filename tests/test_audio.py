@@ -54,6 +54,18 @@ def test_standardise_per_clip(rng):
     assert np.all(np.isfinite(constant)) and np.all(constant == 0)
 
 
+def test_cepstral_mean_removal_keeps_the_spread(rng):
+    # a fixed channel gain is a constant offset of the log spectrum: cmn removes it, keeps each column's spread
+    voice = tone(1.0, 220.0) + 0.05 * rng.standard_normal(SR).astype(np.float32)
+    raw = clip_mfcc(voice, SR, normalise="none", deltas=True)
+    cmn = clip_mfcc(voice, SR, normalise="cmn", deltas=True)
+    louder = clip_mfcc(voice * np.float32(4.0), SR, normalise="cmn", deltas=True)
+    np.testing.assert_allclose(cmn.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(cmn.std(axis=0), raw.std(axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(louder, cmn, atol=1e-2)  # gain only moves c0 (and log-mel) by a constant
+    np.testing.assert_array_equal(audio.remove_mean(np.ones((3, 2))), np.zeros((3, 2)))
+
+
 def test_pre_padding_puts_zeros_first(rng):
     features = rng.normal(size=(7, 4)).astype(np.float32) + 10
     padded = pad_or_truncate(features, 10)
@@ -112,7 +124,7 @@ def test_a_dc_offset_does_not_change_the_features(rng):
     t = np.arange(sr) / sr
     voice = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     voice += 0.01 * rng.standard_normal(sr).astype(np.float32)
-    for normalise in ("clip", "none"):
+    for normalise in ("clip", "none", "cmn"):
         plain = audio.clip_mfcc(voice, sr, normalise=normalise)
         offset = audio.clip_mfcc(voice + np.float32(0.25), sr, normalise=normalise)
         np.testing.assert_allclose(offset, plain, atol=1e-3 * max(1.0, float(np.abs(plain).max())))

@@ -212,3 +212,34 @@ def test_merge_fold_runs_writes_what_one_run_of_the_folds_writes(tmp_path):
     assert json.loads((tmp_path / "merged" / "summary.json").read_text()) == summary
     with pytest.raises(MmerError, match="fold 2 is in two"):
         merge_fold_runs([str(tmp_path / "b"), str(tmp_path / "b")], tmp_path / "again")
+
+
+def _kept_run(fold, probabilities, labels, tta_shift=0.0):
+    recall = {"a": 0.0, "b": 0.0}  # sorted by name in a folds.json; the order is recorded below
+    plain = np.asarray(probabilities, dtype=float)
+    return {
+        "fold": fold,
+        "per_class_recall": recall,
+        "test_probabilities": {
+            "label_names": ["a", "b"],
+            "clip_ids": [f"c{k}" for k in range(len(labels))],
+            "labels": list(labels),
+            "plain": plain.tolist(),
+            "tta": (plain + tta_shift).tolist(),
+        },
+    }
+
+
+def test_combined_folds_averages_each_clip_over_the_runs():
+    from mmer.report import combined_folds, combined_text
+
+    labels = [0, 0, 1, 1]
+    first = [_kept_run(0, [[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]], labels)]
+    second = [_kept_run(0, [[0.8, 0.2], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]], labels)]
+    alone = combined_folds([first])
+    assert alone["folds"][0]["accuracy"] == 0.5 and alone["confusion"] == [[1, 1], [1, 1]]
+    both = combined_folds([first, second])  # clip 1: (0.4+0.8)/2 -> a; clip 2: (0.4+0.7)/2 -> b
+    assert both["folds"][0]["accuracy"] == 1.0 and both["per_class_recall"] == {"a": 1.0, "b": 1.0}
+    assert "| a | 2 | 0 | 1.000 |" in combined_text(both, ["x", "y"], "plain")
+    with pytest.raises(MmerError, match="share no fold"):
+        combined_folds([first, [_kept_run(1, [[1.0, 0.0]], [0])]])

@@ -205,6 +205,12 @@ def test_perturbed_copies_are_used_for_training_clips_only():
     assert per_fold[0]["n"] == int((fold.splits == "test").sum())  # test clips once each, no copies
     assert per_fold[0]["training"]["n_train"] == 3 * int((fold.splits == "train").sum())
     assert per_fold[0]["training"]["n_val"] == int((fold.splits == "val").sum())
+    # test-time augmentation: each test clip and its 2 copies, reported beside the plain figure
+    assert per_fold[0]["tta"]["n_views"] == 3 and per_fold[0]["tta"]["n"] == per_fold[0]["n"]
+    assert "tta_accuracy" in summary
+    kept = per_fold[0]["test_probabilities"]
+    assert len(kept["clip_ids"]) == len(kept["plain"]) == len(kept["tta"]) == per_fold[0]["n"]
+    np.testing.assert_allclose(np.sum(kept["tta"], axis=1), 1.0, atol=1e-3)
 
 
 # --- model options ---

@@ -1,0 +1,213 @@
+"""``mmer release``: put the trained voice model into the package, with its release record.
+
+Run after the release training (``presets/release-voice.yaml``)::
+
+    mmer preset ravdess-speech speech-best-no-speaker-norm release-voice | xargs dvc exp run -n release-voice cross_corpus
+    dvc exp apply release-voice        # its models/, data/index.csv, dvc.lock and metrics/ into the workspace
+    mmer release --cv metrics/cv-of-the-same-settings/   # or no --cv
+
+It saves ``models/model.keras`` and ``model.json``, without the optimizer state, as
+``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``: a hash of the training clips' bytes (and
+DVC's hash of ``data.raw`` from ``dvc.lock``), the params the model records, the commit,
+the cross-validation figures given with ``--cv``, the ``cross_corpus`` figures when present,
+and the model's probabilities on the reference clips of the generated corpus
+(:data:`mmer.pretrained.REFERENCE_CLIPS`), which ``tests/test_pretrained.py`` checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmer.errors import ConfigError, ModelError
+from mmer.pretrained import (
+    MAX_SHIPPED_BYTES,
+    PACKAGE_DIR,
+    REFERENCE_CLIPS,
+    REFERENCE_SEED,
+    REFERENCE_TOLERANCE,
+    reference_probabilities,
+    shipped_bytes,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def clips_digest(index_path: str | Path) -> dict[str, Any]:
+    """MD5 over the training corpus's clips (every index row not held out): ids and file bytes, in id order."""
+    from mmer.corpus import read_index
+    from mmer.splits import HELDOUT
+
+    index = read_index(index_path)
+    used = index[index["split"] != HELDOUT].sort_values("clip_id")
+    digest = hashlib.md5()
+    for clip_id, path in zip(used["clip_id"], used["path"]):
+        digest.update(str(clip_id).encode())
+        digest.update(hashlib.md5(Path(path).read_bytes()).hexdigest().encode())
+    return {
+        "clips": len(used),
+        "speakers": sorted(used["actor"].astype(str).unique().tolist()),
+        "clips_md5": digest.hexdigest(),
+        "held_out": int((index["split"] == HELDOUT).sum()),
+    }
+
+
+def dvc_data_hash(lock_path: str | Path) -> dict[str, Any] | None:
+    """The ``index`` stage's hash of ``data.raw`` in ``dvc.lock`` (None without a lock)."""
+    lock_path = Path(lock_path)
+    if not lock_path.is_file():
+        return None
+    stage = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {}).get("index", {})
+    for dep in stage.get("deps", []):
+        if not str(dep.get("path", "")).startswith(("stages/", "mmer/", "data/")):
+            return {k: dep[k] for k in ("path", "md5", "size", "nfiles") if k in dep}
+    return None
+
+
+def git_commit() -> dict[str, Any]:
+    """HEAD's hash and whether the working tree has changes (``None`` outside Git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None}
+    return {"commit": head, "dirty": bool(dirty.stdout.strip())}
+
+
+def read_cv(path: str | Path) -> dict[str, Any]:
+    """A cross-validation's ``summary.json`` and per-fold accuracy/UAR (from ``folds.json`` beside it)."""
+    path = Path(path)
+    summary_path = path / "summary.json" if path.is_dir() else path
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{summary_path}: cannot read a cross-validation summary: {err}") from err
+    out: dict[str, Any] = {"source": str(path), "summary": summary}
+    folds_path = summary_path.with_name("folds.json")
+    if folds_path.is_file():
+        folds = json.loads(folds_path.read_text())
+        out["folds"] = [
+            {
+                "fold": f["fold"],
+                "test_actors": f["test_actors"],
+                "accuracy": round(f["accuracy"], 4),
+                "uar": round(f["uar"], 4),
+                **({"tta_accuracy": round(f["tta"]["accuracy"], 4)} if "tta" in f else {}),
+            }
+            for f in folds
+        ]
+    return out
+
+
+def strip_optimizers(model: Any) -> None:
+    """Drop the optimizer state of a model and of every sub-model (ensemble members), in place."""
+    import keras
+
+    for layer in [model, *model.layers]:
+        if isinstance(layer, keras.Model) and getattr(layer, "optimizer", None) is not None:
+            layer.optimizer = None
+            layer.compiled = False
+
+
+def release(
+    *,
+    model_path: str | Path,
+    index_path: str | Path,
+    lock_path: str | Path,
+    cross_corpus_path: str | Path | None,
+    cv_paths: list[str | Path],
+    note: str,
+    out_dir: str | Path = PACKAGE_DIR,
+) -> dict[str, Any]:
+    """Copy the bundle into ``out_dir`` as ``voice.keras``/``voice.json`` and write ``voice.release.json``."""
+    from mmer.bundle import DIGEST_KEY, check_bundle, load_model_bundle, metadata_path, save_model_bundle
+    from mmer.files import write_json
+    from mmer.predictor import file_md5
+
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    model, metadata = load_model_bundle(model_path)
+    check_bundle(model, metadata, metadata_path(model_path))
+    if metadata["model_inputs"] != "audio":
+        raise ModelError(f"{model_path}: the shipped voice model reads audio only, not {metadata['model_inputs']}")
+    if metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker":
+        raise ModelError(f"{model_path}: a speaker-normalised model cannot answer single clips; it cannot ship")
+    target = out_dir / "voice.keras"
+    # the members' Adam moments are two thirds of the file and play no part in predicting
+    strip_optimizers(model)
+    save_model_bundle(model, {k: v for k, v in metadata.items() if k != DIGEST_KEY}, target)
+    with tempfile.TemporaryDirectory(prefix="mmer-release-") as tmp:
+        probabilities = reference_probabilities(target, tmp)
+    record = {
+        "model": {"file": target.name, "md5": file_md5(target), "bytes": target.stat().st_size},
+        "label_names": metadata["label_names"],
+        "data": {"corpus": clips_digest(index_path), "dvc_data_raw": dvc_data_hash(lock_path)},
+        "params": metadata.get("params", {}),
+        "features": metadata.get("features", {}),
+        "training": {k: metadata.get("training", {}).get(k) for k in ("best_epoch", "epochs_run", "val_actors")},
+        "code": git_commit(),
+        "cv": [read_cv(p) for p in cv_paths],
+        "cross_corpus": json.loads(Path(cross_corpus_path).read_text())
+        if cross_corpus_path and Path(cross_corpus_path).is_file()
+        else None,
+        "note": note,
+        "reference": {
+            "generator": f"mmer.synth corpus seed {REFERENCE_SEED}, soundtrack only (mmer.pretrained.write_reference_clips)",
+            "clips": [list(c) for c in REFERENCE_CLIPS],
+            "tolerance": REFERENCE_TOLERANCE,
+            "probabilities": probabilities,
+        },
+    }
+    if record["cross_corpus"]:  # the confusion and baselines stay in metrics/; the headline figures suffice here
+        record["cross_corpus"] = {
+            corpus: {
+                k: v
+                for k, v in report.items()
+                if k in ("n", "accuracy", "uar", "macro_f1", "per_class_recall", "majority", "best_constant")
+            }
+            for corpus, report in record["cross_corpus"].get("corpora", {}).items()
+        }
+    write_json(record, out_dir / "voice.release.json")
+    size = shipped_bytes(out_dir)
+    logger.info("released %s (%.1f MB shipped in %s)", target, size / 2**20, out_dir)
+    if size > MAX_SHIPPED_BYTES:
+        raise ModelError(f"{out_dir}: shipped files are {size / 2**20:.1f} MB, over {MAX_SHIPPED_BYTES / 2**20:.0f} MB")
+    return record
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mmer release``."""
+    parser.add_argument("--model", default="models/model.keras", help="the trained release model (with its .json)")
+    parser.add_argument("--index", default="data/index.csv", help="the index it was trained from (for the data hash)")
+    parser.add_argument("--lock", default="dvc.lock", help="dvc.lock of the release run (DVC's hash of data.raw)")
+    parser.add_argument("--cross-corpus", default="metrics/cross_corpus.json", help="cross_corpus figures, if any")
+    parser.add_argument(
+        "--cv",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a cross-validation of the same settings: metrics/cv-like folder or summary.json (repeatable)",
+    )
+    parser.add_argument("--note", default="", help="recorded as is (e.g. where the CV figures come from)")
+    parser.add_argument("--out", default=str(PACKAGE_DIR), help="the package's pretrained folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``mmer release``."""
+    release(
+        model_path=args.model,
+        index_path=args.index,
+        lock_path=args.lock,
+        cross_corpus_path=args.cross_corpus,
+        cv_paths=args.cv,
+        note=args.note,
+        out_dir=args.out,
+    )
+    return 0
