@@ -192,6 +192,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_PARAMS),
         help="params file whose span section sets the speech span (when it exists and model.json records none)",
     )
+    parser.add_argument(
+        "--window",
+        type=float,
+        metavar="S",
+        help="a clip whose speech span is longer than two windows is predicted as a timeline of windows of S seconds "
+        "(default: the length the model reads, e.g. 1.9 s; at most that)",
+    )
+    parser.add_argument(
+        "--hop", type=float, metavar="S", help="seconds from one window's start to the next (default: half the window)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
 
@@ -214,7 +224,17 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
-    predictor = Predictor(args.model, span=resolve_span_params(args.params), threads=args.threads or None)
+    try:
+        predictor = Predictor(
+            args.model,
+            span=resolve_span_params(args.params),
+            threads=args.threads or None,
+            window_s=args.window,
+            hop_s=args.hop,
+        )
+    except ConfigError as err:
+        logger.error("%s", err)
+        return EXIT_USAGE
     names = predictor.label_names
     file_width = min(60, max(12, *(len(str(c)) for c in clips)))
     rows, failed, taken = [], 0, set()
