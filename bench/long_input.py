@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -117,16 +118,22 @@ def scaled(source: Path, out: Path, size: str) -> Path:
 
 
 def measured(cmd: list[str]) -> dict[str, Any]:
-    """Run a command; its wall time, the peak RSS of its process tree (MB) and its stdout."""
+    """Run a command; its wall time, CPU time (its tree's user + system: what a busy machine
+    does not inflate), the peak RSS of its process tree (MB) and its stdout."""
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(), text=True)
     with TreeMemory(proc.pid) as memory:
         out, err = proc.communicate()
         peak = memory.take_peak()
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
+    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     return {
         "seconds": round(time.perf_counter() - started, 1),
+        "cpu_s": round(cpu_s, 1),
+        "load_average": round(os.getloadavg()[0], 1),
         "tree_peak_rss_mb": round(peak["rss"] / MB),
         "stdout": out,
     }

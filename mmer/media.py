@@ -25,7 +25,7 @@ import soundfile as sf
 
 from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoAudioError
-from mmer.files import atomic_path
+from mmer.files import atomic_path, dangling_link
 
 # what a folder is searched for; a file named on the command line is tried whatever its suffix
 # (the containers ffmpeg demuxes; files with other suffixes are skipped and named in a warning)
@@ -305,6 +305,8 @@ def probe(path: str | Path) -> MediaInfo:
         whose moov atom is lost ...); the message names the file and ffmpeg's reason.
     """
     path = Path(path)
+    if broken := dangling_link(path):
+        raise MediaError(f"{path}: {broken}")
     if not path.is_file():
         raise MediaError(f"{path}: no such file")
     if path.stat().st_size == 0:
