@@ -9,12 +9,12 @@ Run as ``python -m bench.long_input`` (``make bench-long``; ``make bench`` runs 
 
 and measures, each in a new process:
 
-- ``mmer predict LONG --json``: wall time, windows, and the peak resident memory of the
-  process tree (Python and its ffmpeg runs; :class:`bench.run.TreeMemory`);
+- ``mmer predict LONG --json``: wall and CPU time, windows, and peak memory (see
+  :func:`measured`);
 - per size, the worker of the ``face_crops`` stage (:func:`mmer.faces.clip_face_crops` with
-  the default params, detector created once, :data:`CLIPS_PER_WORKER` clips): its own peak
-  RSS (``ru_maxrss``, exact) and that of the tree with its ffmpeg (sampled); and
-  ``mmer predict CLIP`` on the same clip (tree peak, sampled).
+  the default params, detector created once, :data:`CLIPS_PER_WORKER` clips) and
+  ``mmer predict CLIP`` on the same clip: the same figures; for the worker also its RSS
+  before its first clip (MediaPipe loaded).
 
 The model is untrained (random weights) with the default params and T=190 frames (a 1.92 s
 window, as on the demo corpus): time and memory do not depend on the weights.
@@ -30,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -118,25 +119,32 @@ def scaled(source: Path, out: Path, size: str) -> Path:
 
 
 def measured(cmd: list[str]) -> dict[str, Any]:
-    """Run a command; its wall time, CPU time (its tree's user + system: what a busy machine
-    does not inflate), the peak RSS of its process tree (MB) and its stdout."""
+    """Run a command; its wall time, CPU time, peak memory and stdout.
+
+    ``cpu_s`` is the user + system time of the process and the children it waited for (what
+    a busy machine does not inflate); ``peak_rss_mb`` the exact high-water mark of its largest
+    process (``wait4``'s ``ru_maxrss``: the Python process); ``tree_peak_pss_mb`` the sampled
+    peak of the tree's proportional set sizes (Python and its ffmpeg runs, shared pages split).
+    """
     started = time.perf_counter()
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(), text=True)
-    with TreeMemory(proc.pid) as memory:
-        out, err = proc.communicate()
-        peak = memory.take_peak()
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
-    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    return {
-        "seconds": round(time.perf_counter() - started, 1),
-        "cpu_s": round(cpu_s, 1),
-        "load_average": round(os.getloadavg()[0], 1),
-        "tree_peak_rss_mb": round(peak["rss"] / MB),
-        "stdout": out,
-    }
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=child_env(), text=True)
+        with TreeMemory(proc.pid) as memory:
+            _, status, usage = os.wait4(proc.pid, 0)
+            peak = memory.take_peak()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read()[-2000:]}")
+        return {
+            "seconds": round(time.perf_counter() - started, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "load_average": round(os.getloadavg()[0], 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            "tree_peak_pss_mb": round(peak["pss"] / MB),
+            "stdout": out.read(),
+        }
 
 
 def predict(model: Path, clip: Path) -> dict[str, Any]:
