@@ -411,6 +411,8 @@ class Predictor:
         _, head_meta = self._heads[head]
         inputs: dict[str, np.ndarray] = {}
         crops = None
+        if timeline.is_long(span["end_s"] - span["start_s"], self.window_s):  # mmer.timeline prepares each window
+            return ClipFeatures(path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs)
         if "audio_features" in head_meta["inputs"]:
             params = {k: self.audio_params[k] for k in AUDIO_FEATURE_KEYS if k in self.audio_params}
             try:

@@ -175,6 +175,13 @@ def test_long_clip_gives_a_timeline_whose_summary_is_the_speech_windows_mean(pre
 
 
 @pytest.mark.slow
+def test_features_of_a_long_clip_decode_nothing_for_the_whole_span(predictor, long_clip):
+    """The span's own inputs (6 frames spread over the whole span: a decode of all of it) are not made."""
+    clip = predictor.features(long_clip)
+    assert clip.inputs == {} and clip.crops is None and clip.span["end_s"] - clip.span["start_s"] > 7
+
+
+@pytest.mark.slow
 def test_window_and_hop_are_settable(model_path, long_clip):
     from mmer.predictor import Predictor
 
