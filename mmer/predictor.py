@@ -411,7 +411,7 @@ class Predictor:
         _, head_meta = self._heads[head]
         inputs: dict[str, np.ndarray] = {}
         crops = None
-        if timeline.is_long(span["end_s"] - span["start_s"], self.window_s):  # mmer.timeline prepares each window
+        if timeline.is_long(span, self.window_s, self.hop_s):  # mmer.timeline prepares each window
             return ClipFeatures(path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs)
         if "audio_features" in head_meta["inputs"]:
             params = {k: self.audio_params[k] for k in AUDIO_FEATURE_KEYS if k in self.audio_params}
@@ -439,7 +439,7 @@ class Predictor:
 
         started = time.perf_counter()
         clip = self.features(path)
-        if timeline.is_long(clip.span["end_s"] - clip.span["start_s"], self.window_s):
+        if timeline.is_long(clip.span, self.window_s, self.hop_s):
             return timeline.predict_long(self, path, clip, window_s=self.window_s, hop_s=self.hop_s, started=started)
         model, meta = self._heads[clip.head]
         probabilities = predict_proba(model, meta, clip.inputs)[0]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,8 @@ DIGITS = 4
 # The window of a video-only model, which records no audio length: about the length of the
 # speech spans such models are trained on (RAVDESS sentences).
 VIDEO_WINDOW_S = 2.0
+# The shortest window of a clip without sound (see clip_window).
+SILENT_WINDOW_S = 4.0
 SINGLE_METHOD = "one window: the speech span (its first T frames, as in training)"
 
 
@@ -79,9 +81,22 @@ def window_settings(window_s: float | None, hop_s: float | None, *, model_s: flo
     return window, hop
 
 
-def is_long(span_s: float, window_s: float) -> bool:
-    """Whether a speech span of ``span_s`` seconds is predicted as a timeline (see :data:`LONG_RATIO`)."""
-    return span_s > LONG_RATIO * window_s
+def clip_window(span: Mapping[str, Any], window_s: float, hop_s: float) -> tuple[float, float]:
+    """The window and hop for one clip: a clip without sound gets windows of at least :data:`SILENT_WINDOW_S`.
+
+    Its span is the whole clip, as for the silent videos a video model is trained on (RAVDESS
+    modality 02: 3.5-5 s, six frames over all of it); the hop keeps its share of the window.
+    """
+    if span["has_audio"] or window_s >= SILENT_WINDOW_S:
+        return window_s, hop_s
+    return SILENT_WINDOW_S, hop_s * SILENT_WINDOW_S / window_s
+
+
+def is_long(span: Mapping[str, Any], window_s: float, hop_s: float) -> bool:
+    """Whether a clip's span (``start_s``, ``end_s``, ``has_audio``) is predicted as a timeline
+    (longer than :data:`LONG_RATIO` windows of :func:`clip_window`)."""
+    window, _ = clip_window(span, window_s, hop_s)
+    return float(span["end_s"]) - float(span["start_s"]) > LONG_RATIO * window
 
 
 def window_bounds(start_s: float, end_s: float, *, window_s: float, hop_s: float) -> np.ndarray:
@@ -250,6 +265,7 @@ def predict_long(
 
     model, meta = predictor._heads[clip.head]
     span = clip.span
+    window_s, hop_s = clip_window(span, window_s, hop_s)
     start_s, end_s = float(span["start_s"]), float(span["end_s"])
     bounds = window_bounds(start_s, end_s, window_s=window_s, hop_s=hop_s)
     sample_rate = int(predictor.span_params["sample_rate"])

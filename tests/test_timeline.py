@@ -58,8 +58,15 @@ def test_window_bounds_cover_the_span_and_end_at_its_end():
 
 
 def test_is_long_only_beyond_two_windows():
-    assert not tl.is_long(3.9, 2.0)
-    assert tl.is_long(4.1, 2.0)
+    def span(seconds, has_audio=True):
+        return {"start_s": 0.5, "end_s": 0.5 + seconds, "has_audio": has_audio}
+
+    assert not tl.is_long(span(3.9), 2.0, 1.0)
+    assert tl.is_long(span(4.1), 2.0, 1.0)
+    # without sound the span is the whole clip (as for silent training videos): windows of 4 s
+    assert tl.clip_window(span(5.0, False), 2.0, 1.0) == (tl.SILENT_WINDOW_S, 2.0)
+    assert not tl.is_long(span(7.9, False), 2.0, 1.0)
+    assert tl.is_long(span(8.1, False), 2.0, 1.0)
 
 
 def test_speech_shares_count_the_frames_inside_each_window():
