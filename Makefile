@@ -10,7 +10,7 @@ export PYTHONHASHSEED ?= 0
 # dvc.yaml runs `python stages/...`: make it the venv's python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lint demo test test-fast bench lock clean-demo venv exps compare mutation
+.PHONY: lint demo test test-fast bench bench-long lock clean-demo venv exps compare mutation
 
 venv: $(STAMP)
 
@@ -63,6 +63,10 @@ mutation: $(STAMP)
 ## bench: speed and memory figures -> metrics/bench.json
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## bench-long: mmer predict on a 10-minute 720p recording, memory per worker at 720p and 4K -> metrics/bench-long.json (also part of make bench)
+bench-long: $(STAMP)
+	$(BIN)/python -m bench.long_input
 
 ## lock: rewrite requirements.lock from the current .venv
 lock:

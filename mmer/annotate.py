@@ -248,6 +248,46 @@ class BoxHold:
         return self._box if self._box is not None and self._missed <= self.hold_frames else None
 
 
+class WindowLabels:
+    """The label and bar panel to draw at a time: the current window's, else the clip's.
+
+    Panels are drawn once per window, when first shown (a long clip has hundreds).
+    """
+
+    def __init__(
+        self,
+        timeline: Sequence[dict[str, Any]] | None,
+        label_names: Sequence[str],
+        *,
+        frame_height: int,
+        clip: tuple[str, Panel],
+    ) -> None:
+        windows = [w for w in timeline or () if w.get("probabilities")]
+        self._windows = windows if len(timeline or ()) > 1 else []
+        self._bounds = np.array([[w["start_s"], w["end_s"]] for w in self._windows], dtype=np.float64)
+        self._names = list(label_names)
+        self._height = frame_height
+        self._clip = clip
+        self._cache: dict[int, tuple[str, Panel]] = {}
+
+    def __call__(self, t: float) -> tuple[str, Panel]:
+        from mmer.timeline import window_at
+
+        index = window_at(t, self._bounds) if self._windows else None
+        if index is None:
+            return self._clip
+        if index not in self._cache:
+            probabilities = np.array([self._windows[index]["probabilities"][n] for n in self._names])
+            top = int(np.argmax(probabilities))
+            self._cache = {  # one window at a time is shown: keep only its panel
+                index: (
+                    f"{self._names[top]} {100 * probabilities[top]:.0f}%",
+                    probability_panel(self._names, probabilities, frame_height=self._height),
+                )
+            }
+        return self._cache[index]
+
+
 @dataclasses.dataclass
 class AnnotationResult:
     """What :func:`annotate_video` wrote."""
@@ -284,6 +324,7 @@ def annotate_video(
     probabilities: Sequence[float],
     detector: Any,
     span: tuple[float, float] | None = None,
+    timeline: Sequence[dict[str, Any]] | None = None,
 ) -> AnnotationResult:
     """Write ``src`` back to ``out`` with the face box, label and probabilities on every frame.
 
@@ -300,6 +341,11 @@ def annotate_video(
         Run on every frame.
     span : (start_s, end_s), optional
         The speech span, marked on the timeline.
+    timeline : list of dict, optional
+        The windows of a long clip (``start_s``, ``end_s``, ``probabilities``; see
+        :mod:`mmer.timeline`): each frame shows the label and bars of the window it is in
+        (:func:`mmer.timeline.window_at`), a frame outside every window (or in one that could not
+        be predicted) those of the whole clip.
 
     Returns
     -------
@@ -327,6 +373,7 @@ def annotate_video(
     top = int(np.argmax(probabilities))
     label = f"{label_names[top]} {100 * probabilities[top]:.0f}%"
     panel = probability_panel(label_names, probabilities, frame_height=height)
+    shown = WindowLabels(timeline, label_names, frame_height=height, clip=(label, panel))
     if not info.has_audio:
         audio_args, audio_kind = [], "none"
     elif COPY_AUDIO[muxer] is None or info.audio_codec in COPY_AUDIO[muxer]:
@@ -409,11 +456,12 @@ def annotate_video(
                     found = detector.detect(frame)
                     n_faces += found is not None
                     box = boxes(None if found is None else (found.x0, found.y0, found.x1, found.y1))
+                    frame_label, frame_panel = shown(n_frames / float(rate))
                     annotate_frame(
                         frame,
                         box=box,
-                        label=label,
-                        panel=panel,
+                        label=frame_label,
+                        panel=frame_panel,
                         t=n_frames / float(rate),
                         duration_s=duration_s,
                         span=span,

@@ -46,11 +46,12 @@ INDEX_COLUMNS = [
 def find_media(root: str | Path) -> list[Path]:
     """Every media file below ``root`` (a suffix of :data:`MEDIA_SUFFIXES`: the containers
     ffmpeg reads, CREMA-D's .flv included), sorted; symlinked folders are followed (each real
-    folder once, so link loops end: :func:`mmer.files.walk_files`)."""
+    folder once, so link loops end: :func:`mmer.files.walk_files`). A broken link is found
+    too: its clip then fails at ``trim`` with the reason, instead of vanishing."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: corpus folder not found")
-    return sorted(p for p in walk_files(root) if p.suffix.lower() in MEDIA_SUFFIXES)
+    return sorted(p for p in walk_files(root, broken_links=True) if p.suffix.lower() in MEDIA_SUFFIXES)
 
 
 def find_manifests(root: str | Path) -> list[Path]:

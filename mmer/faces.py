@@ -330,6 +330,11 @@ def crops_from_detections(
 
 _DETECTOR: FaceDetector | None = None
 _OPTIONS = FaceDetectorOptions()
+# Frames are decoded scaled down to this longer side before Python holds them: a worker's
+# memory then stays the same from 1080p up (a 7680x4320 frame is 100 MB of RGB; a few of
+# them per clip took 3.6 GB per worker). The detector works on 128- or 192-pixel inputs and
+# the crops are 64 pixels, so nothing is lost; 1920 leaves every 1080p or smaller clip as it is.
+MAX_FRAME_SIDE = 1920
 
 
 def init_worker(model: str = FacesParams.model, min_confidence: float = FacesParams.min_confidence) -> None:
@@ -362,7 +367,7 @@ def clip_face_crops(
     frames_per_clip: int = FacesParams.frames_per_clip,
     size: int = FacesParams.size,
     margin: float = FacesParams.margin,
-    max_side: int | None = None,
+    max_side: int | None = MAX_FRAME_SIDE,
     threads: int = 0,
 ) -> FaceCrops:
     """Per-clip function of the ``face_crops`` stage: crops of frames evenly spaced in a span.
@@ -379,7 +384,8 @@ def clip_face_crops(
     frames_per_clip, size, margin
         Params ``faces.*``.
     max_side : int, optional
-        Decode frames scaled down to this longer side (boxes then refer to that size).
+        Decode frames scaled down to this longer side (boxes then refer to that size; the
+        crops' ``frame_size`` says which). Default :data:`MAX_FRAME_SIDE`; None: full size.
     threads : int
         Decoder threads (:func:`mmer.media.read_frames`): 1 when every core runs a worker of
         its own, 0 (ffmpeg's choice) for one clip alone. The crops do not depend on it.

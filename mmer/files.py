@@ -16,13 +16,15 @@ logger = logging.getLogger(__name__)
 FAILURE_COLUMNS = ["clip_id", "path", "stage", "kind", "reason"]
 
 
-def walk_files(root: str | Path) -> Iterator[Path]:
+def walk_files(root: str | Path, *, broken_links: bool = False) -> Iterator[Path]:
     """Every file below ``root``, folders in sorted order, following symlinked folders.
 
     Corpora on a shared drive often link their ``Actor_XX`` folders, which ``Path.rglob``
     does not enter. A folder whose real path was already searched (a link back to an
     ancestor, or a second link to the same folder) is not entered again, with a warning:
-    link loops end and no file is found twice. Broken links are left out.
+    link loops end and no file is found twice. Broken links (to nothing) are left out,
+    or yielded too with ``broken_links`` (so that a caller can name them: the index lists
+    them and the ``trim`` stage records each as a failed clip, "dangling symbolic link").
     """
     root = Path(root)
     seen = {os.path.realpath(root)}
@@ -40,8 +42,55 @@ def walk_files(root: str | Path) -> Iterator[Path]:
         subfolders[:] = kept
         for name in sorted(names):
             path = Path(folder) / name
-            if path.is_file():
+            if path.is_file() or (broken_links and path.is_symlink() and not path.exists()):
                 yield path
+
+
+LISTING_COLUMNS = ["path", "size", "mtime_ns", "problem"]
+
+
+def dangling_link(path: str | Path) -> str | None:
+    """``dangling symbolic link to TARGET`` when ``path`` is a link to nothing, else None."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return f"dangling symbolic link to {os.readlink(path)}"
+    return None
+
+
+def file_listing(root: str | Path) -> pd.DataFrame:
+    """Every file below ``root`` (:func:`walk_files`) with its size and modification time.
+
+    What the pipeline's stages that read the corpus depend on (``data/interim/raw_files.csv``)
+    instead of the folder itself: DVC would hash every byte of it and stop at the first file
+    it cannot read. A file that cannot be read is listed with its ``problem`` (a broken link
+    and its target, or no read permission), size and time -1, and named in a warning.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``LISTING_COLUMNS``, sorted by path.
+    """
+    rows, problems = [], []
+    for path in walk_files(root, broken_links=True):
+        problem = dangling_link(path) or ""
+        if not problem and not os.access(path, os.R_OK):
+            problem = "not readable (permission denied)"
+        if problem:
+            rows.append({"path": str(path), "size": -1, "mtime_ns": -1, "problem": problem})
+            problems.append(f"{path}: {problem}")
+            continue
+        stat = path.stat()
+        rows.append({"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "problem": ""})
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        logger.warning(
+            "%s: %d file%s cannot be read (a clip among them fails at trim): %s",
+            root,
+            len(problems),
+            "" if len(problems) == 1 else "s",
+            shown,
+        )
+    return pd.DataFrame(rows, columns=LISTING_COLUMNS).sort_values("path", ignore_index=True)
 
 
 @contextlib.contextmanager
@@ -65,6 +114,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV without its row numbers, atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 def write_failures(failures: Sequence[dict], path: str | Path) -> pd.DataFrame:

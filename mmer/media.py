@@ -25,7 +25,7 @@ import soundfile as sf
 
 from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoAudioError
-from mmer.files import atomic_path
+from mmer.files import atomic_path, dangling_link
 
 # what a folder is searched for; a file named on the command line is tried whatever its suffix
 # (the containers ffmpeg demuxes; files with other suffixes are skipped and named in a warning)
@@ -184,6 +184,9 @@ class MediaInfo:
         Audio sample rate in Hz.
     channels : str or None
         Audio channel layout as ffmpeg names it (``mono``, ``stereo``, ``5.1`` ...).
+    audio_streams : tuple of (str, str or None)
+        Codec and channel layout of every audio stream, in order (several: a second
+        language, a commentary, a second microphone).
     """
 
     path: str
@@ -199,6 +202,7 @@ class MediaInfo:
     audio_codec: str | None = None
     sample_rate: int | None = None
     channels: str | None = None
+    audio_streams: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def frame_size(self) -> tuple[int, int] | None:
@@ -235,6 +239,7 @@ def parse_probe(text: str, path: str | Path) -> MediaInfo:
             start_s = float(match.group(5))
     video: dict = {}
     audio: dict = {}
+    audio_streams: list[tuple[str, str | None]] = []
     lines = text.splitlines()
     for i, line in enumerate(lines):
         stream = _STREAM_RE.search(line)
@@ -257,8 +262,11 @@ def parse_probe(text: str, path: str | Path) -> MediaInfo:
                 "fps": rates.get("fps") or rates.get("tbr"),
                 "rotation": rotation,
             }
-        elif kind == "Audio" and not audio:
+        elif kind == "Audio":
             rate = _RATE_RE.search(rest)
+            audio_streams.append((codec, rate.group(2).strip() if rate and rate.group(2) else None))
+            if audio:
+                continue
             audio = {
                 "audio_codec": codec,
                 "sample_rate": int(rate.group(1)) if rate else None,
@@ -274,6 +282,7 @@ def parse_probe(text: str, path: str | Path) -> MediaInfo:
         has_audio=bool(audio),
         **video,
         **audio,
+        audio_streams=tuple(audio_streams),
     )
 
 
@@ -296,6 +305,8 @@ def probe(path: str | Path) -> MediaInfo:
         whose moov atom is lost ...); the message names the file and ffmpeg's reason.
     """
     path = Path(path)
+    if broken := dangling_link(path):
+        raise MediaError(f"{path}: {broken}")
     if not path.is_file():
         raise MediaError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -315,7 +326,12 @@ def probe(path: str | Path) -> MediaInfo:
 def read_audio(
     path: str | Path, *, sample_rate: int = SpanParams.sample_rate, info: MediaInfo | None = None
 ) -> np.ndarray:
-    """Decode the first audio stream as mono float32 at ``sample_rate`` (one ffmpeg run).
+    """Decode the audio as mono float32 at ``sample_rate``: the first stream, or the first that is not silent.
+
+    A file with several audio streams whose first is silent (below ``MIN_CHANNEL_DBFS``: a
+    muted track, an empty second-language slot) gets the first stream that is not, with a
+    warning naming every stream decoded and its level; when all are silent the first is
+    returned (the caller reports the silence).
 
     Parameters
     ----------
@@ -336,24 +352,33 @@ def read_audio(
     NoAudioError
         The file has no audio stream.
     MediaError
-        The file is unreadable, or its audio stops well before the container's duration
-        (a truncated file).
+        The file is unreadable, has non-finite samples, or its audio stops well before the
+        container's duration (a truncated file).
     """
     if sample_rate <= 0:
         raise ConfigError(f"sample_rate must be positive, not {sample_rate}")
     info = info or probe(path)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio stream")
-    n_channels = 1 if (info.channels or "mono").split()[0] in ("mono", "1") else 2
-    stream = ffmpeg.input(str(path)).output(
-        "pipe:", format="f32le", acodec="pcm_f32le", ac=n_channels, ar=sample_rate, map="0:a:0", vn=None
-    )
-    out, _ = _run(stream, path, "decode audio")
-    signal = np.frombuffer(out, dtype="<f4").astype(np.float32)
-    if not np.isfinite(signal).all():
-        raise MediaError(f"{path}: non-finite samples (NaN or Inf) in the audio")
-    if n_channels == 2:
-        signal = mono_downmix(signal.reshape(-1, 2), source=path)
+    streams = info.audio_streams or ((info.audio_codec or "?", info.channels),)
+    signal = first = _decode_audio_stream(path, 0, streams[0][1], sample_rate)
+    if len(streams) > 1 and level_dbfs(signal) < MIN_CHANNEL_DBFS:
+        levels = [level_dbfs(signal)]
+        for number in range(1, len(streams)):
+            other = _decode_audio_stream(path, number, streams[number][1], sample_rate)
+            levels.append(level_dbfs(other))
+            if levels[-1] >= MIN_CHANNEL_DBFS:
+                signal = other
+                break
+        found = ", ".join(
+            f"{number} ({codec}, {channels or '?'}): {'silent' if level < MIN_CHANNEL_DBFS else f'{level:.0f} dBFS'}"
+            for number, ((codec, channels), level) in enumerate(zip(streams, levels))
+        )
+        if levels[-1] >= MIN_CHANNEL_DBFS:
+            logger.warning("%s: audio stream 0 is silent; stream %d is used (%s)", path, len(levels) - 1, found)
+        else:
+            logger.warning("%s: all %d audio streams are silent (%s)", path, len(streams), found)
+            signal = first
     if info.duration_s:
         decoded_s = len(signal) / sample_rate
         missing_s = info.duration_s - decoded_s
@@ -363,6 +388,29 @@ def read_audio(
             )
     if len(signal) == 0:
         raise NoAudioError(f"{path}: audio stream holds no samples")
+    return signal
+
+
+def level_dbfs(signal: np.ndarray) -> float:
+    """RMS level of a signal in dB re full scale (-200 for digital silence or no samples)."""
+    if len(signal) == 0:
+        return -200.0
+    rms = float(np.sqrt(np.mean(np.asarray(signal, dtype=np.float64) ** 2)))
+    return 20.0 * math.log10(max(rms, 1e-10))
+
+
+def _decode_audio_stream(path: str | Path, number: int, channels: str | None, sample_rate: int) -> np.ndarray:
+    """Audio stream ``number`` of a file as mono float32 (two channels mixed by :func:`mono_downmix`)."""
+    n_channels = 1 if (channels or "mono").split()[0] in ("mono", "1") else 2
+    stream = ffmpeg.input(str(path)).output(
+        "pipe:", format="f32le", acodec="pcm_f32le", ac=n_channels, ar=sample_rate, map=f"0:a:{number}", vn=None
+    )
+    out, _ = _run(stream, path, "decode audio")
+    signal = np.frombuffer(out, dtype="<f4").astype(np.float32)
+    if not np.isfinite(signal).all():
+        raise MediaError(f"{path}: non-finite samples (NaN or Inf) in the audio")
+    if n_channels == 2:
+        signal = mono_downmix(signal.reshape(-1, 2), source=path)
     return signal
 
 

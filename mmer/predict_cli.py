@@ -167,19 +167,33 @@ def resolve_span_params(params_path: str | Path | None) -> dict[str, Any] | None
 MODEL_SOURCES = {"given": "--model", "project": "the project's trained model", "shipped": "the shipped voice model"}
 
 
-def make_predictor(model: str | Path | None, *, params: str | Path | None, threads: int | None) -> Predictor:
+def make_predictor(
+    model: str | Path | None,
+    *,
+    params: str | Path | None,
+    threads: int | None,
+    window_s: float | None = None,
+    hop_s: float | None = None,
+) -> Predictor:
     """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``.
 
     ``model`` (``--model``) wins; else the project's ``models/model.keras``; else the model
     shipped in the package (:func:`mmer.pretrained.resolve_model`); the log says which. The span
     params come from ``params`` when that file exists; ``threads`` TensorFlow threads (0 or None:
-    its choice).
+    its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it).
     """
     from mmer.pretrained import resolve_model
 
     model_path, source = resolve_model(model, project_model=DEFAULT_MODEL)
     logger.info("model: %s (%s)", model_path, MODEL_SOURCES[source])
-    return Predictor(model_path, span=resolve_span_params(params), threads=threads or None, model_source=source)
+    return Predictor(
+        model_path,
+        span=resolve_span_params(params),
+        threads=threads or None,
+        model_source=source,
+        window_s=window_s,
+        hop_s=hop_s,
+    )
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -215,6 +229,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_PARAMS),
         help="params file whose span section sets the speech span (when it exists and model.json records none)",
     )
+    parser.add_argument(
+        "--window",
+        type=float,
+        metavar="S",
+        help="a clip whose speech span is longer than two windows is predicted as a timeline of windows of S seconds "
+        "(default: the length the model reads, e.g. 1.9 s; at most that)",
+    )
+    parser.add_argument(
+        "--hop", type=float, metavar="S", help="seconds from one window's start to the next (default: half the window)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
 
@@ -237,7 +261,13 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
-    predictor = make_predictor(args.model, params=args.params, threads=args.threads)
+    try:
+        predictor = make_predictor(
+            args.model, params=args.params, threads=args.threads, window_s=args.window, hop_s=args.hop
+        )
+    except ConfigError as err:
+        logger.error("%s", err)
+        return EXIT_USAGE
     names = predictor.label_names
     file_width = min(60, max(12, *(len(str(c)) for c in clips)))
     rows, failed, taken = [], 0, set()

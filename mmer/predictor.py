@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mmer import media, speech
+from mmer import media, speech, timeline
 from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, NoAudioError
 from mmer.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (the folder search's suffixes)
@@ -85,6 +85,13 @@ class Prediction:
         Wall-clock time of the prediction.
     annotated : str, optional
         The annotated video written for this clip.
+    timeline : list of dict, optional
+        Per window: ``start_s``, ``end_s``, ``speech`` (share of speech frames), ``emotion``,
+        ``probability``, ``probabilities`` (see :mod:`mmer.timeline`); one window, the span,
+        for a clip that is not long.
+    summary : dict, optional
+        How the clip's probabilities came from the windows: ``method``, ``windows_used``,
+        ``windows``, ``window_s``, ``hop_s``.
     """
 
     path: str
@@ -102,6 +109,8 @@ class Prediction:
     model: dict[str, str]
     seconds: float
     annotated: str | None = None
+    timeline: list[dict[str, Any]] | None = None
+    summary: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the object ``mmer predict --json`` prints)."""
@@ -119,6 +128,8 @@ class Prediction:
             "model": self.model,
             "seconds": round(self.seconds, 3),
             "annotated": self.annotated,
+            "timeline": self.timeline,
+            "summary": self.summary,
         }
 
 
@@ -209,6 +220,9 @@ class Predictor:
     model_source : str, optional
         Where the model came from (``given``, ``project``, ``shipped``): reported with each
         prediction's ``model``.
+    window_s, hop_s : float, optional
+        The timeline of a long clip (:mod:`mmer.timeline`): window length (None: the length
+        the model reads) and hop (None: half the window).
 
     The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
     the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
@@ -233,6 +247,8 @@ class Predictor:
         span: Mapping[str, Any] | None = None,
         threads: int | None = None,
         model_source: str | None = None,
+        window_s: float | None = None,
+        hop_s: float | None = None,
     ) -> None:
         from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
@@ -257,6 +273,7 @@ class Predictor:
         self.audio_params = dict(features.get("audio", {}))
         self.video_params = dict(features.get("video", {}))
         self.span_params = self._span_params(span, features.get("span"))
+        self.window_s, self.hop_s = timeline.window_settings(window_s, hop_s, model_s=self._model_window_s())
         self._heads = self._find_heads()
         self._detector_ready = False
         if "faces" in self.metadata["inputs"]:
@@ -289,6 +306,22 @@ class Predictor:
         if "sample_rate" in self.audio_params:
             params["sample_rate"] = int(self.audio_params["sample_rate"])
         return params
+
+    def _model_window_s(self) -> float:
+        """Seconds of speech the model reads (:data:`mmer.timeline.VIDEO_WINDOW_S` for a video-only model)."""
+        if "padded_frames" not in self.audio_params:
+            return timeline.VIDEO_WINDOW_S
+        return timeline.model_window_s(
+            padded_frames=int(self.audio_params["padded_frames"]),
+            hop_length=int(self.audio_params["hop_length"]),
+            n_fft=int(self.audio_params["n_fft"]),
+            sample_rate=int(self.audio_params.get("sample_rate", SpanParams.sample_rate)),
+        )
+
+    @property
+    def span_wav(self) -> Path:
+        """Where :meth:`features` writes the speech span's audio of the current clip."""
+        return Path(self._tmp.name) / "span.wav"
 
     def _find_heads(self) -> dict[str, tuple[Any, dict[str, Any]]]:
         """The model and, for a late-fusion model, each branch's own head as a sub-model."""
@@ -374,7 +407,7 @@ class Predictor:
         info = media.probe(path)
         # fail before decoding anything when even an audible track could not help
         self._choose_head(path, has_audio=info.has_audio, has_video=info.has_video)
-        wav = Path(self._tmp.name) / "span.wav"
+        wav = self.span_wav
         wav.unlink(missing_ok=True)
         span = speech.trim_clip(path, wav, **self.span_params)
         has_audio = bool(span["has_audio"])
@@ -384,6 +417,8 @@ class Predictor:
         _, head_meta = self._heads[head]
         inputs: dict[str, np.ndarray] = {}
         crops = None
+        if timeline.is_long(span, self.window_s, self.hop_s):  # mmer.timeline prepares each window
+            return ClipFeatures(path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs)
         if "audio_features" in head_meta["inputs"]:
             params = {k: self.audio_params[k] for k in AUDIO_FEATURE_KEYS if k in self.audio_params}
             try:
@@ -410,11 +445,13 @@ class Predictor:
 
         started = time.perf_counter()
         clip = self.features(path)
+        if timeline.is_long(clip.span, self.window_s, self.hop_s):
+            return timeline.predict_long(self, path, clip, window_s=self.window_s, hop_s=self.hop_s, started=started)
         model, meta = self._heads[clip.head]
         probabilities = predict_proba(model, meta, clip.inputs)[0]
         best = int(np.argmax(probabilities))
         crops = clip.crops
-        return Prediction(
+        prediction = Prediction(
             path=str(path),
             emotion=self.label_names[best],
             probability=float(probabilities[best]),
@@ -430,6 +467,9 @@ class Predictor:
             model=dict(self.model_id),
             seconds=time.perf_counter() - started,
         )
+        prediction.timeline = timeline.single_window(prediction)
+        prediction.summary = timeline.single_summary(self.window_s, self.hop_s)
+        return prediction
 
     def predict_many(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Prediction | MmerError]]:
         """Predict clip after clip; a failed clip yields its error instead and the rest go on.
@@ -458,6 +498,7 @@ class Predictor:
             probabilities=[prediction.probabilities[n] for n in self.label_names],
             detector=faces.worker_detector(),
             span=(prediction.start_s, prediction.end_s),
+            timeline=prediction.timeline,
         )
         prediction.annotated = str(out_path)
         return Path(out_path)

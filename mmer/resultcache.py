@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from mmer.errors import MediaError
-from mmer.files import atomic_path
+from mmer.files import atomic_path, dangling_link
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def clip_key(path: str | Path, *extra: object) -> str:
     try:
         digest = file_digest(path)
     except OSError as err:
-        raise MediaError(f"{path}: cannot read file: {err.strerror or err}") from err
+        reason = dangling_link(path) or f"cannot read file: {err.strerror or err}"
+        raise MediaError(f"{path}: {reason}") from err
     if not extra:
         return digest
     return hashlib.md5(json.dumps([digest, *extra], default=str).encode()).hexdigest()

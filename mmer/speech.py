@@ -88,6 +88,42 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
+def _loud_frames(levels: np.ndarray, threshold_db: float) -> np.ndarray:
+    """The frames above ``threshold_db`` re the loudest and ``NOISE_MARGIN_DB`` above the noise floor."""
+    peak_db = float(levels.max())
+    floor_db = float(np.percentile(levels, NOISE_PERCENTILE))
+    return levels > max(peak_db + threshold_db, floor_db + NOISE_MARGIN_DB)
+
+
+def speech_frames(
+    signal: np.ndarray,
+    sample_rate: int,
+    *,
+    threshold_db: float = SpanParams.threshold_db,
+    frame_s: float = SpanParams.frame_s,
+) -> np.ndarray:
+    """Which frames of ``frame_s`` are speech by the frame test of :func:`speech_span`.
+
+    Only the level test (high-passed, ``threshold_db`` re the loudest frame, above the noise
+    floor); no joining across pauses and no region filter: the speech mask of a long
+    recording, whose windows :mod:`mmer.timeline` weighs by their share of speech frames.
+
+    Returns
+    -------
+    ndarray, bool, shape (n_frames,)
+        All False for an empty signal or digital silence.
+    """
+    signal = np.asarray(signal)
+    if signal.ndim != 1:
+        raise ConfigError(f"speech_frames needs mono audio of shape (n,), not {signal.shape}")
+    if len(signal) == 0:
+        return np.zeros(0, dtype=bool)
+    levels = frame_levels_db(highpass(signal, sample_rate), sample_rate, frame_s=frame_s)
+    if levels.max() < MIN_PEAK_DBFS:
+        return np.zeros(len(levels), dtype=bool)
+    return _loud_frames(levels, threshold_db)
+
+
 def speech_span(
     signal: np.ndarray,
     sample_rate: int,
@@ -172,7 +208,7 @@ def speech_span(
             f"< {MIN_DYNAMIC_RANGE_DB:g} dB): noise only"
         )
     hop_s = max(1, int(round(frame_s * sample_rate))) / sample_rate
-    regions = _runs(levels > max(peak_db + threshold_db, floor_db + NOISE_MARGIN_DB))
+    regions = _runs(_loud_frames(levels, threshold_db))
     max_gap = int(round(min_silence_s / hop_s))
     joined: list[list[int]] = []
     for start, stop in regions:

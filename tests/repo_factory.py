@@ -76,9 +76,14 @@ def commit(repo: Path, message: str) -> None:
     run(["git", "commit", "-qm", message, "--allow-empty"], repo)
 
 
+# Stages that run on every `dvc repro` (always_changed in dvc.yaml: unpack lists the corpus folder).
+ALWAYS_RUN = {"unpack"}
+
+
 def ran(output: str) -> set[str]:
-    """The stages a `dvc repro` output says it ran."""
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+    """The stages a `dvc repro` output says it ran, but for those of :data:`ALWAYS_RUN`."""
+    stages = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+    return stages - ALWAYS_RUN
 
 
 def start(cmd: Sequence[str], cwd: Path, log: Path) -> subprocess.Popen:

@@ -148,6 +148,22 @@ def test_clip_face_crops_on_a_video(clips):
     np.testing.assert_allclose(result.times_s, [0.4, 0.8, 1.2, 1.6])
 
 
+def test_frames_larger_than_1080p_are_decoded_scaled_down(clips, tmp_path):
+    """A 4K clip's frames reach Python at 1920 pixels (bounded memory); the face and crops are nearly those of full size."""
+    faces.init_worker("short", 0.5)
+    uhd = mf.upscaled(clips["face"], tmp_path / "uhd.mp4", start_s=0.0, duration_s=1.0, size=(3840, 2160))
+    scaled = faces.clip_face_crops(uhd, 0.1, 0.9, frames_per_clip=2)
+    assert scaled.frame_size == (faces.MAX_FRAME_SIDE, 1080) and scaled.found.all()
+    full = faces.clip_face_crops(uhd, 0.1, 0.9, frames_per_clip=2, max_side=None)
+    assert full.frame_size == (3840, 2160) and full.found.all()
+    side = float(full.boxes[0, 2] - full.boxes[0, 0])
+    np.testing.assert_allclose(scaled.boxes * 2, full.boxes, atol=0.05 * side)  # the same face, in half the pixels
+    # the crops differ by the detector's box jitter between the two sizes (a few %), not more
+    assert np.abs(scaled.crops.astype(int) - full.crops.astype(int)).mean() < 20
+    small = faces.clip_face_crops(clips["face"], 0.2, 1.8, frames_per_clip=2)
+    assert small.frame_size == (512, 512)  # up to 1920 pixels nothing is scaled
+
+
 def test_naive_face_crops_agree_with_clip_face_crops(clips):
     fast = faces.clip_face_crops(clips["face"], 0.2, 1.8, frames_per_clip=3)
     naive = naive_face_crops(clips["face"], 0.2, 1.8, frames_per_clip=3)

@@ -462,3 +462,44 @@ def test_stereo_in_opposite_phase_uses_one_channel(tmp_path, caplog):
     same = tmp_path / "same.wav"
     sf.write(same, np.stack([voice, voice], axis=1), sr)
     np.testing.assert_allclose(media.read_audio(same), voice, atol=1e-3)
+
+
+def _two_audio_streams(video: Path, first: Path, second: Path, out: Path) -> Path:
+    """``video``'s picture with ``first`` as audio stream 0 and ``second`` as stream 1 (ffmpeg -map)."""
+    mf.ffmpeg(
+        "-i", str(video), "-i", str(first), "-i", str(second),
+        "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out),
+    )  # fmt: skip
+    return out
+
+
+def test_first_audio_stream_silent_uses_the_one_with_speech(clips, tmp_path, rng, caplog):
+    tone = mf.tone_between_silences(rng)  # the tone from 1.0 to 2.5 s
+    silent = mf.write_audio(tmp_path / "silent.wav", np.zeros(len(tone), np.float32))
+    voice = mf.write_audio(tmp_path / "voice.wav", tone)
+    path = _two_audio_streams(clips["face_tone_mp4"], silent, voice, tmp_path / "two.mp4")
+    info = media.probe(path)
+    assert len(info.audio_streams) == 2 and info.audio_streams[0][0] == "aac"
+    with caplog.at_level("WARNING", logger="mmer.media"):
+        signal = media.read_audio(path, info=info)
+    assert media.level_dbfs(signal) > -30
+    assert "two.mp4: audio stream 0 is silent; stream 1 is used (0 (aac, mono): silent, 1 (aac, mono): " in caplog.text
+    span = speech.trim_clip(path, tmp_path / "span.wav")
+    assert span["has_audio"] and 0.5 < span["start_s"] < 1.0 and 2.5 < span["end_s"] < 3.0  # the tone, padded
+    # with speech in stream 0, stream 0 is used and nothing is said
+    caplog.clear()
+    both = _two_audio_streams(clips["face_tone_mp4"], voice, silent, tmp_path / "first.mp4")
+    with caplog.at_level("WARNING", logger="mmer.media"):
+        assert media.level_dbfs(media.read_audio(both)) > -30
+    assert "audio stream" not in caplog.text
+
+
+def test_all_audio_streams_silent_are_named(clips, tmp_path, caplog):
+    silent = mf.write_audio(tmp_path / "silent.wav", np.zeros(2 * SR, np.float32))
+    path = _two_audio_streams(clips["face_no_audio_mp4"], silent, silent, tmp_path / "mute.mp4")
+    with caplog.at_level("WARNING", logger="mmer.media"):
+        signal = media.read_audio(path)
+    assert media.level_dbfs(signal) < -100
+    assert "mute.mp4: all 2 audio streams are silent (0 (aac, mono): silent, 1 (aac, mono): silent)" in caplog.text
+    # a video whose every track is silent is a silent video, as with one track
+    assert not speech.trim_clip(path, tmp_path / "x.wav")["has_audio"]

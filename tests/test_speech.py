@@ -5,6 +5,7 @@ conv front end and pooling, audio-only corpora, presets; and the real RAVDESS sp
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -358,3 +359,29 @@ def test_real_speech_index_trim_and_features(real_speech_dir, tmp_path):
         assert 0.8 < span["end_s"] - span["start_s"] < 3.5  # one short sentence
         features = audio.wav_mfcc(tmp_path / "span.wav")
         assert features.shape[1] == 24 and 80 < len(features) < 350 and np.isfinite(features).all()
+
+
+def test_feature_stage_warns_naming_a_clip_far_longer_than_the_rest(tmp_path, span_corpus, caplog):
+    """One 6 s clip among 0.4-0.75 s ones: named in a warning, cut to T, and T is the others' mean."""
+    index, _, _, wav_dir = span_corpus
+    train_ids = list(index.loc[index["split"] == "train", "clip_id"])
+    long_id = train_ids[0]
+    normal = run_features(tmp_path, span_corpus)
+    lengths = dict(zip(normal.clip_ids, normal.arrays["speech_frames"].tolist()))
+    others_t = int(round(np.mean([lengths[c] for c in train_ids[1:]])))
+    sf.write(wav_dir / f"{long_id}.wav", tone(300.0, 6.0), SR)
+    with caplog.at_level("WARNING", logger="mmer.preprocess"):
+        cache = run_features(tmp_path, span_corpus)
+    frames = int(cache.arrays["speech_frames"][cache.clip_ids.index(long_id)])
+    assert frames > 10 * others_t
+    assert (
+        f"audio_features: 1 clips are over 4 times the median length and are cut to T={others_t} frames "
+        f"(left out of T's mean): {long_id} ({frames} frames)"
+    ) in caplog.text
+    assert cache.attrs["padded_frames"] == others_t  # the long clip did not lengthen T
+    assert json.loads((tmp_path / "m.json").read_text())["truncated"] >= 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mmer.preprocess"):  # the clips as they were: no warning
+        sf.write(wav_dir / f"{long_id}.wav", tone(300.0, 0.5), SR)
+        run_features(tmp_path, span_corpus)
+    assert "median length" not in caplog.text
