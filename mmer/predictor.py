@@ -85,6 +85,9 @@ class Prediction:
         Wall-clock time of the prediction.
     annotated : str, optional
         The annotated video written for this clip.
+    face_expression : dict of str to float, optional
+        FER2013's 7 expression probabilities averaged over the frames with a face
+        (:mod:`mmer.face_expression`), whatever the model; None when no face was used.
     """
 
     path: str
@@ -102,6 +105,7 @@ class Prediction:
     model: dict[str, str]
     seconds: float
     annotated: str | None = None
+    face_expression: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the object ``mmer predict --json`` prints)."""
@@ -119,6 +123,9 @@ class Prediction:
             "model": self.model,
             "seconds": round(self.seconds, 3),
             "annotated": self.annotated,
+            "face_expression": None
+            if self.face_expression is None
+            else {k: round(v, 6) for k, v in self.face_expression.items()},
         }
 
 
@@ -400,6 +407,7 @@ class Predictor:
 
     def predict(self, path: str | Path) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
+        from mmer import face_expression
         from mmer.bundle import predict_proba
 
         started = time.perf_counter()
@@ -422,6 +430,7 @@ class Predictor:
             face_times_s=None if crops is None or crops.times_s is None else [float(t) for t in crops.times_s],
             face_boxes=None if crops is None else [[float(v) for v in box] for box in crops.boxes],
             model=dict(self.model_id),
+            face_expression=None if crops is None else face_expression.crops_expression(crops.crops, crops.found),
             seconds=time.perf_counter() - started,
         )
 
