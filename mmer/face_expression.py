@@ -49,6 +49,10 @@ CORPUS_NAMES = {
 }
 EMBEDDING_LAYER = "add_4"  # output of the last residual block [4, 4, 128], before the 7-class Conv2D
 LAST_BLOCK_AFTER = "add_3"  # model.video_encoder_trainable: last trains the layers after this one
+# Training this layer (the first block's 1x1 stride-2 shortcut, [60, 60, 8] -> [30, 30, 16], 128
+# weights) crashes TensorFlow 2.19's oneDNN kernels on CPU (double free in its filter gradient),
+# so it stays frozen even with video_encoder_trainable: all.
+NEVER_TRAINED = ("conv2d_3",)
 GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as OpenCV's RGB2GRAY (what fer's own code uses)
 
 
@@ -111,7 +115,7 @@ def set_trainable(backbone: keras.Model, trainable: str) -> None:
     """Freeze the FER2013 layers (``frozen``), all but the last residual block (``last``), or none (``all``).
 
     Batch normalisation stays frozen in every case (it then runs on FER2013's statistics, not
-    those of a small batch of 6-frame clips).
+    those of a small batch of 6-frame clips), and so do the layers of :data:`NEVER_TRAINED`.
     """
     if trainable not in ENCODER_TRAINABLE:
         raise ConfigError(f"model.video_encoder_trainable must be one of {list(ENCODER_TRAINABLE)}, not {trainable!r}")
@@ -119,9 +123,8 @@ def set_trainable(backbone: keras.Model, trainable: str) -> None:
     names = [layer.name for layer in backbone.layers]
     last = names.index(LAST_BLOCK_AFTER) + 1 if LAST_BLOCK_AFTER in names else 0
     for position, layer in enumerate(backbone.layers):
-        layer.trainable = (trainable == "all" or (trainable == "last" and position >= last)) and not isinstance(
-            layer, layers.BatchNormalization
-        )
+        kept_frozen = isinstance(layer, layers.BatchNormalization) or layer.name in NEVER_TRAINED
+        layer.trainable = (trainable == "all" or (trainable == "last" and position >= last)) and not kept_frozen
 
 
 def fer_frame_encoder(
@@ -179,7 +182,12 @@ def clip_expressions(faces: np.ndarray, face_found: np.ndarray | None = None, *,
     if n == 0:
         return np.zeros((0, len(FER_EMOTIONS)), np.float32)
     frames = faces.reshape(n * f, *faces.shape[2:]).astype(np.uint8)
-    probabilities = expression_network().predict(frames, batch_size=batch_size, verbose=0).reshape(n, f, -1)
+    network = expression_network()
+    if len(frames) <= batch_size:  # one clip (mmer predict): no per-call set-up of Model.predict
+        probabilities = keras.ops.convert_to_numpy(network.predict_on_batch(frames))
+    else:
+        probabilities = network.predict(frames, batch_size=batch_size, verbose=0)
+    probabilities = probabilities.reshape(n, f, -1)
     found = np.ones((n, f), bool) if face_found is None else np.asarray(face_found, bool)
     found = np.where(found.any(axis=1, keepdims=True), found, True)
     mean = (probabilities * found[..., None]).sum(axis=1) / found.sum(axis=1)[:, None]
