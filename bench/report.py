@@ -193,6 +193,22 @@ def _others(report: Mapping[str, Any]) -> list[str]:
                 f"targets: warm {_num(shipped.get('warm_target_s'))} s, cold {_num(shipped.get('cold_target_s'))} s",
             )
         )
+    encoders = report.get("face_encoder") or {}
+    for name in ("vgg", "fer2013_frozen", "fer2013_all"):
+        if name in encoders:
+            times = encoders[name]
+            rows.append(
+                (
+                    f"face encoder `{name}`, video-only model",
+                    f"{_num(times.get('train_ms_per_clip'))} ms per clip training, {_num(times.get('predict_ms_per_clip'))} ms warm predict",
+                    f"{_num(encoders.get('clips'))} clips of {_num(encoders.get('frames_per_clip'))} frames",
+                )
+            )
+    if "fer2013_zero_shot" in encoders:
+        zero_shot = encoders["fer2013_zero_shot"]["predict_ms_per_clip"]
+        rows.append(
+            ("`face_expression` (zero-shot FER2013)", f"{_num(zero_shot)} ms per clip", "added to `mmer predict`")
+        )
     dvc = report.get("dvc") or {}
     if dvc:
         rows.append(

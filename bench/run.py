@@ -17,6 +17,10 @@ measures:
   until ``/health`` answers, then ``POST /predict`` of the same clip, latency p50/p95 and
   throughput for one client at a time and for 4 clients at once (after one untimed request),
   and the serving process's memory (:func:`serve_latency`);
+- face encoders: seconds per clip that each per-frame face encoder (``model.video_encoder``
+  vgg, fer2013 frozen, fer2013 all layers trained) costs a video-only model in a training
+  step and in a warm one-clip predict, and the zero-shot FER2013 ``face_expression`` of
+  ``mmer predict`` (:func:`encoder_times`);
 - DVC: a no-op ``dvc repro`` and a ``dvc repro`` after a ``train.*`` change (checked to
   rerun no preprocessing stage), in a temporary git + DVC repo over a small corpus;
 - incremental preprocessing: a corpus processed with the per-clip cache, then the same
@@ -99,7 +103,9 @@ TARGET_SECONDS = 300.0
 TARGET_CLIPS_PER_S = 5.0  # 1440 / 300 = 4.8, rounded up
 TARGET_PEAK_MB = 2048.0
 
-PARTS = ("preprocess", "train", "predict", "serve", "dvc", "incremental", "long")
+PARTS = ("preprocess", "train", "predict", "serve", "face_encoder", "dvc", "incremental", "long")
+FACE_ENCODERS = (("vgg", "frozen"), ("fer2013", "frozen"), ("fer2013", "all"))  # model.video_encoder(_trainable)
+FACE_ENCODER_CLIPS = 64
 PREPROCESS_STAGES = ("unpack", "index", "trim", "audio_features", "face_crops", "samples")
 FACE_STAGES = ("face_crops", "before_face_crops", "naive_face_crops")
 
@@ -619,10 +625,64 @@ def predict_job(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def encoder_times(faces: np.ndarray, *, repeats: int = 3, batch_size: int = 32) -> dict[str, Any]:
+    """Milliseconds per clip of each face encoder in a video-only model (issue 13).
+
+    ``faces``: uint8 [n, frames, size, size, 3]. Per :data:`FACE_ENCODERS`: one training
+    epoch over the clips (after an untimed one that traces the graph), and a warm one-clip
+    ``predict_on_batch``; then the zero-shot ``face_expression`` of one clip. Medians of ``repeats``.
+    """
+    import keras
+
+    from mmer.config import ModelParams
+    from mmer.face_expression import crops_expression
+    from mmer.networks import build_model
+
+    labels = keras.utils.to_categorical(np.arange(len(faces)) % 7, 7)
+    out: dict[str, Any] = {"clips": len(faces), "frames_per_clip": int(faces.shape[1]), "repeats": repeats}
+    for encoder, trainable in FACE_ENCODERS:
+        params = ModelParams(inputs="video", video_encoder=encoder, video_encoder_trainable=trainable)
+        model = build_model(n_classes=7, faces_shape=faces.shape[1:], **dataclasses.asdict(params))
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        train, predict = [], []
+        for repeat in range(repeats + 1):
+            tick = time.perf_counter()
+            model.fit({"faces": faces}, labels, batch_size=batch_size, epochs=1, verbose=0)
+            if repeat:  # the first epoch traces the graph
+                train.append((time.perf_counter() - tick) / len(faces))
+            tick = time.perf_counter()
+            model.predict_on_batch({"faces": faces[:1]})
+            if repeat:
+                predict.append(time.perf_counter() - tick)
+        name = encoder if encoder == "vgg" else f"{encoder}_{trainable}"
+        out[name] = {
+            "train_ms_per_clip": rounded(1000 * median(train), 2),
+            "predict_ms_per_clip": rounded(1000 * median(predict), 2),
+        }
+    found = np.ones(faces.shape[1], bool)
+    zero_shot = []
+    for repeat in range(repeats + 1):
+        tick = time.perf_counter()
+        crops_expression(faces[0], found)
+        if repeat:
+            zero_shot.append(time.perf_counter() - tick)
+    out["fer2013_zero_shot"] = {"predict_ms_per_clip": rounded(1000 * median(zero_shot), 2)}
+    return out
+
+
+def face_encoder_job(job: dict[str, Any]) -> dict[str, Any]:
+    """:func:`encoder_times` on the first clips of the bench's face cache (``job``: ``video``, ``repeats``)."""
+    from mmer.featurefile import read_cache
+
+    faces = read_cache(job["video"], ["faces"]).arrays["faces"][:FACE_ENCODER_CLIPS]
+    return encoder_times(faces, repeats=int(job["repeats"]))
+
+
 WORKER_JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "preprocess": preprocess_job,
     "train": train_job,
     "predict": predict_job,
+    "face_encoder": face_encoder_job,
 }
 
 
@@ -1116,6 +1176,12 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         report["serve"].update(clip_duration_s=rounded(clip_s, 2), frame_size=options.size)
     if "predict" not in options.skip and features_dir is not None:
         report["predict_shipped"] = bench_predict_shipped(options, features_dir, base_index)
+    if "face_encoder" not in options.skip and features_dir is not None:
+        report["face_encoder"] = run_worker(
+            {"kind": "face_encoder", "video": str(features_dir / "video.h5"), "repeats": options.repeats},
+            workdir=options.workdir,
+            name="face-encoder",
+        )
     if "dvc" not in options.skip:
         small = spec if options.quick else CorpusSpec(SMALL_ACTORS, DVC_CLIPS_PER_ACTOR, options.size)
         small_dir, _ = synth(small, workdir)

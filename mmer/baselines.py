@@ -8,6 +8,10 @@
 Each classifier is fitted on the training speakers; the SVMs' C is chosen by UAR on the
 validation speakers; results are reported on the test speakers in the format of
 ``metrics/eval.json``.
+
+Beside them, with ``zero_shot``, a row that learns nothing from the corpus: the pretrained
+FER2013 network's own expression probabilities averaged over a clip's frames and mapped
+onto the label set (:mod:`mmer.face_expression`; calm gets no probability).
 """
 
 from __future__ import annotations
@@ -173,6 +177,7 @@ def run_baselines(
     c_grid: Sequence[float] = BaselinesParams.c_grid,
     face_grid: int = BaselinesParams.face_grid,
     seed: int = BaselinesParams.seed,
+    zero_shot: bool = BaselinesParams.zero_shot,
 ) -> dict[str, Any]:
     """Every classifier on every feature set: train speakers -> (val for C) -> test speakers.
 
@@ -180,7 +185,9 @@ def run_baselines(
     -------
     dict
         ``{'n': test clips, 'majority': {...}, '<feature_set>': {'<classifier>': {accuracy,
-        macro_f1, uar, val_uar, C (SVMs)}}}`` on the test speakers.
+        macro_f1, uar, val_uar, C (SVMs)}}}`` on the test speakers; with ``zero_shot`` and
+        face crops also ``'face_expression': {'fer2013_zero_shot': {...}}``
+        (:func:`zero_shot_scores`).
     """
     for value in feature_sets:
         if value not in BASELINE_FEATURE_SETS:
@@ -220,7 +227,25 @@ def run_baselines(
                 metrics["accuracy"],
                 metrics["uar"],
             )
+    if zero_shot and "faces" in data.arrays:
+        results["face_expression"] = {"fer2013_zero_shot": zero_shot_scores(val, test, label_names=label_names)}
     return results
+
+
+def zero_shot_scores(val: ClipData, test: ClipData, *, label_names: Sequence[str]) -> dict[str, Any]:
+    """The FER2013 network's expressions, averaged over frames and mapped onto ``label_names``,
+    scored on ``test`` (and its UAR on ``val``, as the classifiers' ``val_uar``)."""
+    from mmer.face_expression import clip_expressions, to_corpus_probabilities
+
+    scores: dict[str, Any] = {}
+    for name, part in (("val", val), ("test", test)):
+        expressions = clip_expressions(part.arrays["faces"], part.arrays.get("face_found"))
+        predicted = to_corpus_probabilities(expressions, label_names).argmax(axis=1)
+        scores[name] = classification_metrics(part.labels, predicted, label_names=label_names)
+    logger.info(
+        "fer2013 zero-shot on faces: test accuracy %.3f, UAR %.3f", scores["test"]["accuracy"], scores["test"]["uar"]
+    )
+    return {key: scores["test"][key] for key in METRIC_KEYS} | {"val_uar": scores["val"]["uar"]}
 
 
 def baselines_stage(

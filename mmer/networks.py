@@ -8,7 +8,9 @@ Inputs are named after the cache arrays they take, so a model is fed a dict::
   BLSTM(units, return sequences) -> Dropout -> BLSTM(units) -> Dense(dense, relu).
 - ``video`` sub-model: uint8 frames rescaled to [0, 1] inside the model, a VGG-like
   Conv2D + MaxPooling stack per frame (``frame_cnn``, applied with TimeDistributed) ->
-  Dense(dense, relu) per frame -> max over time (or a GRU/LSTM).
+  Dense(dense, relu) per frame -> max over time (or a GRU/LSTM). With ``video_encoder:
+  fer2013`` the per-frame encoder is the pretrained FER2013 network instead
+  (:func:`mmer.face_expression.fer_frame_encoder`).
 - fusion ``concat`` (early): concatenate both representations -> Dense(head_units, relu) ->
   Dropout -> Dense(n_classes, softmax). ``average``/``learned`` (late): each branch has that
   head, and the two probability vectors are averaged (plainly, or with learned weights).
@@ -29,10 +31,12 @@ import keras
 import numpy as np
 from keras import layers
 
+from mmer import face_expression  # its FerInput layer must be registered to load a saved fer2013 model
 from mmer.config import (
     AUDIO_FRONTENDS,
     AUDIO_POOLINGS,
     TEMPORAL_POOLS,
+    VIDEO_ENCODERS,
     ModelParams,
 )
 from mmer.errors import ConfigError
@@ -354,6 +358,8 @@ def video_branch(
     dropout: float = 0.25,
     dense: int = 128,
     temporal: str = "max",
+    encoder: str = "vgg",
+    encoder_trainable: str = "frozen",
     name: str = "video",
 ) -> keras.Model:
     """The video sub-model: face crops of a clip -> a ``dense``-d representation.
@@ -366,6 +372,11 @@ def video_branch(
         The per-frame CNN (see :func:`frame_cnn`).
     temporal : {'max', 'gru', 'lstm'}
         Pooling over the frames: element-wise max, or a GRU/LSTM with ``dense`` units.
+    encoder : {'vgg', 'fer2013'}
+        The per-frame encoder: :func:`frame_cnn` (``filters``, ``convs_per_block``), or the
+        pretrained FER2013 network (:func:`mmer.face_expression.fer_frame_encoder`).
+    encoder_trainable : {'frozen', 'last', 'all'}
+        ``fer2013``: which of its layers train.
 
     Returns
     -------
@@ -377,13 +388,22 @@ def video_branch(
     _check_int("video frames", input_shape[0])
     if temporal not in TEMPORAL_POOLS:
         raise ConfigError(f"model.video_temporal must be one of {list(TEMPORAL_POOLS)}, not {temporal!r}")
-    cnn = frame_cnn(
-        frame_shape=tuple(input_shape[1:]),
-        filters=filters,
-        convs_per_block=convs_per_block,
-        dropout=dropout,
-        dense=dense,
-    )
+    if encoder not in VIDEO_ENCODERS:
+        raise ConfigError(f"model.video_encoder must be one of {list(VIDEO_ENCODERS)}, not {encoder!r}")
+    if encoder == "fer2013":
+        _check_int("video_dense", dense)
+        _check_rate("video_dropout", dropout)
+        cnn = face_expression.fer_frame_encoder(
+            frame_shape=tuple(input_shape[1:]), trainable=encoder_trainable, dropout=dropout, dense=dense
+        )
+    else:
+        cnn = frame_cnn(
+            frame_shape=tuple(input_shape[1:]),
+            filters=filters,
+            convs_per_block=convs_per_block,
+            dropout=dropout,
+            dense=dense,
+        )
     inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name=VIDEO_INPUT)
     x = layers.TimeDistributed(cnn, name="per_frame")(inputs)
     if temporal == "max":
@@ -430,6 +450,8 @@ def build_model(
     video_dropout: float = ModelParams.video_dropout,
     video_dense: int = ModelParams.video_dense,
     video_temporal: str = ModelParams.video_temporal,
+    video_encoder: str = ModelParams.video_encoder,
+    video_encoder_trainable: str = ModelParams.video_encoder_trainable,
     head_units: int = ModelParams.head_units,
     head_dropout: float = ModelParams.head_dropout,
 ) -> keras.Model:
@@ -494,6 +516,8 @@ def build_model(
             dropout=video_dropout,
             dense=video_dense,
             temporal=video_temporal,
+            encoder=video_encoder,
+            encoder_trainable=video_encoder_trainable,
         )
         input_layers[VIDEO_INPUT] = keras.Input(shape=tuple(faces_shape), dtype="uint8", name=VIDEO_INPUT)
         features["video"] = branch(input_layers[VIDEO_INPUT])

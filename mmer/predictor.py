@@ -92,6 +92,9 @@ class Prediction:
     summary : dict, optional
         How the clip's probabilities came from the windows: ``method``, ``windows_used``,
         ``windows``, ``window_s``, ``hop_s``.
+    face_expression : dict of str to float, optional
+        FER2013's 7 expression probabilities averaged over the frames with a face
+        (:mod:`mmer.face_expression`), whatever the model; None when no face was used.
     """
 
     path: str
@@ -111,6 +114,7 @@ class Prediction:
     annotated: str | None = None
     timeline: list[dict[str, Any]] | None = None
     summary: dict[str, Any] | None = None
+    face_expression: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the object ``mmer predict --json`` prints)."""
@@ -130,6 +134,9 @@ class Prediction:
             "annotated": self.annotated,
             "timeline": self.timeline,
             "summary": self.summary,
+            "face_expression": None
+            if self.face_expression is None
+            else {k: round(v, 6) for k, v in self.face_expression.items()},
         }
 
 
@@ -441,6 +448,7 @@ class Predictor:
 
     def predict(self, path: str | Path) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
+        from mmer import face_expression
         from mmer.bundle import predict_proba
 
         started = time.perf_counter()
@@ -465,6 +473,7 @@ class Predictor:
             face_times_s=None if crops is None or crops.times_s is None else [float(t) for t in crops.times_s],
             face_boxes=None if crops is None else [[float(v) for v in box] for box in crops.boxes],
             model=dict(self.model_id),
+            face_expression=None if crops is None else face_expression.crops_expression(crops.crops, crops.found),
             seconds=time.perf_counter() - started,
         )
         prediction.timeline = timeline.single_window(prediction)

@@ -87,7 +87,9 @@ def test_baselines_stage_writes_json(tmp_path):
         classifiers=("gnb",),
     )
     assert json.loads((tmp_path / "baselines.json").read_text()) == results
-    assert set(results) == {"n", "majority", "audio"}
+    assert set(results) == {"n", "majority", "audio", "face_expression"}
+    zero_shot = results["face_expression"]["fer2013_zero_shot"]
+    assert set(zero_shot) == {"accuracy", "macro_f1", "uar", "val_uar"} and 0 <= zero_shot["accuracy"] <= 1
 
 
 def test_bad_baseline_arguments_raise(data):

@@ -183,3 +183,19 @@ def test_quick_run_writes_every_figure(tmp_path):
     )
     assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
     assert "trim + audio_features + face_crops" in proc.stdout  # the table printed at the end
+
+
+def test_encoder_times_cover_every_face_encoder_and_the_zero_shot_expression():
+    import numpy as np
+
+    from bench.run import FACE_ENCODERS, encoder_times
+
+    faces = np.random.default_rng(0).integers(0, 256, size=(4, 2, 64, 64, 3), dtype=np.uint8)
+    times = encoder_times(faces, repeats=1, batch_size=4)
+    assert times["clips"] == 4 and times["frames_per_clip"] == 2
+    names = ["vgg" if encoder == "vgg" else f"{encoder}_{trainable}" for encoder, trainable in FACE_ENCODERS]
+    for name in names:
+        assert times[name]["train_ms_per_clip"] > 0 and times[name]["predict_ms_per_clip"] > 0
+    assert times["fer2013_zero_shot"]["predict_ms_per_clip"] > 0
+    markdown = render_markdown({"settings": {"skipped": []}, "machine": {}, "face_encoder": times})
+    assert "face encoder `fer2013_all`" in markdown and "`face_expression` (zero-shot FER2013)" in markdown

@@ -38,6 +38,7 @@ from mmer.errors import (
     NoFaceError,
     NoSpeechError,
 )
+from mmer.face_expression import FER_EMOTIONS, crops_expression
 from mmer.featurefile import read_cache
 
 import media_factory as mf
@@ -282,6 +283,15 @@ def test_cli_predict_gives_the_evaluate_stage_probabilities(bundle, test_clips, 
     assert first["model"]["md5"] == mp.file_md5(bundle["model.keras"]) and first["probability"] == max(
         first["probabilities"].values()
     )
+    # face_expression: the zero-shot FER2013 probabilities of the clip's cached crops
+    video_cache = read_cache(bundle["video.h5"])
+    for clip_id, line in zip(table["clip_id"], lines):
+        cached = video_cache.select([clip_id])
+        expected = crops_expression(cached["faces"][0], cached["face_found"][0])
+        assert list(line["face_expression"]) == list(FER_EMOTIONS)
+        np.testing.assert_allclose(
+            [line["face_expression"][k] for k in FER_EMOTIONS], [expected[k] for k in FER_EMOTIONS], atol=1e-5
+        )
 
 
 def test_prediction_ignores_the_file_name(predictor, test_clips, tmp_path):
@@ -335,11 +345,15 @@ def test_unimodal_models(bundle, kinds, tmp_path):
     with mp.Predictor(other_model(bundle, tmp_path, modality="audio")) as audio_only:
         result = audio_only.predict(kinds["av"])
         assert result.head == "audio" and result.faces_found is None
+        assert result.to_json()["face_expression"] is None  # no face crops taken for an audio model
         assert audio_only.predict(kinds["audio"]).probabilities == pytest.approx(result.probabilities, abs=1e-5)
         with pytest.raises(NoAudioError, match="silent.mp4: no audio stream .*the audio model needs speech"):
             audio_only.predict(kinds["silent"])
     with mp.Predictor(other_model(bundle, tmp_path, modality="video")) as video_only:
-        assert video_only.predict(kinds["silent"]).head == "video"
+        silent = video_only.predict(kinds["silent"])
+        assert silent.head == "video" and sum(silent.to_json()["face_expression"].values()) == pytest.approx(
+            1, abs=1e-5
+        )
         with pytest.raises(MediaError, match="voice.m4a: no video stream .*the video model needs a face"):
             video_only.predict(kinds["audio"])
 
