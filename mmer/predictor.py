@@ -314,12 +314,13 @@ class Predictor:
         if "faces" in self.metadata["inputs"]:
             self._init_detector()
         self._tmp = tempfile.TemporaryDirectory(prefix="mmer-predict-")
-        branches = sorted(set(self._heads) - {self.model_inputs})
+        branches = sorted(set(self._heads) - {self.model_inputs} - ({"video"} if self.face_fusion else set()))
         logger.info(
-            "loaded %s (%s model%s; classes %s) in %.1f s",
+            "loaded %s (%s model%s%s; classes %s) in %.1f s",
             self.model_path,
             self.model_inputs,
             f" with {' and '.join(branches)}-only heads" if branches else "",
+            ", with the FER2013 face fused in" if self.face_fusion else "",
             ", ".join(self.label_names),
             time.perf_counter() - started,
         )
@@ -517,8 +518,15 @@ class Predictor:
             )
             if self.face_fusion:
                 prediction.modalities = {
-                    "voice": {"model": str(self.model_path), "probabilities": dict(prediction.probabilities)},
-                    "face": {"model": shipped.FACE_MODEL, "probabilities": None, "reason": shipped.TIMELINE_NOTE},
+                    "voice": {
+                        "model": str(self.model_path),
+                        "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+                    },
+                    "face": {
+                        "model": shipped.FACE_MODEL,
+                        "probabilities": None,
+                        "reason": shipped.TIMELINE_NOTE if clip.has_video else "no video stream (an audio-only file)",
+                    },
                 }
                 prediction.fusion = shipped.fusion_record(["voice"], timeline=True)
             return prediction
