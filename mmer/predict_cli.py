@@ -221,7 +221,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         help=f"trained model (.keras) with its .json beside it [default: {DEFAULT_MODEL} when it exists, "
-        "else the voice model shipped with mmer (docs/model-card.md)]",
+        "else the voice model shipped with mmer, with the FER2013 face fused in on videos (docs/model-card.md)]",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table"

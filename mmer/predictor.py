@@ -20,6 +20,10 @@ one modality uses that modality's own head when it has one (late fusion ``averag
 a head (early ``concat`` fusion, the default) raises an error that says what is missing.
 Nothing is ever zero-filled.
 
+With the shipped voice model (no ``--model``, no project model), a clip's face is read as well,
+by the FER2013 network zero-shot, and fused with the voice (:mod:`mmer.shipped`): a silent
+video is then answered by the face alone.
+
 Heavy imports (TensorFlow, MediaPipe, librosa) happen when a :class:`Predictor` is created,
 so ``mmer --help`` stays fast.
 """
