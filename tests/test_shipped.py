@@ -255,3 +255,16 @@ def test_without_fer_the_shipped_path_is_voice_only(clips, tmp_path, monkeypatch
     (answer,) = predict_json(str(clips["av"]), capsys=capsys)
     assert answer["model"]["source"] == "shipped" and answer["head"] == "audio"
     assert "modalities" not in answer
+
+
+@needs_shipped
+def test_make_predictor_fuses_the_face_only_for_the_shipped_source(tmp_path, monkeypatch):
+    """``mmer serve`` builds its predictor with make_predictor too, so it answers the same way."""
+    from mmer.predict_cli import make_predictor
+
+    monkeypatch.chdir(tmp_path)
+    with make_predictor(None, params=None, threads=2) as predictor:
+        assert predictor.model_id["source"] == "shipped" and predictor.face_fusion
+        assert predictor.video_params["frames_per_clip"] == 6 and predictor.video_params["margin"] == 0.25
+    with make_predictor(str(SHIPPED), params=None, threads=2) as predictor:
+        assert predictor.model_id["source"] == "given" and not predictor.face_fusion
