@@ -48,9 +48,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-## test: lint, then the whole offline test suite, with the line coverage of mmer/ (docs/coverage.md)
+## test: lint, then the whole offline test suite
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -x --durations=15 --cov=mmer --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -q -x --durations=15
+
+## coverage: the whole suite with the line coverage of mmer/ (docs/testing.md; slower than make test)
+coverage: $(STAMP)
+	$(BIN)/python -m pytest -q --cov=mmer --cov-report=term:skip-covered
 
 ## test-fast: everything but the end-to-end tests
 test-fast: $(STAMP)

@@ -95,3 +95,56 @@ def test_predict_uses_the_shipped_model_when_the_project_has_none(tmp_path, monk
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"]["source"] == "project"
     assert main(["predict", str(clip), "--json", "--no-progress", "--model", str(SHIPPED)]) == EXIT_OK
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"]["source"] == "given"
+
+
+def test_release_writes_the_bundle_and_a_record_that_reproduces_the_shipped_one(tmp_path):
+    """``mmer release`` of the shipped model: the same reference probabilities as recorded, the
+    training clips' hash over the index's non-held-out rows, the CV figures given, and a refusal
+    of a model that is not audio-only."""
+    import pandas as pd
+
+    from mmer.cli import main
+    from mmer.release import clips_digest
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rows = []
+    for k, (actor, split) in enumerate([("01", "train"), ("02", "val"), ("KL", "heldout")]):
+        (clips / f"c{k}.wav").write_bytes(bytes([k]) * 100)
+        rows.append({"clip_id": f"c{k}", "path": str(clips / f"c{k}.wav"), "actor": actor, "split": split})
+    index = tmp_path / "index.csv"
+    pd.DataFrame(rows).to_csv(index, index=False)
+    cv = tmp_path / "cv"
+    cv.mkdir()
+    (cv / "summary.json").write_text(json.dumps({"accuracy": {"mean": 0.5, "std": 0.1}}))
+    (cv / "folds.json").write_text(json.dumps([{"fold": 0, "test_actors": ["01"], "accuracy": 0.5, "uar": 0.4}]))
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    args = ["release", "--model", str(pretrained.VOICE_MODEL), "--index", str(index), "--lock", str(tmp_path / "none")]
+    assert main([*args, "--cv", str(cv), "--note", "test", "--out", str(out)]) == EXIT_OK
+    record = json.loads((out / "voice.release.json").read_text())
+    shipped = pretrained.release_info()
+    assert record["label_names"] == shipped["label_names"]
+    got, want = record["reference"]["probabilities"], shipped["reference"]["probabilities"]
+    assert list(got) == list(want) and len(got) == len(pretrained.REFERENCE_CLIPS)
+    for clip in want:
+        assert list(got[clip]) == list(want[clip])
+        np.testing.assert_allclose(
+            list(got[clip].values()), list(want[clip].values()), atol=pretrained.REFERENCE_TOLERANCE
+        )
+    corpus = record["data"]["corpus"]
+    assert corpus == clips_digest(index) and corpus["clips"] == 2 and corpus["held_out"] == 1
+    assert corpus["speakers"] == ["01", "02"]
+    assert record["cv"][0]["folds"] == [{"fold": 0, "test_actors": ["01"], "accuracy": 0.5, "uar": 0.4}]
+    assert record["note"] == "test" and record["data"]["dvc_data_raw"] is None
+    assert (out / "voice.keras").stat().st_size < pretrained.VOICE_MODEL.stat().st_size * 1.01
+
+
+def test_release_refuses_a_model_that_does_not_read_audio_only(tmp_path):
+    from mmer.release import release
+
+    from feature_factory import untrained_model_bundle
+
+    model = untrained_model_bundle(tmp_path / "av.keras", inputs="av")
+    with pytest.raises(ModelError, match="reads audio only"):
+        release(model_path=model, index_path="x", lock_path="x", cross_corpus_path=None, cv_paths=[], note="")
