@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.before_faces import before_face_crops, init_worker_before
+from bench.before_faces import before_chunksize, before_face_crops, init_worker_before
 from bench.naive_faces import naive_face_crops
 from mmer import __version__
 from mmer.errors import ConfigError, MmerError
@@ -445,6 +445,7 @@ def reference_face_crops_stage(
         initializer=initializer or faces.init_worker,
         initargs=(params.model, params.min_confidence),
         progress=False,
+        chunksize=before_chunksize(len(clips), jobs) if method == "before_face_crops" else None,
     )
     clip_ids = [c for c in clips["clip_id"] if c in result.results]
     crops = [result.results[c] for c in clip_ids]

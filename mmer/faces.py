@@ -369,6 +369,7 @@ def clip_face_crops(
     margin: float = FacesParams.margin,
     max_side: int | None = MAX_FRAME_SIDE,
     threads: int = 0,
+    info: media.MediaInfo | None = None,
 ) -> FaceCrops:
     """Per-clip function of the ``face_crops`` stage: crops of frames evenly spaced in a span.
 
@@ -389,6 +390,9 @@ def clip_face_crops(
     threads : int
         Decoder threads (:func:`mmer.media.read_frames`): 1 when every core runs a worker of
         its own, 0 (ffmpeg's choice) for one clip alone. The crops do not depend on it.
+    info : MediaInfo, optional
+        The file's probe result when the caller has it (the ``face_crops`` stage: from the
+        ``trim`` stage's spans table, :func:`mmer.media.info_from_facts`); else it is probed.
 
     Raises
     ------
@@ -398,7 +402,7 @@ def clip_face_crops(
         No sampled frame has a face.
     """
     times = media.frame_times(start_s, end_s, frames_per_clip)
-    frames = media.read_frames(path, times, max_side=max_side, threads=threads)
+    frames = media.read_frames(path, times, max_side=max_side, threads=threads, info=info)
     crops = face_crops(frames, worker_detector(), size=size, margin=margin, source=path)
     crops.times_s = times
     return crops

@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,6 +319,51 @@ def probe(path: str | Path) -> MediaInfo:
     except (OSError, subprocess.TimeoutExpired) as err:
         raise MediaError(f"{path}: cannot run ffmpeg to probe: {err}") from err
     return parse_probe(done.stderr.decode("utf-8", "replace"), path)
+
+
+# What read_frames needs of a probe, as the trim stage records it in its spans table (so the
+# face_crops stage need not run ffmpeg once more per clip to probe it again)
+VIDEO_FACTS = ("video_fps", "frame_width", "frame_height", "media_start_s", "media_duration_s")
+
+
+def video_facts(info: MediaInfo) -> dict[str, float | int | None]:
+    """The probe facts :func:`read_frames` uses, as flat values (None: unknown or no video).
+
+    ``frame_width`` and ``frame_height`` are of the decoded frames (after the display rotation).
+    """
+    size = info.frame_size if info.has_video else None
+    return {
+        "video_fps": info.fps if size else None,
+        "frame_width": size[0] if size else None,
+        "frame_height": size[1] if size else None,
+        "media_start_s": info.start_s,
+        "media_duration_s": info.duration_s,
+    }
+
+
+def _known(value: object) -> bool:
+    return value is not None and value == value and value != ""  # NaN != NaN; an empty cell
+
+
+def info_from_facts(path: str | Path, facts: Mapping[str, object]) -> MediaInfo | None:
+    """The :class:`MediaInfo` of :func:`video_facts` (values as numbers or as the strings of a
+    table), enough for :func:`read_frames`; None when the facts are missing or say no video.
+
+    The audio fields are not recorded: ``has_audio`` is False.
+    """
+    if not all(_known(facts.get(name)) for name in ("frame_width", "frame_height", "media_start_s")):
+        return None
+    fps, duration = facts.get("video_fps"), facts.get("media_duration_s")
+    return MediaInfo(
+        path=str(path),
+        duration_s=float(duration) if _known(duration) else None,  # type: ignore[arg-type]
+        start_s=float(facts["media_start_s"]),  # type: ignore[arg-type]
+        has_video=True,
+        has_audio=False,
+        width=int(float(facts["frame_width"])),  # type: ignore[arg-type]
+        height=int(float(facts["frame_height"])),  # type: ignore[arg-type]
+        fps=float(fps) if _known(fps) else None,  # type: ignore[arg-type]
+    )
 
 
 # --------------------------------------------------------------------------- audio

@@ -43,34 +43,46 @@ def cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: ClipCac
     """:func:`mmer.speech.trim_clip`, served from the per-clip cache when the clip was seen.
 
     A hit writes the cached span audio back to ``wav_out``. An audio-video or audio-only
-    clip (by its RAVDESS modality) without sound is a failure, not a video-only clip.
+    clip (by its RAVDESS modality) without sound is a failure, not a video-only clip. The
+    span comes with the probe's :func:`mmer.media.video_facts` (for the ``face_crops`` stage).
     """
-    if cache is None:
-        span = speech.trim_clip(path, wav_out, **params)
+    hit = None if cache is None else cache.get(clip_key(path))
+    if hit is not None:
+        span = hit["span"]
+        facts = hit.get("facts") or media.video_facts(media.probe(path))  # an entry from before they were kept
+        if hit["wav"] is not None:
+            with atomic_path(wav_out) as tmp:
+                tmp.write_bytes(hit["wav"])
     else:
-        key = clip_key(path)
-        hit = cache.get(key)
-        if hit is not None:
-            span = hit["span"]
-            if hit["wav"] is not None:
-                with atomic_path(wav_out) as tmp:
-                    tmp.write_bytes(hit["wav"])
-        else:
-            span = speech.trim_clip(path, wav_out, **params)
-            cache.put(key, {"span": span, "wav": Path(wav_out).read_bytes() if span["has_audio"] else None})
+        info = media.probe(path)
+        span, facts = speech.trim_clip(path, wav_out, info=info, **params), media.video_facts(info)
+        if cache is not None:
+            wav = Path(wav_out).read_bytes() if span["has_audio"] else None
+            cache.put(clip_key(path), {"span": span, "facts": facts, "wav": wav})
     if modality in AUDIO_MODALITIES and not span["has_audio"]:
         raise NoAudioError(
             f"{path}: no sound in a clip whose name says modality {modality!r} (audio stream missing or all zeros)"
         )
-    return span
+    return {**span, **facts}
 
 
-def cached_face_crops(path: str, start_s: float, end_s: float, *, cache: ClipCache | None, **params: Any) -> Any:
-    """:func:`mmer.faces.clip_face_crops`, served from the per-clip cache when seen (same bytes, same span)."""
+def cached_face_crops(
+    path: str,
+    start_s: float,
+    end_s: float,
+    info: media.MediaInfo | None = None,
+    *,
+    cache: ClipCache | None,
+    **params: Any,
+) -> Any:
+    """:func:`mmer.faces.clip_face_crops`, served from the per-clip cache when seen (same bytes, same span).
+
+    ``info``: the clip's probe facts from the spans table (None: the clip is probed).
+    """
     if cache is None:
-        return faces.clip_face_crops(path, start_s, end_s, **params)
+        return faces.clip_face_crops(path, start_s, end_s, info=info, **params)
     key = clip_key(path, round(float(start_s), 4), round(float(end_s), 4))
-    return cache.get_or_compute(key, lambda: faces.clip_face_crops(path, start_s, end_s, **params))
+    return cache.get_or_compute(key, lambda: faces.clip_face_crops(path, start_s, end_s, info=info, **params))
 
 
 def _finish(
@@ -97,8 +109,15 @@ def _finish(
 
 
 def read_spans(path: str | Path) -> pd.DataFrame:
-    """Read ``data/interim/spans.csv``."""
-    return pd.read_csv(path, dtype={"clip_id": str})
+    """Read ``data/interim/spans.csv`` (the probe facts, when there, as the exact strings written)."""
+    return pd.read_csv(path, dtype={"clip_id": str, **{name: str for name in media.VIDEO_FACTS}})
+
+
+def _fact_text(name: str, value: Any) -> str:
+    """A probe fact as written to the spans table: exact (the float's repr), empty when unknown."""
+    if value is None:
+        return ""
+    return str(int(value)) if name in ("frame_width", "frame_height") else repr(float(value))
 
 
 def trim_stage(
@@ -142,7 +161,9 @@ def trim_stage(
         address=batch.address,
     )
     rows = [{"clip_id": clip_id, **span} for clip_id, span in result.results.items()]
-    spans = pd.DataFrame(rows, columns=SPAN_COLUMNS)
+    spans = pd.DataFrame(rows, columns=[*SPAN_COLUMNS, *media.VIDEO_FACTS])
+    for name in media.VIDEO_FACTS:
+        spans[name] = [_fact_text(name, value) for value in spans[name]]
     with atomic_path(spans_path) as tmp:
         spans.to_csv(tmp, index=False, float_format="%.4f")
     voiced = spans.loc[spans["has_audio"].astype(bool), "end_s"] - spans.loc[spans["has_audio"].astype(bool), "start_s"]
@@ -285,7 +306,13 @@ def face_crops_stage(
     """
     index = read_index(index_path)
     spans = read_spans(spans_path)
-    clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(spans[["clip_id", "start_s", "end_s"]], on="clip_id")
+    facts = [
+        name for name in media.VIDEO_FACTS if name in spans.columns
+    ]  # none in a table from before they were recorded
+    clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(
+        spans[["clip_id", "start_s", "end_s", *facts]], on="clip_id"
+    )
+    infos = [media.info_from_facts(path, row) for path, row in zip(clips["path"], clips[facts].to_dict("records"))]
     crop_params = {"frames_per_clip": params.frames_per_clip, "size": params.size, "margin": params.margin}
     cache_params = {**crop_params, "model": params.model, "min_confidence": params.min_confidence}
     jobs = cpu_jobs(params.jobs)
@@ -297,7 +324,7 @@ def face_crops_stage(
     crop = functools.partial(cached_face_crops, cache=cache, threads=threads, **crop_params)
     result = map_clips(
         functools.partial(star_call, crop),
-        list(zip(clips["path"], clips["start_s"], clips["end_s"])),
+        list(zip(clips["path"], clips["start_s"], clips["end_s"], infos)),
         keys=list(clips["clip_id"]),
         paths=list(clips["path"]),
         stage="face_crops",

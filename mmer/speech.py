@@ -11,7 +11,7 @@ import scipy.signal
 
 from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoSpeechError
-from mmer.media import probe, read_audio, write_wav
+from mmer.media import MediaInfo, probe, read_audio, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +245,7 @@ def trim_clip(
     min_silence_s: float = SpanParams.min_silence_s,
     pad_s: float = SpanParams.pad_s,
     min_span_s: float = SpanParams.min_span_s,
+    info: MediaInfo | None = None,
 ) -> dict:
     """Per-clip function of the ``trim`` stage: find the speech span, write its audio.
 
@@ -264,6 +265,8 @@ def trim_clip(
         See :func:`read_audio` and :func:`speech_span` (params ``trim.*``).
     min_span_s : float
         Shortest usable span in seconds.
+    info : MediaInfo, optional
+        The file's :func:`mmer.media.probe` result when the caller already has it.
 
     Returns
     -------
@@ -278,7 +281,7 @@ def trim_clip(
     NoSpeechError
         No speech span, or one shorter than ``min_span_s``.
     """
-    info = probe(path)
+    info = info or probe(path)
     signal = read_audio(path, sample_rate=sample_rate, info=info) if info.has_audio else None
     if signal is None or (info.has_video and _digital_silence(signal)):
         duration_s = info.duration_s
