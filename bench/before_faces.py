@@ -1,4 +1,4 @@
-"""Face crops as mmer made them before issue 15, for the benchmark only: the "before" of its ratio.
+"""Trim and face crops as mmer made them before issue 15, for the benchmark only: the "before" of its ratio.
 
 The crops are the same as :func:`mmer.faces.clip_face_crops`'s (``tests/test_faces.py``
 checks it); what differs is the cost:
@@ -11,17 +11,22 @@ checks it); what differs is the cost:
   :func:`before_chunksize`;
 - it probed each clip itself, and passed on 2 frames per sampled time (the frames within a
   frame period before it and the first at or after it), each with showinfo's checksums:
-  :func:`before_read_frames`.
+  :func:`before_read_frames`;
+- ``trim`` probed each clip in an ffmpeg run of its own before decoding its audio in
+  another: :func:`trim_as_before` (the same spans and wavs).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 import numpy as np
 
-from mmer import faces, media
+from mmer import batch, faces, media, preprocess, speech
 from mmer.config import FacesParams
 from mmer.errors import ConfigError, MediaError
 from mmer.media import _PTS_RE, MAX_FRAME_GAP_S, _run, probe
@@ -30,6 +35,28 @@ from mmer.media import _PTS_RE, MAX_FRAME_GAP_S, _run, probe
 def before_chunksize(n_items: int, jobs: int) -> int:
     """The clips a local pool sent a worker at a time before issue 15."""
     return max(1, min(8, n_items // (jobs * 8) or 1))
+
+
+def before_cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: Any, **params: Any) -> dict:
+    """:func:`mmer.preprocess.cached_trim` (without a cache) as it was: a probe, then the audio decode."""
+    if cache is not None:
+        raise ValueError("the bench times trim without the per-clip cache")
+    span, info = speech.trim_clip_and_info(path, wav_out, info=probe(path), **params)
+    if modality in preprocess.AUDIO_MODALITIES and not span["has_audio"]:
+        raise preprocess.NoAudioError(f"{path}: no sound in a clip whose name says modality {modality!r}")
+    return {**span, **media.video_facts(info)}
+
+
+@contextlib.contextmanager
+def trim_as_before() -> Iterator[None]:
+    """:func:`mmer.preprocess.trim_stage` runs as before issue 15 inside (the bench's ``before_trim``):
+    two ffmpeg runs per clip (:func:`before_cached_trim`) and the chunks of :func:`before_chunksize`."""
+    saved = preprocess.cached_trim, batch.pool_chunksize
+    preprocess.cached_trim, batch.pool_chunksize = before_cached_trim, before_chunksize  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        preprocess.cached_trim, batch.pool_chunksize = saved
 
 
 def init_worker_before(model: str = FacesParams.model, min_confidence: float = FacesParams.min_confidence) -> None:

@@ -20,6 +20,7 @@ PREPROCESS_ROWS = (
     ("audio_features", "audio_features"),
     ("face_crops", "face_crops"),
     ("**trim + audio_features + face_crops**", "trim_audio_faces"),
+    ("trim before issue 15 (a probe, then the audio decode: two ffmpeg runs per clip)", "before_trim"),
     ("face crops before issue 15 (TensorFlow loaded per worker, ffmpeg's decoder threads)", "before_face_crops"),
     ("trim + audio_features + face crops before issue 15", "trim_audio_before"),
     ("naive face crops (decode and detect every frame)", "naive_face_crops"),

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.before_faces import before_chunksize, before_face_crops, init_worker_before
+from bench.before_faces import before_chunksize, before_face_crops, init_worker_before, trim_as_before
 from bench.naive_faces import naive_face_crops
 from mmer import __version__
 from mmer.errors import ConfigError, MmerError
@@ -108,6 +108,7 @@ FACE_ENCODERS = (("vgg", "frozen"), ("fer2013", "frozen"), ("fer2013", "all"))  
 FACE_ENCODER_CLIPS = 64
 PREPROCESS_STAGES = ("unpack", "index", "trim", "audio_features", "face_crops", "samples")
 FACE_STAGES = ("face_crops", "before_face_crops", "naive_face_crops")
+TRIM_STAGES = ("trim", "before_trim")  # today's and the one before issue 15 (bench/before_faces.py)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -522,7 +523,23 @@ def preprocess_job(job: dict[str, Any]) -> dict[str, Any]:
         )
         (out / f"{method}.json").write_text(json.dumps(counts))
 
+    def before_trim() -> None:
+        # trim as before issue 15 (bench/before_faces.py), into outputs of its own
+        with trim_as_before():
+            preprocess.trim_stage(
+                index,
+                wav_dir=out / "audio_before",
+                spans_path=out / "spans_before.csv",
+                failures_path=out / "failures_before_trim.csv",
+                metrics_path=out / "before_trim.json",
+                span=span_params,
+                params=trim_params,
+                progress=False,
+                cache_dir=None,
+            )
+
     runners.update({method: functools.partial(reference_faces, method) for method in REFERENCE_FACES})
+    runners["before_trim"] = before_trim
     unknown = sorted(set(job["stages"]) - set(runners))
     if unknown:
         raise ConfigError(f"unknown stages {unknown}; known: {sorted(runners)}")
@@ -786,6 +803,7 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
     for repeat in range(options.repeats):
         # rotate which face approach runs first, so none always gets the warmer page cache
         faces_order = FACE_STAGES[repeat % len(FACE_STAGES) :] + FACE_STAGES[: repeat % len(FACE_STAGES)]
+        trims = TRIM_STAGES[repeat % 2 :] + TRIM_STAGES[: repeat % 2]
         shutil.rmtree(out_dir, ignore_errors=True)
         logger.info(
             "preprocess: run %d of %d (%d clips, %d workers)", repeat + 1, options.repeats, n_clips, options.jobs
@@ -794,7 +812,7 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
             options,
             index_path,
             out_dir,
-            ["trim", "audio_features", *faces_order],
+            [*trims, "audio_features", *faces_order],
             cache_dir=None,
             name=f"preprocess-{repeat + 1}",
         )
@@ -803,7 +821,7 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
             "preprocess: run %d: %s", repeat + 1, ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in run.items())
         )
     stages = {
-        name: stage_figures([r[name] for r in runs], n_clips) for name in ("trim", "audio_features", *FACE_STAGES)
+        name: stage_figures([r[name] for r in runs], n_clips) for name in (*TRIM_STAGES, "audio_features", *FACE_STAGES)
     }
     stages["trim_audio_faces"] = stage_figures(
         [combined(r, ("trim", "audio_features", "face_crops")) for r in runs], n_clips
@@ -812,7 +830,7 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
         [combined(r, ("trim", "audio_features", "naive_face_crops")) for r in runs], n_clips
     )
     stages["trim_audio_before"] = stage_figures(
-        [combined(r, ("trim", "audio_features", "before_face_crops")) for r in runs], n_clips
+        [combined(r, ("before_trim", "audio_features", "before_face_crops")) for r in runs], n_clips
     )
     together = stages["trim_audio_faces"]
     extrapolated = n_clips < TARGET_CLIPS
@@ -830,6 +848,7 @@ def bench_preprocess(options: BenchOptions, index_path: Path, n_clips: int) -> t
             stages["before_face_crops"]["seconds"] / stages["face_crops"]["seconds"], 2
         ),
         "pipeline_speedup_vs_before": rounded(stages["trim_audio_before"]["seconds"] / together["seconds"], 2),
+        "trim_speedup_vs_before": rounded(stages["before_trim"]["seconds"] / stages["trim"]["seconds"], 2),
         f"seconds_for_{TARGET_CLIPS}_clips": rounded(TARGET_CLIPS / together["clips_per_s"], 1),
         "extrapolated": extrapolated,
         "note": (

@@ -287,6 +287,18 @@ def parse_probe(text: str, path: str | Path) -> MediaInfo:
     )
 
 
+def _checked_file(path: str | Path) -> Path:
+    """``path`` as a Path, after checking it is a file ffmpeg can be given (MediaError naming it)."""
+    path = Path(path)
+    if broken := dangling_link(path):
+        raise MediaError(f"{path}: {broken}")
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: unreadable media file: empty file (0 bytes)")
+    return path
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Streams, sizes and duration of a media file, from ``ffmpeg -i``'s report.
 
@@ -305,13 +317,7 @@ def probe(path: str | Path) -> MediaInfo:
         The file is missing, empty, or ffmpeg cannot read it (random bytes, a truncated mp4
         whose moov atom is lost ...); the message names the file and ffmpeg's reason.
     """
-    path = Path(path)
-    if broken := dangling_link(path):
-        raise MediaError(f"{path}: {broken}")
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise MediaError(f"{path}: unreadable media file: empty file (0 bytes)")
+    path = _checked_file(path)
     try:
         done = subprocess.run(
             [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60, check=False
@@ -370,7 +376,11 @@ def info_from_facts(path: str | Path, facts: Mapping[str, object]) -> MediaInfo 
 
 
 def read_audio(
-    path: str | Path, *, sample_rate: int = SpanParams.sample_rate, info: MediaInfo | None = None
+    path: str | Path,
+    *,
+    sample_rate: int = SpanParams.sample_rate,
+    info: MediaInfo | None = None,
+    first_stream: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decode the audio as mono float32 at ``sample_rate``: the first stream, or the first that is not silent.
 
@@ -387,6 +397,8 @@ def read_audio(
         Output rate in Hz; ffmpeg resamples and averages the channels.
     info : MediaInfo, optional
         The file's :func:`probe` result when the caller already has it.
+    first_stream : ndarray, optional
+        The first audio stream already decoded as below (:func:`probe_and_read_audio`).
 
     Returns
     -------
@@ -407,7 +419,8 @@ def read_audio(
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio stream")
     streams = info.audio_streams or ((info.audio_codec or "?", info.channels),)
-    signal = first = _decode_audio_stream(path, 0, streams[0][1], sample_rate)
+    first = _decode_audio_stream(path, 0, streams[0][1], sample_rate) if first_stream is None else first_stream
+    signal = first
     if len(streams) > 1 and level_dbfs(signal) < MIN_CHANNEL_DBFS:
         levels = [level_dbfs(signal)]
         for number in range(1, len(streams)):
@@ -435,6 +448,62 @@ def read_audio(
     if len(signal) == 0:
         raise NoAudioError(f"{path}: audio stream holds no samples")
     return signal
+
+
+def probe_and_read_audio(
+    path: str | Path, *, sample_rate: int = SpanParams.sample_rate
+) -> tuple[MediaInfo, np.ndarray | None]:
+    """:func:`probe` and :func:`read_audio` (None without an audio stream), in one ffmpeg run where possible.
+
+    The run that decodes the first audio stream also prints what ``ffmpeg -i`` prints, so a
+    file whose first audio stream is mono or stereo needs no probe of its own (a process start
+    and a header parse fewer). Anything else (no audio, another channel layout, any ffmpeg
+    failure) takes the two runs of :func:`probe` and :func:`read_audio`, which also word the
+    errors. The info and the samples are the same either way.
+
+    Raises
+    ------
+    MediaError, NoAudioError
+        As :func:`probe` and :func:`read_audio`.
+    """
+    if sample_rate <= 0:
+        raise ConfigError(f"sample_rate must be positive, not {sample_rate}")
+    quick = _probe_with_first_audio_stream(_checked_file(path), sample_rate)
+    if quick is None:
+        info = probe(path)
+        return info, (read_audio(path, sample_rate=sample_rate, info=info) if info.has_audio else None)
+    info, first = quick
+    return info, read_audio(path, sample_rate=sample_rate, info=info, first_stream=first)
+
+
+def _probe_with_first_audio_stream(path: Path, sample_rate: int) -> tuple[MediaInfo, np.ndarray] | None:
+    """The :class:`MediaInfo` and the first audio stream of a file whose first audio stream is
+    mono or stereo, from one ffmpeg run; None otherwise (or when ffmpeg fails)."""
+    # no -ac: a mono or stereo stream comes out as it is, as with the -ac 1 or 2 of _decode_audio_stream
+    cmd = [*_ffmpeg_cmd(loglevel="info"), "-nostats", "-i", str(path), "-map", "0:a:0", "-vn"]
+    cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-ar", str(sample_rate), "pipe:"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = done.stderr.decode("utf-8", "replace")
+    if done.returncode != 0 or "Output #0" not in text:
+        return None
+    try:
+        info = parse_probe(text[: text.index("Output #0")], path)
+    except MediaError:
+        return None
+    if not info.has_audio or not info.audio_streams or info.audio_streams[0][1] not in ("mono", "stereo"):
+        return None
+    n_channels = 1 if info.audio_streams[0][1] == "mono" else 2
+    if len(done.stdout) % (4 * n_channels):
+        return None
+    signal = np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)
+    if not np.isfinite(signal).all():
+        raise MediaError(f"{path}: non-finite samples (NaN or Inf) in the audio")
+    if n_channels == 2:
+        signal = mono_downmix(signal.reshape(-1, 2), source=path)
+    return info, signal
 
 
 def level_dbfs(signal: np.ndarray) -> float:

@@ -54,8 +54,8 @@ def cached_trim(path: str, wav_out: str | Path, modality: str, *, cache: ClipCac
             with atomic_path(wav_out) as tmp:
                 tmp.write_bytes(hit["wav"])
     else:
-        info = media.probe(path)
-        span, facts = speech.trim_clip(path, wav_out, info=info, **params), media.video_facts(info)
+        span, info = speech.trim_clip_and_info(path, wav_out, **params)
+        facts = media.video_facts(info)
         if cache is not None:
             wav = Path(wav_out).read_bytes() if span["has_audio"] else None
             cache.put(clip_key(path), {"span": span, "facts": facts, "wav": wav})

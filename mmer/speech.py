@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.signal
 
 from mmer.config import SpanParams
 from mmer.errors import ConfigError, MediaError, NoSpeechError
-from mmer.media import MediaInfo, probe, read_audio, write_wav
+from mmer.media import MediaInfo, probe_and_read_audio, read_audio, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,16 @@ def _digital_silence(signal: np.ndarray) -> bool:
     return not np.any(np.abs(signal) > 1.0 / 65536)
 
 
-def trim_clip(
+def trim_clip(path: str | Path, wav_out: str | Path, **params: Any) -> dict:
+    """Per-clip function of the ``trim`` stage: find the speech span, write its audio.
+
+    :func:`trim_clip_and_info` without the file's :class:`~mmer.media.MediaInfo` (the
+    parameters, the result and the errors are its).
+    """
+    return trim_clip_and_info(path, wav_out, **params)[0]
+
+
+def trim_clip_and_info(
     path: str | Path,
     wav_out: str | Path,
     *,
@@ -246,8 +256,8 @@ def trim_clip(
     pad_s: float = SpanParams.pad_s,
     min_span_s: float = SpanParams.min_span_s,
     info: MediaInfo | None = None,
-) -> dict:
-    """Per-clip function of the ``trim`` stage: find the speech span, write its audio.
+) -> tuple[dict, MediaInfo]:
+    """Find the speech span of a clip, write its audio; also what ffmpeg says of the file.
 
     A clip with audio is decoded once; the span's audio is written to ``wav_out`` as
     ``sample_rate`` mono 16-bit wav. A video without sound — no audio stream, or (as in the
@@ -266,13 +276,15 @@ def trim_clip(
     min_span_s : float
         Shortest usable span in seconds.
     info : MediaInfo, optional
-        The file's :func:`mmer.media.probe` result when the caller already has it.
+        The file's :func:`mmer.media.probe` result when the caller already has it; else the
+        probe comes from the audio decode's own run (:func:`mmer.media.probe_and_read_audio`).
 
     Returns
     -------
-    dict
+    span : dict
         ``start_s``, ``end_s`` (the span, seconds from the start of the clip),
         ``duration_s`` (of the whole clip) and ``has_audio``.
+    info : MediaInfo
 
     Raises
     ------
@@ -281,8 +293,10 @@ def trim_clip(
     NoSpeechError
         No speech span, or one shorter than ``min_span_s``.
     """
-    info = info or probe(path)
-    signal = read_audio(path, sample_rate=sample_rate, info=info) if info.has_audio else None
+    if info is None:
+        info, signal = probe_and_read_audio(path, sample_rate=sample_rate)
+    else:
+        signal = read_audio(path, sample_rate=sample_rate, info=info) if info.has_audio else None
     if signal is None or (info.has_video and _digital_silence(signal)):
         duration_s = info.duration_s
         if duration_s is None and signal is not None:
@@ -290,7 +304,8 @@ def trim_clip(
         if not duration_s:
             raise MediaError(f"{path}: video without sound and of unknown duration")
         logger.debug("%s: video without sound: the span is the whole clip", path)
-        return {"start_s": 0.0, "end_s": round(duration_s, 4), "duration_s": round(duration_s, 4), "has_audio": False}
+        whole = {"start_s": 0.0, "end_s": round(duration_s, 4), "duration_s": round(duration_s, 4), "has_audio": False}
+        return whole, info
     try:
         start_s, end_s = speech_span(
             signal, sample_rate, threshold_db=threshold_db, frame_s=frame_s, min_silence_s=min_silence_s, pad_s=pad_s
@@ -303,9 +318,10 @@ def trim_clip(
         )
     first, last = int(round(start_s * sample_rate)), int(round(end_s * sample_rate))
     write_wav(wav_out, signal[first:last], sample_rate)
-    return {
+    span = {
         "start_s": round(start_s, 4),
         "end_s": round(end_s, 4),
         "duration_s": round(len(signal) / sample_rate, 4),
         "has_audio": True,
     }
+    return span, info
