@@ -49,22 +49,32 @@ class FaceDetectorOptions:
 
 
 def _import_face_detection() -> ModuleType:
-    """MediaPipe's face detection solution, imported without TensorFlow.
+    """MediaPipe's face detection solution, imported without TensorFlow and without matplotlib.
 
     ``import mediapipe`` imports TensorFlow when it is installed, only to decorate its API
     documentation (``mediapipe.tasks.python.core.optional_dependencies``; it falls back to a
     no-op without it): 3-7 s of CPU and hundreds of MB per worker process, for nothing the
-    detector uses. TensorFlow is hidden while mediapipe loads (unless this process loaded it
-    already), then visible again.
+    detector uses. It also imports ``matplotlib.pyplot`` (0.4-0.5 s of CPU per worker), for
+    ``drawing_utils.plot_landmarks`` alone, which mmer never calls. While mediapipe loads (in a
+    process that has loaded neither it nor them), TensorFlow is hidden and matplotlib is an
+    empty stand-in; both are importable as usual afterwards.
     """
-    hide = "tensorflow" not in sys.modules and "mediapipe" not in sys.modules
-    if hide:
-        sys.modules["tensorflow"] = None  # type: ignore[assignment] - `import tensorflow` raises ModuleNotFoundError
+    fresh = "mediapipe" not in sys.modules
+    hidden: dict[str, ModuleType | None] = {}
+    if fresh and "tensorflow" not in sys.modules:
+        hidden["tensorflow"] = None  # `import tensorflow` raises ModuleNotFoundError
+    if fresh and "matplotlib" not in sys.modules:
+        pyplot = ModuleType("matplotlib.pyplot")
+        hidden["matplotlib"] = ModuleType("matplotlib")
+        hidden["matplotlib"].pyplot = pyplot  # type: ignore[attr-defined]
+        hidden["matplotlib.pyplot"] = pyplot
+    sys.modules.update(hidden)  # type: ignore[arg-type]
     try:
         from mediapipe.python.solutions import face_detection
     finally:
-        if hide and sys.modules.get("tensorflow", 0) is None:
-            del sys.modules["tensorflow"]
+        for name, module in hidden.items():
+            if sys.modules.get(name, 0) is module:
+                del sys.modules[name]
     return face_detection
 
 
