@@ -3,8 +3,9 @@
 The crops are the same as :func:`mmer.faces.clip_face_crops`'s (``tests/test_faces.py``
 checks it); what differs is the cost:
 
-- each worker's detector start-up imported TensorFlow (through ``import mediapipe``), which
-  the detector never uses: :func:`init_worker_before` imports it first, as that did;
+- each worker's detector start-up imported TensorFlow and matplotlib (through ``import
+  mediapipe``), which the detector never uses: :func:`init_worker_before` imports them first,
+  as that did;
 - ffmpeg chose its decoder threads (one per core) in every worker of a pool that already
   ran one worker per core: :func:`before_face_crops` decodes with ``threads=0``;
 - the pool sent clips in chunks of up to 8 (7 for 120 clips on 2 workers):
@@ -60,7 +61,8 @@ def trim_as_before() -> Iterator[None]:
 
 
 def init_worker_before(model: str = FacesParams.model, min_confidence: float = FacesParams.min_confidence) -> None:
-    """:func:`mmer.faces.init_worker`, with the TensorFlow import the detector's start-up had."""
+    """:func:`mmer.faces.init_worker`, with the TensorFlow and matplotlib imports the detector's start-up had."""
+    import matplotlib.pyplot  # noqa: F401 - the cost being measured: mediapipe imported it too
     import tensorflow  # noqa: F401 - the cost being measured
 
     faces.init_worker(model, min_confidence)
