@@ -2,8 +2,9 @@
 
 Run as ``python -m bench.scaling CORPUS [CORPUS ...]`` on folders written by ``mmer synth``
 (e.g. ``--size 320x180``, ``640x360``, ``1280x720``): for each, the per-clip work of the three
-stages (:func:`mmer.speech.trim_clip`, :func:`mmer.audio.wav_feature_set`,
-:func:`mmer.faces.clip_face_crops` with one decoder thread, as a pool worker runs it) on
+stages (:func:`mmer.speech.trim_clip_and_info`, :func:`mmer.audio.wav_feature_set`,
+:func:`mmer.faces.clip_face_crops` with one decoder thread and trim's probe facts, as a pool
+worker runs it) on
 ``--clips`` audio-video clips in this one process, after one warm-up clip. Then the clips of
 the last folder made 2x and 4x longer (concatenated with themselves, streams copied). Prints
 one JSON line per row: CPU milliseconds per clip (this process and its ffmpeg children), which
@@ -37,13 +38,15 @@ def per_clip_ms(clips: list[Path], scratch: Path) -> dict:
     for i, clip in enumerate(clips):
         wav = scratch / f"{i}.wav"
         started = cpu_s()
-        span = speech.trim_clip(clip, wav)
+        span, info = speech.trim_clip_and_info(clip, wav)
         spent["trim"] += cpu_s() - started
         started = cpu_s()
         audio.wav_feature_set(wav)
         spent["audio_features"] += cpu_s() - started
         started = cpu_s()
-        faces.clip_face_crops(clip, span["start_s"], span["end_s"], threads=1)
+        # as the stage runs it: the probe facts come from trim (spans.csv), not from a probe of its own
+        info = media.info_from_facts(clip, media.video_facts(info))
+        faces.clip_face_crops(clip, span["start_s"], span["end_s"], threads=1, info=info)
         spent["face_crops"] += cpu_s() - started
         spans.append(span["end_s"] - span["start_s"])
     return {
