@@ -671,11 +671,12 @@ def read_frames(
     # first the one frame nearest each time (about 1.1 frames per time to convert to RGB and
     # pipe instead of 2); where the frames are not evenly spaced (a variable frame rate) the
     # frame it picks may not be the nearest of the clip, so then every candidate is decoded
-    frames, pts = _decode_selected(*window, _nearest_expr(wanted, NEAREST_HALF_WINDOW * period))
-    chosen = _nearest_indices(pts, wanted)
-    if len(pts) and np.all(np.abs(pts[chosen] - wanted) <= NEAREST_HALF_WINDOW * period - NEAR_TIE_S):
-        return frames[chosen]
-    logger.debug("%s: frames not evenly spaced near the times asked for: decoding every candidate", path)
+    if len(np.unique(wanted)) <= MAX_NEAREST_TIMES:
+        frames, pts = _decode_selected(*window, _nearest_expr(wanted, NEAREST_HALF_WINDOW * period))
+        chosen = _nearest_indices(pts, wanted)
+        if len(pts) and np.all(np.abs(pts[chosen] - wanted) <= NEAREST_HALF_WINDOW * period - NEAR_TIE_S):
+            return frames[chosen]
+        logger.debug("%s: frames not evenly spaced near the times asked for: decoding every candidate", path)
     frames, pts = _decode_selected(*window, _candidates_expr(wanted, period))
     for i, t in enumerate(wanted):
         gaps = np.abs(pts - t) if len(pts) else np.array([np.inf])
@@ -693,6 +694,9 @@ def read_frames(
 # periods before it and the first frame at or after it when that one is nearer: with evenly
 # spaced frames (up to a 20% error in the stated frame rate) the nearest frame is among them.
 NEAREST_HALF_WINDOW = 0.6
+# ffmpeg's expression parser runs out of memory on the fast path's select for 64 times (the
+# candidates' select, a third as long, still passes 96): more times than this take the latter
+MAX_NEAREST_TIMES = 32
 # near-ties between two frames (within the 6 decimals of the select expression and of the
 # timestamps showinfo prints) pass both frames on; the nearest is then chosen in Python
 NEAR_TIE_S = 1e-4

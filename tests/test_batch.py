@@ -42,3 +42,10 @@ def test_an_unknown_executor_is_refused():
 
     with pytest.raises(ConfigError, match="batch.executor"):
         map_clips(square_or_fail, [0], keys=["c0"], paths=["p0"], stage="t", progress=False, executor="ray")
+
+
+@pytest.mark.parametrize("n_items, jobs, chunk", [(120, 2, 1), (256, 2, 1), (1440, 2, 5), (100_000, 16, 8), (3, 0, 1)])
+def test_pool_chunksize_keeps_the_last_chunk_small(n_items, jobs, chunk):
+    from mmer.batch import pool_chunksize
+
+    assert pool_chunksize(n_items, jobs) == chunk

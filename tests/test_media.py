@@ -503,3 +503,52 @@ def test_all_audio_streams_silent_are_named(clips, tmp_path, caplog):
     assert "mute.mp4: all 2 audio streams are silent (0 (aac, mono): silent, 1 (aac, mono): silent)" in caplog.text
     # a video whose every track is silent is a silent video, as with one track
     assert not speech.trim_clip(path, tmp_path / "x.wav")["has_audio"]
+
+
+# --------------------------------------------------------------------------- issue 15: fewer ffmpeg runs
+
+
+@pytest.mark.parametrize("name", ["face_tone_mp4", "tone_wav", "tone_flac", "face_no_audio_mp4", "indexed_late_mp4"])
+def test_probe_and_read_audio_is_probe_then_read_audio(clips, name):
+    # one ffmpeg run where it can, the same info and samples as the two runs
+    info, signal = media.probe_and_read_audio(clips[name])
+    assert info == media.probe(clips[name])
+    if info.has_audio:
+        np.testing.assert_array_equal(signal, media.read_audio(clips[name], info=info))
+    else:
+        assert signal is None
+
+
+@pytest.mark.parametrize("name, reason", [("zero_mp4", "empty file"), ("random_mp4", "unreadable media file")])
+def test_probe_and_read_audio_bad_inputs(clips, name, reason):
+    with pytest.raises(MediaError, match=reason):
+        media.probe_and_read_audio(clips[name])
+    with pytest.raises(ConfigError, match="sample_rate"):
+        media.probe_and_read_audio(clips["tone_wav"], sample_rate=0)
+
+
+def test_video_facts_stand_for_the_probe_in_read_frames(clips):
+    path = clips["indexed_late_mp4"]
+    info = media.probe(path)
+    as_text = {k: ("" if v is None else repr(v)) for k, v in media.video_facts(info).items()}  # as spans.csv has them
+    from_facts = media.info_from_facts(path, as_text)
+    assert from_facts.frame_size == info.frame_size and from_facts.start_s == info.start_s
+    times = [0.0, 0.51, 1.23, 2.96]
+    np.testing.assert_array_equal(media.read_frames(path, times, info=from_facts), media.read_frames(path, times))
+    assert media.info_from_facts(path, {}) is None
+    assert media.info_from_facts(clips["tone_wav"], media.video_facts(media.probe(clips["tone_wav"]))) is None
+
+
+def test_read_frames_fast_path_picks_what_every_candidate_would(clips):
+    # the nearest frame of the one-frame-per-time select is the nearest of all the candidates
+    path = clips["indexed_mp4"]
+    info = media.probe(path)
+    wanted = np.round(np.arange(0.0, 2.9, 0.097), 3)  # 30 times, between and on frames
+    window = (path, 0.0, 3.5, info.frame_size, False, 1)
+    frames, pts = media._decode_selected(*window, media._candidates_expr(wanted, 1 / info.fps))
+    np.testing.assert_array_equal(
+        media.read_frames(path, wanted, info=info, threads=1), frames[media._nearest_indices(pts, wanted)]
+    )
+    # more times than the fast path's select can hold take the candidates' select
+    many = media.frame_times(0.1, 2.9, 2 * media.MAX_NEAREST_TIMES)
+    assert [mf.colour_index(f) for f in media.read_frames(path, many)] == [int(round(t * mf.FPS)) for t in many]
