@@ -306,9 +306,8 @@ def face_crops_stage(
     """
     index = read_index(index_path)
     spans = read_spans(spans_path)
-    facts = [
-        name for name in media.VIDEO_FACTS if name in spans.columns
-    ]  # none in a table from before they were recorded
+    # trim's probe facts stand for a probe per clip (none in a spans table from before they were recorded)
+    facts = [name for name in media.VIDEO_FACTS if name in spans.columns]
     clips = index[index["modality"].isin(VIDEO_MODALITIES)].merge(
         spans[["clip_id", "start_s", "end_s", *facts]], on="clip_id"
     )
