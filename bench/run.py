@@ -1329,10 +1329,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def warm_latency(
     clip: str | Path, model_path: str | Path = DEFAULT_MODEL, *, repeats: int = 5, threads: int | None = 2
 ) -> dict[str, Any]:
@@ -1464,3 +1460,7 @@ def serve_latency(
         "peak_rss_mb": rounded(peak["rss"] / MB, 1),
         "note": "POST /predict of the clip's bytes; one worker thread answers, the other clients wait in its queue",
     }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
