@@ -6,12 +6,21 @@ Run after the release training (``presets/release-voice.yaml``)::
     dvc exp apply release-voice        # its models/, data/index.csv, dvc.lock and metrics/ into the workspace
     mmer release --cv metrics/cv-of-the-same-settings/   # or no --cv
 
+and for the speaker-normalised model of speaker enrolment (``mmer predict --speaker-norm``)::
+
+    mmer preset ravdess-speech speech-best release-voice | xargs dvc exp run -n release-voice-speaker cross_corpus
+
 It saves ``models/model.keras`` and ``model.json``, without the optimizer state, as
-``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``: a hash of the training clips' bytes (and
+``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``. A
+speaker-normalised model (``presets/speech-best.yaml`` instead of
+``speech-best-no-speaker-norm``, for speaker enrolment) goes to ``voice-speaker.keras`` /
+``.json`` / ``.release.json`` instead. The record holds a hash of the training clips' bytes (and
 DVC's hash of ``data.raw`` from ``dvc.lock``), the params the model records, the commit,
 the cross-validation figures given with ``--cv``, the ``cross_corpus`` figures when present,
 and the model's probabilities on the reference clips of the generated corpus
-(:data:`mmer.pretrained.REFERENCE_CLIPS`), which ``tests/test_pretrained.py`` checks.
+(:data:`mmer.pretrained.REFERENCE_CLIPS`; for a speaker-normalised model
+:func:`mmer.pretrained.speaker_reference_clips`, enrolled together), which
+``tests/test_pretrained.py`` checks.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from mmer.enrol import MIN_CLIPS
 from mmer.errors import ConfigError, ModelError
 from mmer.pretrained import (
     MAX_SHIPPED_BYTES,
@@ -34,8 +44,11 @@ from mmer.pretrained import (
     REFERENCE_CLIPS,
     REFERENCE_SEED,
     REFERENCE_TOLERANCE,
+    SPEAKER_MODEL,
+    VOICE_MODEL,
     reference_probabilities,
     shipped_bytes,
+    speaker_reference_clips,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,7 +140,8 @@ def release(
     note: str,
     out_dir: str | Path = PACKAGE_DIR,
 ) -> dict[str, Any]:
-    """Copy the bundle into ``out_dir`` as ``voice.keras``/``voice.json`` and write ``voice.release.json``."""
+    """Copy the bundle into ``out_dir`` as ``voice.keras``/``voice.json`` and write ``voice.release.json``
+    (a speaker-normalised model: ``voice-speaker.*``)."""
     from mmer.bundle import DIGEST_KEY, check_bundle, load_model_bundle, metadata_path, save_model_bundle
     from mmer.files import write_json
     from mmer.predictor import file_md5
@@ -137,14 +151,14 @@ def release(
     check_bundle(model, metadata, metadata_path(model_path))
     if metadata["model_inputs"] != "audio":
         raise ModelError(f"{model_path}: the shipped voice model reads audio only, not {metadata['model_inputs']}")
-    if metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker":
-        raise ModelError(f"{model_path}: a speaker-normalised model cannot answer single clips; it cannot ship")
-    target = out_dir / "voice.keras"
+    speaker_norm = metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker"
+    target = out_dir / (SPEAKER_MODEL if speaker_norm else VOICE_MODEL).name
     # the members' Adam moments are two thirds of the file and play no part in predicting
     strip_optimizers(model)
     save_model_bundle(model, {k: v for k, v in metadata.items() if k != DIGEST_KEY}, target)
+    reference_clips = speaker_reference_clips(MIN_CLIPS) if speaker_norm else REFERENCE_CLIPS
     with tempfile.TemporaryDirectory(prefix="mmer-release-") as tmp:
-        probabilities = reference_probabilities(target, tmp)
+        probabilities = reference_probabilities(target, tmp, clips=reference_clips)
     record = {
         "model": {"file": target.name, "md5": file_md5(target), "bytes": target.stat().st_size},
         "label_names": metadata["label_names"],
@@ -160,11 +174,17 @@ def release(
         "note": note,
         "reference": {
             "generator": f"mmer.synth corpus seed {REFERENCE_SEED}, soundtrack only (mmer.pretrained.write_reference_clips)",
-            "clips": [list(c) for c in REFERENCE_CLIPS],
+            "clips": [list(c) for c in reference_clips],
             "tolerance": REFERENCE_TOLERANCE,
             "probabilities": probabilities,
         },
     }
+    if speaker_norm:  # answers clips of one speaker together (mmer.enrol)
+        record["enrolment"] = {
+            "minimum": MIN_CLIPS,
+            "reference": "the reference clips (one generated actor) enrolled together as one speaker",
+            "cross_corpus": "each held-out speaker normalised with the statistics of all its clips (transductive)",
+        }
     if record["cross_corpus"]:  # the confusion and baselines stay in metrics/; the headline figures suffice here
         record["cross_corpus"] = {
             corpus: {
@@ -174,7 +194,7 @@ def release(
             }
             for corpus, report in record["cross_corpus"].get("corpora", {}).items()
         }
-    write_json(record, out_dir / "voice.release.json")
+    write_json(record, target.with_suffix(".release.json"))
     size = shipped_bytes(out_dir)
     logger.info("released %s (%.1f MB shipped in %s)", target, size / 2**20, out_dir)
     if size > MAX_SHIPPED_BYTES:
