@@ -45,7 +45,7 @@ RULE = (
 )
 
 
-def check_enough(n_voiced: int, n_given: int, *, minimum: int = MIN_CLIPS, failed: int = 0) -> None:
+def check_enough(n_voiced: int, n_given: int, *, minimum: int, failed: int = 0) -> None:
     """Refuse enrolment with fewer than ``minimum`` clips with speech.
 
     Parameters
@@ -55,7 +55,7 @@ def check_enough(n_voiced: int, n_given: int, *, minimum: int = MIN_CLIPS, faile
     n_given : int
         Clips given.
     minimum : int
-        :data:`MIN_CLIPS` unless a caller measures otherwise.
+        The fewest accepted (:data:`MIN_CLIPS` for ``mmer predict``).
     failed : int
         Clips that could not be prepared (named in the log).
 
@@ -76,7 +76,7 @@ def check_enough(n_voiced: int, n_given: int, *, minimum: int = MIN_CLIPS, faile
         )
 
 
-def enrolment_record(n_voiced: int, n_given: int, *, minimum: int = MIN_CLIPS) -> dict[str, Any]:
+def enrolment_record(n_voiced: int, n_given: int, *, minimum: int) -> dict[str, Any]:
     """The JSON's ``enrolment`` object: how many clips gave the statistics, and the rule."""
     return {
         "clips": n_voiced,
@@ -89,7 +89,7 @@ def enrolment_record(n_voiced: int, n_given: int, *, minimum: int = MIN_CLIPS) -
 
 
 def predict_speaker(
-    predictor: Predictor, paths: Sequence[str | Path], *, minimum: int = MIN_CLIPS
+    predictor: Predictor, paths: Sequence[str | Path], *, minimum: int | None = None
 ) -> list[tuple[Path, Prediction | MmerError]]:
     """Answer clips of one speaker together with a speaker-normalised model.
 
@@ -99,8 +99,8 @@ def predict_speaker(
         Made with ``speaker_norm=True``.
     paths : sequence of str or Path
         Clips of one speaker.
-    minimum : int
-        Fewest clips with speech accepted (:data:`MIN_CLIPS`).
+    minimum : int, optional
+        Fewest clips with speech accepted (None: :data:`MIN_CLIPS`).
 
     Returns
     -------
@@ -118,6 +118,7 @@ def predict_speaker(
     """
     from mmer import audio
 
+    minimum = MIN_CLIPS if minimum is None else minimum
     if not getattr(predictor, "speaker_norm", False):
         raise ModelError(f"{predictor.model_path}: speaker enrolment needs a Predictor made with speaker_norm=True")
     prepared = [(Path(path), _prepare(predictor, path)) for path in paths]
