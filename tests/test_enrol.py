@@ -178,3 +178,32 @@ def test_shipped_speaker_model_on_real_clips_of_one_speaker(tmp_path, monkeypatc
     assert len(lines) == len(clips)
     assert {line["model"]["path"] for line in lines} == {str(pretrained.SPEAKER_MODEL)}
     assert {line["enrolment"]["clips"] for line in lines} == {enrol.MIN_CLIPS}
+
+
+def test_release_ships_a_speaker_model_as_voice_speaker_with_enrolled_reference_probabilities(models, tmp_path):
+    import pandas as pd
+
+    from mmer.release import release
+
+    wav = tmp_path / "c0.wav"
+    wav.write_bytes(b"clip")
+    index = tmp_path / "index.csv"
+    pd.DataFrame([{"clip_id": "c0", "path": str(wav), "actor": "01", "split": "train"}]).to_csv(index, index=False)
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    record = release(
+        model_path=models["speaker"], index_path=index, lock_path=tmp_path / "none", cross_corpus_path=None,
+        cv_paths=[], note="test", out_dir=out,
+    )  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == [
+        "voice-speaker.json",
+        "voice-speaker.keras",
+        "voice-speaker.release.json",
+    ]
+    assert record["enrolment"]["minimum"] == enrol.MIN_CLIPS
+    assert record["reference"]["clips"] == [list(c) for c in pretrained.speaker_reference_clips(enrol.MIN_CLIPS)]
+    clips = tuple(tuple(c) for c in record["reference"]["clips"])
+    again = pretrained.reference_probabilities(out / "voice-speaker.keras", tmp_path / "clips", clips=clips)
+    assert list(again) == list(record["reference"]["probabilities"])
+    for name, expected in record["reference"]["probabilities"].items():
+        assert again[name] == pytest.approx(expected, abs=1e-6)
