@@ -121,6 +121,7 @@ def predict_speaker(
     minimum = MIN_CLIPS if minimum is None else minimum
     if not getattr(predictor, "speaker_norm", False):
         raise ModelError(f"{predictor.model_path}: speaker enrolment needs a Predictor made with speaker_norm=True")
+    warn_if_several_speakers(paths)
     prepared = [(Path(path), _prepare(predictor, path)) for path in paths]
     clips = [c for _, c in prepared if not isinstance(c, MmerError)]
     voiced = [c for c in clips if c.audio_frames is not None]
@@ -132,6 +133,29 @@ def predict_speaker(
     record = enrolment_record(len(voiced), len(prepared), minimum=minimum)
     logger.info("speaker enrolment: statistics from %d clips taken as one speaker (%s)", len(voiced), RULE)
     return [(path, _answer(predictor, clip, record)) for path, clip in prepared]
+
+
+def warn_if_several_speakers(paths: Sequence[str | Path]) -> set[str]:
+    """Warn when the clips' names (a corpus naming of :mod:`mmer.corpora`) give more than one speaker.
+
+    Returns the speakers the names give (empty when no name follows a known corpus).
+    """
+    from mmer.corpora import PARSERS, parse_clip
+
+    speakers = set()
+    for path in paths:
+        try:
+            speakers.add(parse_clip(path, tuple(PARSERS)).speaker)
+        except MmerError:
+            continue
+    if len(speakers) > 1:
+        logger.warning(
+            "the clips' names give %d speakers (%s): speaker enrolment takes every clip given as ONE speaker; "
+            "give the clips of one person at a time",
+            len(speakers),
+            ", ".join(sorted(speakers)[:5]) + (" ..." if len(speakers) > 5 else ""),
+        )
+    return speakers
 
 
 def _prepare(predictor: Predictor, path: str | Path) -> ClipFeatures | MmerError:

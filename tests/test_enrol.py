@@ -207,3 +207,11 @@ def test_release_ships_a_speaker_model_as_voice_speaker_with_enrolled_reference_
     assert list(again) == list(record["reference"]["probabilities"])
     for name, expected in record["reference"]["probabilities"].items():
         assert again[name] == pytest.approx(expected, abs=1e-6)
+
+
+def test_names_of_several_speakers_give_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="mmer.enrol"):
+        assert enrol.warn_if_several_speakers(["x/DC_a01.wav", "x/DC_h02.wav", "clip.wav"]) == {"savee-DC"}
+        assert not caplog.records
+        assert enrol.warn_if_several_speakers(["DC_a01.wav", "JE_a01.wav"]) == {"savee-DC", "savee-JE"}
+    assert "2 speakers (savee-DC, savee-JE)" in caplog.text and "ONE speaker" in caplog.text
