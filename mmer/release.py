@@ -148,10 +148,10 @@ def release(
 
     model_path, out_dir = Path(model_path), Path(out_dir)
     model, metadata = load_model_bundle(model_path)
-    check_bundle(model, metadata, metadata_path(model_path))
+    speaker_norm = metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker"
+    check_bundle(model, metadata, metadata_path(model_path), speaker_norm=speaker_norm)
     if metadata["model_inputs"] != "audio":
         raise ModelError(f"{model_path}: the shipped voice model reads audio only, not {metadata['model_inputs']}")
-    speaker_norm = metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker"
     target = out_dir / (SPEAKER_MODEL if speaker_norm else VOICE_MODEL).name
     # the members' Adam moments are two thirds of the file and play no part in predicting
     strip_optimizers(model)
