@@ -73,15 +73,35 @@ def clips_digest(index_path: str | Path) -> dict[str, Any]:
     }
 
 
+RAW_LISTING = "data/interim/raw_files.csv"  # the unpack stage's listing of data.raw (paths, sizes, mtimes)
+
+
 def dvc_data_hash(lock_path: str | Path) -> dict[str, Any] | None:
-    """The ``index`` stage's hash of ``data.raw`` in ``dvc.lock`` (None without a lock)."""
+    """What ``dvc.lock`` records of ``data.raw`` (None without a lock).
+
+    A pipeline whose ``index`` stage depends on ``data.raw`` itself: DVC's hash of the folder.
+    Today's pipeline (the ``unpack`` stage lists ``data.raw`` and ``index`` depends on that
+    listing): the listing's hash, with ``data.raw`` from the ``unpack`` stage's params; the
+    training clips' own bytes are hashed by :func:`clips_digest`.
+    """
     lock_path = Path(lock_path)
     if not lock_path.is_file():
         return None
-    stage = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {}).get("index", {})
-    for dep in stage.get("deps", []):
+    stages = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {})
+    deps = stages.get("index", {}).get("deps", [])
+    for dep in deps:
         if not str(dep.get("path", "")).startswith(("stages/", "mmer/", "data/")):
             return {k: dep[k] for k in ("path", "md5", "size", "nfiles") if k in dep}
+    for dep in deps:
+        if dep.get("path") == RAW_LISTING:
+            raw = stages.get("unpack", {}).get("params", {}).get("params.yaml", {}).get("data.raw")
+            return {
+                "path": raw,
+                "listing": RAW_LISTING,
+                "md5": dep.get("md5"),
+                "size": dep.get("size"),
+                "what": "MD5 of the unpack stage's listing of data.raw (every file's path, size and mtime)",
+            }
     return None
 
 

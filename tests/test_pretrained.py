@@ -185,3 +185,21 @@ def test_release_refuses_a_model_that_does_not_read_audio_only(tmp_path):
     model = untrained_model_bundle(tmp_path / "av.keras", inputs="av")
     with pytest.raises(ModelError, match="reads audio only"):
         release(model_path=model, index_path="x", lock_path="x", cross_corpus_path=None, cv_paths=[], note="")
+
+
+def test_release_records_the_data_folder_of_either_pipeline(tmp_path):
+    """DVC's hash of data.raw when index depends on it; else the unpack stage's listing of it."""
+    import yaml
+
+    from mmer.release import RAW_LISTING, dvc_data_hash
+
+    lock = tmp_path / "dvc.lock"
+    assert dvc_data_hash(lock) is None
+    external = {"path": "/data", "md5": "a.dir", "size": 3, "nfiles": 2}
+    lock.write_text(yaml.safe_dump({"stages": {"index": {"deps": [{"path": "mmer/corpus.py"}, external]}}}))
+    assert dvc_data_hash(lock) == external
+    listing = {"path": RAW_LISTING, "md5": "b", "size": 9}
+    unpack = {"params": {"params.yaml": {"data.raw": "/data"}}}
+    lock.write_text(yaml.safe_dump({"stages": {"unpack": unpack, "index": {"deps": [listing]}}}))
+    record = dvc_data_hash(lock)
+    assert (record["path"], record["listing"], record["md5"]) == ("/data", RAW_LISTING, "b")
