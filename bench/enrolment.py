@@ -11,6 +11,12 @@ clips a user gives), and every clip is answered once. ``k`` = all is one group p
 the ``cross_corpus`` stage's setting. The emotion comes from the file name (SAVEE, RAVDESS ...).
 
 Writes a JSON of UAR and accuracy per ``k`` (mean, std, min over seeds) and prints a table.
+
+``--check-cache features/audio.h5 --index data/index.csv`` (in the folder of a
+speaker-normalised run with the clips held out) also compares, clip by clip, the inputs
+enrolment gives with all of a speaker's clips to those the ``audio_features`` stage stored
+for the ``cross_corpus`` stage: the largest absolute difference is recorded (0 when the two
+paths agree).
 """
 
 from __future__ import annotations
@@ -101,6 +107,17 @@ def curve(predictor: Any, frames, labels, speakers, *, ks=KS, seeds=SEEDS) -> di
     return out
 
 
+def cache_difference(predictor: Any, frames, speakers, clip_ids, cache_path: str | Path) -> float:
+    """Largest |difference| between the clips enrolled by speaker (all clips) and the stage's cached inputs."""
+    from mmer.audio import speaker_standardise, stack_padded
+    from mmer.featurefile import read_cache
+
+    mine = stack_padded(speaker_standardise(frames, speakers), int(predictor.audio_params["padded_frames"]))
+    cache = read_cache(cache_path, ["audio_features"])
+    row = {c: i for i, c in enumerate(cache.clip_ids)}
+    return float(np.abs(mine - cache.arrays["audio_features"][[row[c] for c in clip_ids]]).max())
+
+
 def table(result: dict[str, Any], clips_per_speaker: int) -> str:
     """A markdown table of the curve."""
     lines = ["| clips per enrolment | UAR (mean ± std over seeds) | min | accuracy |", "| --- | --- | --- | --- |"]
@@ -128,10 +145,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--out", default="metrics/enrolment.json")
+    parser.add_argument("--check-cache", metavar="H5", help="compare with the audio_features stage's cache (--index)")
+    parser.add_argument("--index", default="data/index.csv", help="with --check-cache: its index (clip ids)")
     args = parser.parse_args(argv)
     setup_logging()
-    predictor, frames, labels, speakers = prepare(args.model, find_clips([args.clips]))
+    if args.check_cache:  # the index's clips of the corpus, in the index's order
+        import pandas as pd
+
+        index = pd.read_csv(args.index)
+        index = index[index["path"].map(lambda p: Path(p).resolve().parent == Path(args.clips).resolve())]
+        clips, clip_ids = [Path(p) for p in index["path"]], list(index["clip_id"])
+    else:
+        clips, clip_ids = find_clips([args.clips]), []
+    predictor, frames, labels, speakers = prepare(args.model, clips)
     result = curve(predictor, frames, labels, speakers, ks=args.ks, seeds=args.seeds)
+    if args.check_cache:
+        if len(frames) != len(clip_ids):
+            raise SystemExit(f"{len(clip_ids) - len(frames)} clips of the index could not be prepared")
+        result["cache_max_difference"] = cache_difference(predictor, frames, speakers, clip_ids, args.check_cache)
+        logger.info("largest |difference| from %s: %.3g", args.check_cache, result["cache_max_difference"])
     result["clips"] = len(labels)
     result["speakers"] = sorted(set(speakers))
     result["model"] = args.model
