@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmer.enrol import MIN_CLIPS
+from mmer import enrol
 from mmer.errors import ConfigError, MmerError
 from mmer.predictor import (
     DEFAULT_MODEL,
@@ -261,7 +261,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="speaker enrolment: ALL clips given are taken as ONE speaker; each feature is standardised with "
         f"statistics over all of them (transductive), then a speaker-normalised model answers (the shipped one "
-        f"unless --model or {DEFAULT_MODEL} is speaker-normalised); needs at least {MIN_CLIPS} clips with speech "
+        f"unless --model or {DEFAULT_MODEL} is speaker-normalised); needs at least {enrol.MIN_CLIPS} clips with speech "
         "(docs/predict.md)",
     )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
@@ -286,6 +286,12 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
+    if args.speaker_norm:
+        try:  # before loading anything: too few clips given at all
+            enrol.check_enough(len(clips), len(clips), minimum=enrol.MIN_CLIPS)
+        except ConfigError as err:
+            logger.error("%s", err)
+            return EXIT_USAGE
     try:
         predictor = make_predictor(
             args.model,
@@ -299,12 +305,10 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s", err)
         return EXIT_USAGE
     if args.speaker_norm:
-        from mmer.enrol import predict_speaker
-
         try:
             with predictor:
-                answers = predict_speaker(predictor, clips)
-        except ConfigError as err:  # too few clips
+                answers = enrol.predict_speaker(predictor, clips)
+        except ConfigError as err:  # too few clips with speech
             logger.error("%s", err)
             return EXIT_USAGE
     else:

@@ -125,6 +125,10 @@ def test_cli_refuses_too_few_clips_with_a_usage_error(models, clips, caplog):
     with caplog.at_level(logging.ERROR):
         assert main(args) == EXIT_USAGE
     assert f"at least {enrol.MIN_CLIPS} clips of the speaker with speech; got 2 of the 2 clips" in caplog.text
+    caplog.clear()  # refused before any model is loaded: even a missing one
+    with caplog.at_level(logging.ERROR):
+        assert main([*args[:-1], "missing.keras"]) == EXIT_USAGE
+    assert "got 2 of the 2 clips" in caplog.text and "missing.keras" not in caplog.text
 
 
 def test_cli_a_speaker_model_without_speaker_norm_fails_saying_what_to_do(models, clips, tmp_path, monkeypatch, caplog):
