@@ -219,3 +219,14 @@ def test_names_of_several_speakers_give_a_warning(caplog):
         assert not caplog.records
         assert enrol.warn_if_several_speakers(["DC_a01.wav", "JE_a01.wav"]) == {"savee-DC", "savee-JE"}
     assert "2 speakers (savee-DC, savee-JE)" in caplog.text and "ONE speaker" in caplog.text
+
+
+def test_enrolment_table_lists_the_curve_rows_only():
+    from bench.enrolment import table
+
+    row = {"uar": {"mean": 0.3, "std": 0.01, "min": 0.29}, "accuracy": {"mean": 0.31}, "seeds": [0]}
+    result = {"all": {"uar": 0.4, "accuracy": 0.41}, "5": row, "clips": 10, "cache_max_difference": 0.0}
+    assert table(result, 5).splitlines()[2:] == [
+        "| 5 | 0.300 ± 0.010 | 0.290 | 0.310 |",
+        "| all (5) | 0.400 | - | 0.410 |",
+    ]
