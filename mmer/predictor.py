@@ -24,6 +24,10 @@ With the shipped voice model (no ``--model``, no project model), a clip's face i
 by the FER2013 network zero-shot, and fused with the voice (:mod:`mmer.shipped`): a silent
 video is then answered by the face alone.
 
+A speaker-normalised model (``audio.normalise: speaker``) answers only the clips of one
+speaker together (``speaker_norm=True`` and :func:`mmer.enrol.predict_speaker`, built on
+:meth:`Predictor.features` and :meth:`Predictor.answer`); :meth:`Predictor.predict` refuses it.
+
 Heavy imports (TensorFlow, MediaPipe, librosa) happen when a :class:`Predictor` is created,
 so ``mmer --help`` stays fast.
 """
