@@ -23,6 +23,7 @@ usual.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,20 +78,23 @@ def check_enough(n_voiced: int, n_given: int, *, minimum: int, failed: int = 0) 
         )
 
 
-def enrolment_record(n_voiced: int, n_given: int, *, minimum: int) -> dict[str, Any]:
-    """The JSON's ``enrolment`` object: how many clips gave the statistics, and the rule."""
+def enrolment_record(n_voiced: int, n_given: int, *, minimum: int, speaker: str | None = None) -> dict[str, Any]:
+    """The JSON's ``enrolment`` object: how many clips gave the statistics, and the rule.
+
+    ``speaker``: the name a ``--speaker-pattern`` gave the clips (None: every clip given is one speaker).
+    """
     return {
         "clips": n_voiced,
         "given": n_given,
         "minimum": minimum,
-        "speaker": "all clips given are taken as one speaker",
+        "speaker": speaker or "all clips given are taken as one speaker",
         "rule": RULE,
         "transductive": True,
     }
 
 
 def predict_speaker(
-    predictor: Predictor, paths: Sequence[str | Path], *, minimum: int | None = None
+    predictor: Predictor, paths: Sequence[str | Path], *, minimum: int | None = None, speaker: str | None = None
 ) -> list[tuple[Path, Prediction | MmerError]]:
     """Answer clips of one speaker together with a speaker-normalised model.
 
@@ -102,6 +106,8 @@ def predict_speaker(
         Clips of one speaker.
     minimum : int, optional
         Fewest clips with speech accepted (None: :data:`MIN_CLIPS`).
+    speaker : str, optional
+        The speaker's name, recorded (:func:`predict_speakers`).
 
     Returns
     -------
@@ -122,18 +128,95 @@ def predict_speaker(
     minimum = MIN_CLIPS if minimum is None else minimum
     if not getattr(predictor, "speaker_norm", False):
         raise ModelError(f"{predictor.model_path}: speaker enrolment needs a Predictor made with speaker_norm=True")
-    warn_if_several_speakers(paths)
+    if speaker is None:
+        warn_if_several_speakers(paths)
     prepared = [(Path(path), _prepare(predictor, path)) for path in paths]
     clips = [c for _, c in prepared if not isinstance(c, MmerError)]
     voiced = [c for c in clips if c.audio_frames is not None]
-    check_enough(len(voiced), len(prepared), minimum=minimum, failed=len(prepared) - len(clips))
+    try:
+        check_enough(len(voiced), len(prepared), minimum=minimum, failed=len(prepared) - len(clips))
+    except ConfigError as err:
+        raise ConfigError(f"speaker {speaker}: {err}" if speaker else str(err)) from None
     normalised = audio.speaker_standardise([c.audio_frames for c in voiced], [SPEAKER] * len(voiced))
     length = int(predictor.audio_params["padded_frames"])
     for clip, frames in zip(voiced, normalised):
         clip.inputs["audio_features"] = audio.pad_or_truncate(frames, length)[None]
-    record = enrolment_record(len(voiced), len(prepared), minimum=minimum)
-    logger.info("speaker enrolment: statistics from %d clips taken as one speaker (%s)", len(voiced), RULE)
+    record = enrolment_record(len(voiced), len(prepared), minimum=minimum, speaker=speaker)
+    logger.info(
+        "speaker enrolment%s: statistics from %d clips taken as one speaker (%s)",
+        f" of {speaker}" if speaker else "",
+        len(voiced),
+        RULE,
+    )
     return [(path, _answer(predictor, clip, record)) for path, clip in prepared]
+
+
+def speaker_groups(paths: Sequence[str | Path], pattern: str) -> dict[str, list[Path]]:
+    """The clips by speaker, the speaker named by ``pattern`` in each file's name.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+    pattern : str
+        A regular expression searched in each file name (not the folder): its first group
+        names the speaker (the whole match when it has no group), e.g. ``^([A-Z]+)_`` for
+        SAVEE's ``DC_a01.wav``.
+
+    Returns
+    -------
+    dict of speaker -> list of Path, in the order given
+
+    Raises
+    ------
+    ConfigError
+        Not a regular expression, or a file name it does not match (the message names them).
+    """
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise ConfigError(f"--speaker-pattern {pattern!r} is not a regular expression: {err}") from err
+    groups: dict[str, list[Path]] = {}
+    unmatched = []
+    for path in map(Path, paths):
+        match = regex.search(path.name)
+        if match is None or not (match.group(1) if regex.groups else match.group(0)):
+            unmatched.append(path.name)
+            continue
+        groups.setdefault(match.group(1) if regex.groups else match.group(0), []).append(path)
+    if unmatched:
+        shown = ", ".join(unmatched[:3]) + (f" and {len(unmatched) - 3} more" if len(unmatched) > 3 else "")
+        raise ConfigError(f"--speaker-pattern {pattern!r} names no speaker in {len(unmatched)} file names: {shown}")
+    return groups
+
+
+def check_groups(groups: dict[str, list[Path]], *, minimum: int) -> None:
+    """Refuse when any speaker has fewer than ``minimum`` clips given (before any clip is read)."""
+    small = {speaker: len(clips) for speaker, clips in groups.items() if len(clips) < minimum}
+    if small:
+        listed = ", ".join(f"{speaker} {n}" for speaker, n in sorted(small.items()))
+        raise ConfigError(
+            f"speaker enrolment needs at least {minimum} clips of each speaker; "
+            f"{len(small)} of the {len(groups)} speakers have fewer: {listed}"
+        )
+
+
+def predict_speakers(
+    predictor: Predictor, paths: Sequence[str | Path], *, pattern: str | None = None, minimum: int | None = None
+) -> list[tuple[Path, Prediction | MmerError]]:
+    """:func:`predict_speaker` for each speaker ``pattern`` names (:func:`speaker_groups`); all clips one speaker without it.
+
+    Returns the answers in the order given; a speaker with too few clips refuses the whole
+    run (:func:`check_groups`, then :func:`check_enough` per speaker).
+    """
+    minimum = MIN_CLIPS if minimum is None else minimum
+    if pattern is None:
+        return predict_speaker(predictor, paths, minimum=minimum)
+    groups = speaker_groups(paths, pattern)
+    check_groups(groups, minimum=minimum)
+    answers: dict[Path, Prediction | MmerError] = {}
+    for speaker, clips in groups.items():
+        answers.update(predict_speaker(predictor, clips, minimum=minimum, speaker=speaker))
+    return [(Path(path), answers[Path(path)]) for path in paths]
 
 
 def warn_if_several_speakers(paths: Sequence[str | Path]) -> set[str]:

@@ -264,6 +264,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         f"unless --model or {DEFAULT_MODEL} is speaker-normalised); needs at least {enrol.MIN_CLIPS} clips with speech "
         "(docs/predict.md)",
     )
+    parser.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="speaker enrolment (implies --speaker-norm) with the speaker named by REGEX in each file name "
+        "(its first group, e.g. '^([A-Z]+)_' for DC_a01.wav): each speaker's clips are enrolled on their own",
+    )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
 
@@ -286,9 +292,13 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
-    if args.speaker_norm:
+    speaker_norm = args.speaker_norm or bool(args.speaker_pattern)
+    if speaker_norm:
         try:  # before loading anything: too few clips given at all
-            enrol.check_enough(len(clips), len(clips), minimum=enrol.MIN_CLIPS)
+            if args.speaker_pattern:
+                enrol.check_groups(enrol.speaker_groups(clips, args.speaker_pattern), minimum=enrol.MIN_CLIPS)
+            else:
+                enrol.check_enough(len(clips), len(clips), minimum=enrol.MIN_CLIPS)
         except ConfigError as err:
             logger.error("%s", err)
             return EXIT_USAGE
@@ -299,15 +309,15 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             window_s=args.window,
             hop_s=args.hop,
-            speaker_norm=args.speaker_norm,
+            speaker_norm=speaker_norm,
         )
     except ConfigError as err:
         logger.error("%s", err)
         return EXIT_USAGE
-    if args.speaker_norm:
+    if speaker_norm:
         try:
             with predictor:
-                answers = enrol.predict_speaker(predictor, clips)
+                answers = enrol.predict_speakers(predictor, clips, pattern=args.speaker_pattern)
         except ConfigError as err:  # too few clips with speech
             logger.error("%s", err)
             return EXIT_USAGE

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,3 +232,55 @@ def test_enrolment_table_lists_the_curve_rows_only():
         "| 5 | 0.300 ± 0.010 | 0.290 | 0.310 |",
         "| all (5) | 0.400 | - | 0.410 |",
     ]
+
+
+# --- several speakers named by a pattern (--speaker-pattern) ---
+
+
+def test_speaker_groups_by_pattern():
+    paths = ["x/DC_a01.wav", "DC_a02.wav", "JE_h01.wav"]
+    assert enrol.speaker_groups(paths, r"^([A-Z]+)_") == {
+        "DC": [Path("x/DC_a01.wav"), Path("DC_a02.wav")],
+        "JE": [Path("JE_h01.wav")],
+    }
+    assert set(enrol.speaker_groups(paths, r"^[A-Z]+")) == {"DC", "JE"}  # no group: the whole match
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [(r"^([a-z]+)_", "names no speaker in 3 file names: DC_a01.wav"), (r"([", "not a regular expression")],
+)
+def test_a_pattern_that_names_no_speaker_is_a_config_error(pattern, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        enrol.speaker_groups(["DC_a01.wav", "DC_a02.wav", "JE_h01.wav"], pattern)
+
+
+def test_each_speaker_needs_the_minimum():
+    groups = {"DC": [Path("a")] * 3, "JE": [Path("b")] * 1, "KL": [Path("c")] * 5}
+    with pytest.raises(ConfigError, match="at least 3 clips of each speaker; 1 of the 3 speakers have fewer: JE 1"):
+        enrol.check_groups(groups, minimum=3)
+
+
+def test_each_named_speaker_is_enrolled_on_its_own(predictor, clips, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    renamed = []
+    for speaker in ("A", "B"):  # the same four soundtracks as two speakers, interleaved in the order given
+        renamed += [shutil.copyfile(c, tmp_path / f"{speaker}_{k}.wav") for k, c in enumerate(clips)]
+    order = renamed[::2] + renamed[1::2]
+    answers = enrol.predict_speakers(predictor, order, pattern=r"^([AB])_", minimum=N_CLIPS)
+    assert [path for path, _ in answers] == order
+    alone = dict(enrol.predict_speaker(predictor, renamed[:N_CLIPS], minimum=N_CLIPS))
+    for path, prediction in answers:
+        assert prediction.enrolment["speaker"] == path.name[0] and prediction.enrolment["clips"] == N_CLIPS
+        twin = alone[tmp_path / f"A_{path.name[2:]}"]  # B's clips are A's: the same statistics, the same answer
+        assert prediction.probabilities == pytest.approx(twin.probabilities, abs=1e-6)
+    monkeypatch.setattr(enrol, "MIN_CLIPS", N_CLIPS)
+    model = str(predictor.model_path)
+    args = ["predict", *map(str, order), "--speaker-pattern", "^([AB])_", "--json", "--no-progress", "--model", model]
+    assert main(args) == EXIT_OK
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line["enrolment"]["speaker"] for line in lines] == [Path(p).name[0] for p in order]
+    lonely = shutil.copyfile(clips[0], tmp_path / "C_0.wav")  # a third speaker with one clip: refused, all of it
+    assert main([*args[:2], str(lonely), *args[2:]]) == EXIT_USAGE
+    assert capsys.readouterr().out == ""
