@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 MIN_CLIPS = 20
 SPEAKER = "enrolled speaker"  # every clip given is taken as this one speaker
 RULE = (
-    "each feature standardised with its mean and standard deviation over the speech frames of all the clips "
-    "with speech (mmer.audio.speaker_standardise), every clip given taken as one speaker"
+    "each feature standardised with its mean and standard deviation over the speech frames of all the "
+    "speaker's clips with speech (mmer.audio.speaker_standardise)"
 )
 
 
