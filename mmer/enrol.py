@@ -12,7 +12,9 @@ This is **transductive**: a clip's answer depends on the other clips' unlabelled
 the same person (never on a label). Every clip given must be of one speaker: clips of
 another voice shift the statistics and the answers. Below :data:`MIN_CLIPS` clips with
 speech the statistics are too noisy, and the clips are refused (docs/predict.md gives the
-measurement behind the minimum).
+measurement behind the minimum). With a pattern naming the speaker in each file name
+(:func:`speaker_groups`, ``mmer predict --speaker-pattern``), :func:`predict_speakers`
+enrols each speaker's clips on their own.
 
 Each clip is prepared whole, as the stages prepare a training clip (its speech span cut to
 the model's T frames): no timeline of windows. A clip without sound (a silent video, which
