@@ -177,6 +177,7 @@ def make_predictor(
     window_s: float | None = None,
     hop_s: float | None = None,
     speaker_norm: bool = False,
+    eager: bool = False,
 ) -> Predictor:
     """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``.
 
@@ -186,7 +187,8 @@ def make_predictor(
     enrolment, :mod:`mmer.enrol`) the model must be speaker-normalised: the project's model
     only when it is, else the shipped speaker-normalised one. The span
     params come from ``params`` when that file exists; ``threads`` TensorFlow threads (0 or None:
-    its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it).
+    its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it);
+    ``eager``: see :class:`Predictor` (``mmer predict`` of one clip).
     """
     from mmer.pretrained import SOURCE_SHIPPED, resolve_model, shipped_face_model
 
@@ -210,6 +212,7 @@ def make_predictor(
         hop_s=hop_s,
         face_model=face_model,
         speaker_norm=speaker_norm,
+        eager=eager,
     )
 
 
@@ -310,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
             window_s=args.window,
             hop_s=args.hop,
             speaker_norm=speaker_norm,
+            eager=len(clips) == 1,  # one call: tracing the graph would cost more than it saves
         )
     except ConfigError as err:
         logger.error("%s", err)

@@ -268,6 +268,10 @@ class Predictor:
         Speaker enrolment (:mod:`mmer.enrol`): the model must be speaker-normalised
         (``audio.normalise: speaker``) and answers clips of one speaker together
         (:func:`mmer.enrol.predict_speaker`), never one by one (:meth:`predict` refuses).
+    eager : bool
+        Run the networks op by op instead of tracing a graph (:func:`mmer.bundle.predict_proba`):
+        faster for a process that answers one short clip (``mmer predict clip``), slower for
+        every later clip. A long clip's windows always go through the traced graph.
 
     The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
     the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
@@ -297,6 +301,7 @@ class Predictor:
         hop_s: float | None = None,
         face_model: str | Path | None = None,
         speaker_norm: bool = False,
+        eager: bool = False,
     ) -> None:
         from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
@@ -313,6 +318,7 @@ class Predictor:
         self.model, self.metadata = load_model_bundle(self.model_path)
         check_bundle(self.model, self.metadata, metadata_path(self.model_path), speaker_norm=speaker_norm)
         self.speaker_norm = speaker_norm
+        self.eager = eager
         normalise = self.metadata.get("features", {}).get("audio", {}).get("normalise")
         if speaker_norm and normalise != "speaker":
             raise ModelError(
@@ -579,9 +585,11 @@ class Predictor:
 
         path = clip.path
         model, meta = self._heads[clip.head]
-        probabilities = None if model is None else predict_proba(model, meta, clip.inputs)[0]
+        probabilities = None if model is None else predict_proba(model, meta, clip.inputs, eager=self.eager)[0]
         crops = clip.crops
-        expression = None if crops is None else face_expression.crops_expression(crops.crops, crops.found)
+        expression = (
+            None if crops is None else face_expression.crops_expression(crops.crops, crops.found, eager=self.eager)
+        )
         head, modalities, fusion = clip.head, None, None
         if self.face_fusion:
             if probabilities is None and expression is None:
