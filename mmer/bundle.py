@@ -194,6 +194,7 @@ def predict_proba(
     features: Mapping[str, np.ndarray],
     *,
     batch_size: int = EvaluateParams.batch_size,
+    eager: bool = False,
 ) -> np.ndarray:
     """Class probabilities of clips, from a loaded model and its metadata.
 
@@ -207,6 +208,11 @@ def predict_proba(
         (standardised, zero pre-padded to T) and/or ``faces`` uint8 [n, frames, size, size, 3].
         Other keys are ignored.
     batch_size : int
+    eager : bool
+        Call the model op by op instead of through a traced graph. Tracing costs about a
+        second once and saves tens of milliseconds on every later call, so eager pays only
+        for a single call in a process (a cold ``mmer predict clip``); the probabilities are
+        the same to float32 rounding.
 
     Returns
     -------
@@ -240,9 +246,11 @@ def predict_proba(
     # batch by batch: model.predict on arrays builds a tf.data pipeline that costs more
     # than it saves for a few clips (and logs a spurious TensorFlow error line)
     n_clips = n.pop()
+    call = (lambda batch: model(batch, training=False)) if eager else model.predict_on_batch
     chunks = [
         np.asarray(
-            model.predict_on_batch({k: v[start : start + batch_size] for k, v in inputs.items()}), dtype=np.float32
+            keras.ops.convert_to_numpy(call({k: v[start : start + batch_size] for k, v in inputs.items()})),
+            dtype=np.float32,
         )
         for start in range(0, n_clips, batch_size)
     ]
@@ -255,14 +263,25 @@ def _require(section: Mapping[str, Any], keys: Sequence[str], where: str) -> Non
         raise ModelError(f"{where}: no {missing} entries; the model description cannot say how to compute the features")
 
 
-def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path) -> None:
+def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path, *, speaker_norm: bool = False) -> None:
     """Check that a loaded model and its ``model.json`` fit each other and the feature code.
+
+    Parameters
+    ----------
+    model, metadata
+        From :func:`load_model_bundle`.
+    meta_path : str or Path
+        The ``.json`` (named in errors).
+    speaker_norm : bool
+        The caller normalises several clips of one speaker together (speaker enrolment,
+        :mod:`mmer.enrol`), so a model trained on speaker-normalised features can be used.
 
     Raises
     ------
     ModelError
         An unknown model_inputs, inputs that the model does not have, feature params missing,
-        or feature params that would not give the input shapes the model was trained on.
+        feature params that would not give the input shapes the model was trained on, or a
+        speaker-normalised model without ``speaker_norm``.
     """
     from mmer.networks import INPUT_ARRAYS
 
@@ -289,10 +308,11 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path)
             ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "padded_frames", "sample_rate"),
             f"{meta_path} features.audio",
         )
-        if audio.get("normalise") == "speaker":
+        if audio.get("normalise") == "speaker" and not speaker_norm:
             raise ModelError(
                 f"{meta_path}: the model was trained on speaker-normalised audio features (audio.normalise: speaker), "
-                "which need many clips of the speaker; mmer predict prepares one clip at a time and cannot use it"
+                "which need several clips of the speaker: it cannot answer one clip at a time; give clips of one "
+                "speaker with --speaker-norm (docs/predict.md, speaker enrolment) or another model"
             )
         from mmer.audio import n_features
 

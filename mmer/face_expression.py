@@ -153,7 +153,9 @@ def expression_network() -> keras.Model:
     return keras.Model(inputs, fer(FerInput(name="to_fer_input")(inputs)), name="fer2013_expressions")
 
 
-def clip_expressions(faces: np.ndarray, face_found: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+def clip_expressions(
+    faces: np.ndarray, face_found: np.ndarray | None = None, *, batch_size: int = 256, eager: bool = False
+) -> np.ndarray:
     """FER2013's 7 probabilities (:data:`FER_EMOTIONS` order) averaged over each clip's frames.
 
     Parameters
@@ -161,6 +163,9 @@ def clip_expressions(faces: np.ndarray, face_found: np.ndarray | None = None, *,
     faces : ndarray [n, f, s, s, 3], uint8
     face_found : ndarray [n, f] of bool, optional
         Frames to average; a clip with no found frame uses all its frames.
+    batch_size : int
+    eager : bool
+        One call op by op, not through a traced graph (:func:`mmer.bundle.predict_proba`).
 
     Returns
     -------
@@ -175,7 +180,8 @@ def clip_expressions(faces: np.ndarray, face_found: np.ndarray | None = None, *,
     frames = faces.reshape(n * f, *faces.shape[2:]).astype(np.uint8)
     network = expression_network()
     if len(frames) <= batch_size:  # one clip (mmer predict): no per-call set-up of Model.predict
-        probabilities = keras.ops.convert_to_numpy(network.predict_on_batch(frames))
+        call = (lambda batch: network(batch, training=False)) if eager else network.predict_on_batch
+        probabilities = keras.ops.convert_to_numpy(call(frames))
     else:
         probabilities = network.predict(frames, batch_size=batch_size, verbose=0)
     probabilities = probabilities.reshape(n, f, -1)
@@ -216,15 +222,16 @@ def expression_dict(expressions: np.ndarray) -> dict[str, float]:
     return {name: float(p) for name, p in zip(FER_EMOTIONS, np.asarray(expressions).ravel())}
 
 
-def crops_expression(crops: np.ndarray, found: np.ndarray) -> dict[str, float] | None:
-    """One clip's ``face_expression`` (``mmer predict``): its crops [f, s, s, 3] and found mask [f].
+def crops_expression(crops: np.ndarray, found: np.ndarray, *, eager: bool = False) -> dict[str, float] | None:
+    """One clip's ``face_expression`` (``mmer predict``): its crops [f, s, s, 3] and found mask [f]
+    (``eager``: see :func:`clip_expressions`).
 
     None when no frame has a face, or when the ``fer`` weights are not installed (logged).
     """
     if not np.asarray(found, bool).any():
         return None
     try:
-        return expression_dict(clip_expressions(np.asarray(crops)[None], np.asarray(found)[None])[0])
+        return expression_dict(clip_expressions(np.asarray(crops)[None], np.asarray(found)[None], eager=eager)[0])
     except ConfigError as err:
         logger.warning("no face_expression: %s", err)
         return None

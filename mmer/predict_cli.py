@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmer import enrol
 from mmer.errors import ConfigError, MmerError
 from mmer.predictor import (
     DEFAULT_MODEL,
@@ -165,6 +166,7 @@ def resolve_span_params(params_path: str | Path | None) -> dict[str, Any] | None
 
 
 MODEL_SOURCES = {"given": "--model", "project": "the project's trained model", "shipped": "the shipped voice model"}
+SPEAKER_SOURCES = {**MODEL_SOURCES, "shipped": "the shipped speaker-normalised voice model"}
 
 
 def make_predictor(
@@ -174,19 +176,24 @@ def make_predictor(
     threads: int | None,
     window_s: float | None = None,
     hop_s: float | None = None,
+    speaker_norm: bool = False,
+    eager: bool = False,
 ) -> Predictor:
     """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``.
 
     ``model`` (``--model``) wins; else the project's ``models/model.keras``; else the model
     shipped in the package (:func:`mmer.pretrained.resolve_model`), with the FER2013 face
-    fused in (:mod:`mmer.shipped`); the log says which. The span
+    fused in (:mod:`mmer.shipped`); the log says which. With ``speaker_norm`` (speaker
+    enrolment, :mod:`mmer.enrol`) the model must be speaker-normalised: the project's model
+    only when it is, else the shipped speaker-normalised one. The span
     params come from ``params`` when that file exists; ``threads`` TensorFlow threads (0 or None:
-    its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it).
+    its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it);
+    ``eager``: see :class:`Predictor` (``mmer predict`` of one clip).
     """
     from mmer.pretrained import SOURCE_SHIPPED, resolve_model, shipped_face_model
 
-    model_path, source = resolve_model(model, project_model=DEFAULT_MODEL)
-    logger.info("model: %s (%s)", model_path, MODEL_SOURCES[source])
+    model_path, source = resolve_model(model, project_model=DEFAULT_MODEL, speaker_norm=speaker_norm)
+    logger.info("model: %s (%s)", model_path, (SPEAKER_SOURCES if speaker_norm else MODEL_SOURCES)[source])
     face_model = None
     if source == SOURCE_SHIPPED:  # the FER2013 face beside the voice, fused (mmer.shipped)
         face_model = shipped_face_model()
@@ -204,6 +211,8 @@ def make_predictor(
         window_s=window_s,
         hop_s=hop_s,
         face_model=face_model,
+        speaker_norm=speaker_norm,
+        eager=eager,
     )
 
 
@@ -250,6 +259,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hop", type=float, metavar="S", help="seconds from one window's start to the next (default: half the window)"
     )
+    parser.add_argument(
+        "--speaker-norm",
+        action="store_true",
+        help="speaker enrolment: ALL clips given are taken as ONE speaker; each feature is standardised with "
+        f"statistics over all of them (transductive), then a speaker-normalised model answers (the shipped one "
+        f"unless --model or {DEFAULT_MODEL} is speaker-normalised); needs at least {enrol.MIN_CLIPS} clips with speech "
+        "(docs/predict.md)",
+    )
+    parser.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="speaker enrolment (implies --speaker-norm) with the speaker named by REGEX in each file name "
+        "(its first group, e.g. '^([A-Z]+)_' for DC_a01.wav): each speaker's clips are enrolled on their own",
+    )
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (0: TensorFlow's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for batches")
 
@@ -272,13 +295,38 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() not in OUTPUT_FORMATS:
             logger.error("--annotate %s: the annotated video must end in %s", args.annotate, ", ".join(OUTPUT_FORMATS))
             return EXIT_USAGE
+    speaker_norm = args.speaker_norm or bool(args.speaker_pattern)
+    if speaker_norm:
+        try:  # before loading anything: too few clips given at all
+            if args.speaker_pattern:
+                enrol.check_groups(enrol.speaker_groups(clips, args.speaker_pattern), minimum=enrol.MIN_CLIPS)
+            else:
+                enrol.check_enough(len(clips), len(clips), minimum=enrol.MIN_CLIPS)
+        except ConfigError as err:
+            logger.error("%s", err)
+            return EXIT_USAGE
     try:
         predictor = make_predictor(
-            args.model, params=args.params, threads=args.threads, window_s=args.window, hop_s=args.hop
+            args.model,
+            params=args.params,
+            threads=args.threads,
+            window_s=args.window,
+            hop_s=args.hop,
+            speaker_norm=speaker_norm,
+            eager=len(clips) == 1,  # one call: tracing the graph would cost more than it saves
         )
     except ConfigError as err:
         logger.error("%s", err)
         return EXIT_USAGE
+    if speaker_norm:
+        try:
+            with predictor:
+                answers = enrol.predict_speakers(predictor, clips, pattern=args.speaker_pattern)
+        except ConfigError as err:  # too few clips with speech
+            logger.error("%s", err)
+            return EXIT_USAGE
+    else:
+        answers = None
     names = predictor.label_names
     file_width = min(60, max(12, *(len(str(c)) for c in clips)))
     rows, failed, taken = [], 0, set()
@@ -297,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
         disable=args.no_progress or len(clips) < 2 or not sys.stderr.isatty(),
     )
     with predictor:
-        for path, result in predictor.predict_many(clips):
+        for path, result in predictor.predict_many(clips) if answers is None else answers:
             if isinstance(result, MmerError):
                 failed += 1
                 logger.error("%s", result)

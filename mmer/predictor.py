@@ -24,6 +24,10 @@ With the shipped voice model (no ``--model``, no project model), a clip's face i
 by the FER2013 network zero-shot, and fused with the voice (:mod:`mmer.shipped`): a silent
 video is then answered by the face alone.
 
+A speaker-normalised model (``audio.normalise: speaker``) answers only the clips of one
+speaker together (``speaker_norm=True`` and :func:`mmer.enrol.predict_speaker`, built on
+:meth:`Predictor.features` and :meth:`Predictor.answer`); :meth:`Predictor.predict` refuses it.
+
 Heavy imports (TensorFlow, MediaPipe, librosa) happen when a :class:`Predictor` is created,
 so ``mmer --help`` stays fast.
 """
@@ -105,6 +109,8 @@ class Prediction:
         when absent); ``probabilities`` above are then the fused answer.
     fusion : dict, optional
         The shipped models only: the fusion rule, its weights, the modalities ``used``.
+    enrolment : dict, optional
+        Speaker enrolment only (:mod:`mmer.enrol`): how many clips gave the speaker's statistics.
     """
 
     path: str
@@ -127,6 +133,7 @@ class Prediction:
     face_expression: dict[str, float] | None = None
     modalities: dict[str, Any] | None = None
     fusion: dict[str, Any] | None = None
+    enrolment: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the object ``mmer predict --json`` prints)."""
@@ -153,6 +160,8 @@ class Prediction:
         if self.modalities is not None:  # the shipped models (mmer.shipped): voice, face and their fusion
             out["modalities"] = self.modalities
             out["fusion"] = self.fusion
+        if self.enrolment is not None:  # mmer.enrol: the speaker statistics came from these clips
+            out["enrolment"] = self.enrolment
         return out
 
 
@@ -167,6 +176,8 @@ class ClipFeatures:
     inputs: dict[str, np.ndarray]
     crops: Any = None  # mmer.faces.FaceCrops when faces were used
     face_reason: str | None = None  # why the shipped models' face side has no crops (mmer.shipped)
+    audio_frames: np.ndarray | None = None  # the span's audio features before padding [frames, c] (mmer.enrol)
+    started: float = 0.0  # time.perf_counter() when the clip's preparation began
 
 
 def file_md5(path: str | Path) -> str:
@@ -253,6 +264,14 @@ class Predictor:
         the zero-shot face probabilities, fused with the voice's (:mod:`mmer.shipped`), and a
         silent video is answered by the face alone. Face crops use mmer's default ``faces``
         params (those of the ``face_crops`` stage).
+    speaker_norm : bool
+        Speaker enrolment (:mod:`mmer.enrol`): the model must be speaker-normalised
+        (``audio.normalise: speaker``) and answers clips of one speaker together
+        (:func:`mmer.enrol.predict_speaker`), never one by one (:meth:`predict` refuses).
+    eager : bool
+        Run the networks op by op instead of tracing a graph (:func:`mmer.bundle.predict_proba`):
+        faster for a process that answers one short clip (``mmer predict clip``), slower for
+        every later clip. A long clip's windows always go through the traced graph.
 
     The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
     the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
@@ -262,7 +281,8 @@ class Predictor:
     ------
     ModelError
         The model or its ``.json`` is missing, unreadable, or they disagree with each
-        other or with the feature params they record.
+        other or with the feature params they record; a speaker-normalised model without
+        ``speaker_norm``, or with it a model that is not speaker-normalised.
 
     Examples
     --------
@@ -280,6 +300,8 @@ class Predictor:
         window_s: float | None = None,
         hop_s: float | None = None,
         face_model: str | Path | None = None,
+        speaker_norm: bool = False,
+        eager: bool = False,
     ) -> None:
         from mmer.bundle import check_bundle, load_model_bundle, metadata_path
 
@@ -294,7 +316,15 @@ class Predictor:
         self.model_path = Path(model_path)
         started = time.perf_counter()
         self.model, self.metadata = load_model_bundle(self.model_path)
-        check_bundle(self.model, self.metadata, metadata_path(self.model_path))
+        check_bundle(self.model, self.metadata, metadata_path(self.model_path), speaker_norm=speaker_norm)
+        self.speaker_norm = speaker_norm
+        self.eager = eager
+        normalise = self.metadata.get("features", {}).get("audio", {}).get("normalise")
+        if speaker_norm and normalise != "speaker":
+            raise ModelError(
+                f"{self.model_path}: speaker enrolment needs a speaker-normalised model (audio.normalise: speaker); "
+                f"this one reads {normalise or 'no audio'} features"
+            )
         self.label_names: list[str] = list(self.metadata["label_names"])
         self.model_inputs: str = self.metadata["model_inputs"]
         self.model_id = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
@@ -432,8 +462,13 @@ class Predictor:
         needs = "speech" if self.model_inputs == "audio" else "a face"
         raise error(f"{path}: {what}: the {self.model_inputs} model needs {needs}")
 
-    def features(self, path: str | Path) -> ClipFeatures:
+    def features(self, path: str | Path, *, whole: bool = False) -> ClipFeatures:
         """The inputs the model (or the branch head that can answer) needs for one clip.
+
+        A long clip (:func:`mmer.timeline.is_long`) gets no inputs here (its windows are
+        prepared by :func:`mmer.timeline.predict_long`) unless ``whole``: then its span is
+        prepared as the stages prepare any clip (the first T frames). ``audio_frames`` keeps
+        the span's audio features before padding.
 
         Raises
         ------
@@ -444,6 +479,7 @@ class Predictor:
         """
         from mmer import audio, faces
 
+        started = time.perf_counter()
         info = media.probe(path)
         # fail before decoding anything when even an audible track could not help
         self._choose_head(path, has_audio=info.has_audio, has_video=info.has_video)
@@ -457,15 +493,18 @@ class Predictor:
         _, head_meta = self._heads[head]
         inputs: dict[str, np.ndarray] = {}
         crops = None
-        if timeline.is_long(span, self.window_s, self.hop_s):  # mmer.timeline prepares each window
-            return ClipFeatures(path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs)
+        if not whole and timeline.is_long(span, self.window_s, self.hop_s):  # mmer.timeline prepares each window
+            return ClipFeatures(
+                path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs, started=started
+            )
+        frames = None
         if "audio_features" in head_meta["inputs"]:
             params = {k: self.audio_params[k] for k in AUDIO_FEATURE_KEYS if k in self.audio_params}
             try:
-                mfcc = audio.wav_mfcc(wav, **params)
+                frames = audio.wav_mfcc(wav, **params)
             except MmerError as err:
                 raise type(err)(f"{path}: speech span: {err}") from err
-            inputs["audio_features"] = audio.pad_or_truncate(mfcc, int(self.audio_params["padded_frames"]))[None]
+            inputs["audio_features"] = audio.pad_or_truncate(frames, int(self.audio_params["padded_frames"]))[None]
         if "faces" in head_meta["inputs"]:
             self._init_detector()
             crops = faces.clip_face_crops(
@@ -502,14 +541,17 @@ class Predictor:
             inputs=inputs,
             crops=crops,
             face_reason=face_reason,
+            audio_frames=frames,
+            started=started,
         )
 
     def predict(self, path: str | Path) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
-        from mmer import face_expression
-        from mmer.bundle import predict_proba
-
-        started = time.perf_counter()
+        if self.speaker_norm:
+            raise ModelError(
+                f"{path}: a speaker-normalised model answers the clips of one speaker together "
+                "(mmer.enrol.predict_speaker, mmer predict --speaker-norm), not one clip at a time"
+            )
         clip = self.features(path)
         if timeline.is_long(clip.span, self.window_s, self.hop_s):
             if self.face_fusion and clip.head == "video":
@@ -518,7 +560,7 @@ class Predictor:
                     "cut the clip or give a video model (--model)"
                 )
             prediction = timeline.predict_long(
-                self, path, clip, window_s=self.window_s, hop_s=self.hop_s, started=started
+                self, path, clip, window_s=self.window_s, hop_s=self.hop_s, started=clip.started
             )
             if self.face_fusion:
                 prediction.modalities = {
@@ -534,10 +576,20 @@ class Predictor:
                 }
                 prediction.fusion = shipped.fusion_record(["voice"], timeline=True)
             return prediction
+        return self.answer(clip)
+
+    def answer(self, clip: ClipFeatures) -> Prediction:
+        """The prediction of a clip prepared whole by :meth:`features` (not a timeline)."""
+        from mmer import face_expression
+        from mmer.bundle import predict_proba
+
+        path = clip.path
         model, meta = self._heads[clip.head]
-        probabilities = None if model is None else predict_proba(model, meta, clip.inputs)[0]
+        probabilities = None if model is None else predict_proba(model, meta, clip.inputs, eager=self.eager)[0]
         crops = clip.crops
-        expression = None if crops is None else face_expression.crops_expression(crops.crops, crops.found)
+        expression = (
+            None if crops is None else face_expression.crops_expression(crops.crops, crops.found, eager=self.eager)
+        )
         head, modalities, fusion = clip.head, None, None
         if self.face_fusion:
             if probabilities is None and expression is None:
@@ -569,7 +621,7 @@ class Predictor:
             face_expression=expression,
             modalities=modalities,
             fusion=fusion,
-            seconds=time.perf_counter() - started,
+            seconds=time.perf_counter() - clip.started,
         )
         prediction.timeline = timeline.single_window(prediction)
         prediction.summary = timeline.single_summary(self.window_s, self.hop_s)

@@ -6,12 +6,21 @@ Run after the release training (``presets/release-voice.yaml``)::
     dvc exp apply release-voice        # its models/, data/index.csv, dvc.lock and metrics/ into the workspace
     mmer release --cv metrics/cv-of-the-same-settings/   # or no --cv
 
+and for the speaker-normalised model of speaker enrolment (``mmer predict --speaker-norm``)::
+
+    mmer preset ravdess-speech speech-best release-voice | xargs dvc exp run -n release-voice-speaker cross_corpus
+
 It saves ``models/model.keras`` and ``model.json``, without the optimizer state, as
-``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``: a hash of the training clips' bytes (and
+``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``. A
+speaker-normalised model (``presets/speech-best.yaml`` instead of
+``speech-best-no-speaker-norm``, for speaker enrolment) goes to ``voice-speaker.keras`` /
+``.json`` / ``.release.json`` instead. The record holds a hash of the training clips' bytes (and
 DVC's hash of ``data.raw`` from ``dvc.lock``), the params the model records, the commit,
 the cross-validation figures given with ``--cv``, the ``cross_corpus`` figures when present,
 and the model's probabilities on the reference clips of the generated corpus
-(:data:`mmer.pretrained.REFERENCE_CLIPS`), which ``tests/test_pretrained.py`` checks.
+(:data:`mmer.pretrained.REFERENCE_CLIPS`; for a speaker-normalised model
+:func:`mmer.pretrained.speaker_reference_clips`, enrolled together), which
+``tests/test_pretrained.py`` checks.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from mmer.enrol import MIN_CLIPS
 from mmer.errors import ConfigError, ModelError
 from mmer.pretrained import (
     MAX_SHIPPED_BYTES,
@@ -34,8 +44,11 @@ from mmer.pretrained import (
     REFERENCE_CLIPS,
     REFERENCE_SEED,
     REFERENCE_TOLERANCE,
+    SPEAKER_MODEL,
+    VOICE_MODEL,
     reference_probabilities,
     shipped_bytes,
+    speaker_reference_clips,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,15 +73,35 @@ def clips_digest(index_path: str | Path) -> dict[str, Any]:
     }
 
 
+RAW_LISTING = "data/interim/raw_files.csv"  # the unpack stage's listing of data.raw (paths, sizes, mtimes)
+
+
 def dvc_data_hash(lock_path: str | Path) -> dict[str, Any] | None:
-    """The ``index`` stage's hash of ``data.raw`` in ``dvc.lock`` (None without a lock)."""
+    """What ``dvc.lock`` records of ``data.raw`` (None without a lock).
+
+    A pipeline whose ``index`` stage depends on ``data.raw`` itself: DVC's hash of the folder.
+    Today's pipeline (the ``unpack`` stage lists ``data.raw`` and ``index`` depends on that
+    listing): the listing's hash, with ``data.raw`` from the ``unpack`` stage's params; the
+    training clips' own bytes are hashed by :func:`clips_digest`.
+    """
     lock_path = Path(lock_path)
     if not lock_path.is_file():
         return None
-    stage = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {}).get("index", {})
-    for dep in stage.get("deps", []):
+    stages = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {})
+    deps = stages.get("index", {}).get("deps", [])
+    for dep in deps:
         if not str(dep.get("path", "")).startswith(("stages/", "mmer/", "data/")):
             return {k: dep[k] for k in ("path", "md5", "size", "nfiles") if k in dep}
+    for dep in deps:
+        if dep.get("path") == RAW_LISTING:
+            raw = stages.get("unpack", {}).get("params", {}).get("params.yaml", {}).get("data.raw")
+            return {
+                "path": raw,
+                "listing": RAW_LISTING,
+                "md5": dep.get("md5"),
+                "size": dep.get("size"),
+                "what": "MD5 of the unpack stage's listing of data.raw (every file's path, size and mtime)",
+            }
     return None
 
 
@@ -127,24 +160,25 @@ def release(
     note: str,
     out_dir: str | Path = PACKAGE_DIR,
 ) -> dict[str, Any]:
-    """Copy the bundle into ``out_dir`` as ``voice.keras``/``voice.json`` and write ``voice.release.json``."""
+    """Copy the bundle into ``out_dir`` as ``voice.keras``/``voice.json`` and write ``voice.release.json``
+    (a speaker-normalised model: ``voice-speaker.*``)."""
     from mmer.bundle import DIGEST_KEY, check_bundle, load_model_bundle, metadata_path, save_model_bundle
     from mmer.files import write_json
     from mmer.predictor import file_md5
 
     model_path, out_dir = Path(model_path), Path(out_dir)
     model, metadata = load_model_bundle(model_path)
-    check_bundle(model, metadata, metadata_path(model_path))
+    speaker_norm = metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker"
+    check_bundle(model, metadata, metadata_path(model_path), speaker_norm=speaker_norm)
     if metadata["model_inputs"] != "audio":
         raise ModelError(f"{model_path}: the shipped voice model reads audio only, not {metadata['model_inputs']}")
-    if metadata.get("features", {}).get("audio", {}).get("normalise") == "speaker":
-        raise ModelError(f"{model_path}: a speaker-normalised model cannot answer single clips; it cannot ship")
-    target = out_dir / "voice.keras"
+    target = out_dir / (SPEAKER_MODEL if speaker_norm else VOICE_MODEL).name
     # the members' Adam moments are two thirds of the file and play no part in predicting
     strip_optimizers(model)
     save_model_bundle(model, {k: v for k, v in metadata.items() if k != DIGEST_KEY}, target)
+    reference_clips = speaker_reference_clips(MIN_CLIPS) if speaker_norm else REFERENCE_CLIPS
     with tempfile.TemporaryDirectory(prefix="mmer-release-") as tmp:
-        probabilities = reference_probabilities(target, tmp)
+        probabilities = reference_probabilities(target, tmp, clips=reference_clips)
     record = {
         "model": {"file": target.name, "md5": file_md5(target), "bytes": target.stat().st_size},
         "label_names": metadata["label_names"],
@@ -160,11 +194,17 @@ def release(
         "note": note,
         "reference": {
             "generator": f"mmer.synth corpus seed {REFERENCE_SEED}, soundtrack only (mmer.pretrained.write_reference_clips)",
-            "clips": [list(c) for c in REFERENCE_CLIPS],
+            "clips": [list(c) for c in reference_clips],
             "tolerance": REFERENCE_TOLERANCE,
             "probabilities": probabilities,
         },
     }
+    if speaker_norm:  # answers clips of one speaker together (mmer.enrol)
+        record["enrolment"] = {
+            "minimum": MIN_CLIPS,
+            "reference": "the reference clips (one generated actor) enrolled together as one speaker",
+            "cross_corpus": "each held-out speaker normalised with the statistics of all its clips (transductive)",
+        }
     if record["cross_corpus"]:  # the confusion and baselines stay in metrics/; the headline figures suffice here
         record["cross_corpus"] = {
             corpus: {
@@ -174,7 +214,7 @@ def release(
             }
             for corpus, report in record["cross_corpus"].get("corpora", {}).items()
         }
-    write_json(record, out_dir / "voice.release.json")
+    write_json(record, target.with_suffix(".release.json"))
     size = shipped_bytes(out_dir)
     logger.info("released %s (%.1f MB shipped in %s)", target, size / 2**20, out_dir)
     if size > MAX_SHIPPED_BYTES:

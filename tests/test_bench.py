@@ -201,3 +201,13 @@ def test_encoder_times_cover_every_face_encoder_and_the_zero_shot_expression():
     assert times["fer2013_zero_shot"]["predict_ms_per_clip"] > 0
     markdown = render_markdown({"settings": {"skipped": []}, "machine": {}, "face_encoder": times})
     assert "face encoder `fer2013_all`" in markdown and "`face_expression` (zero-shot FER2013)" in markdown
+
+
+def test_the_main_block_comes_after_every_definition():
+    """``python -m bench.run`` runs ``main()`` from the ``__main__`` block: a function defined below it does
+    not exist yet when main calls it (the serve part once died so, with a NameError, after 10 minutes)."""
+    import ast
+
+    tree = ast.parse((ROOT / "bench" / "run.py").read_text())
+    last = tree.body[-1]
+    assert isinstance(last, ast.If) and "__main__" in ast.unparse(last.test)

@@ -206,6 +206,10 @@ def test_predict_face_expression_of_a_clip(rng):
     assert list(expression.values()) == pytest.approx(
         fe.clip_expressions(crops[None], np.array([[1, 1, 0]], bool))[0].tolist()
     )
+    eager = fe.crops_expression(crops, np.array([True, True, False]), eager=True)  # no traced graph: the same
+    assert list(eager) == list(expression) and list(eager.values()) == pytest.approx(
+        list(expression.values()), abs=1e-6
+    )
 
 
 def one_hot(fer_name: str) -> np.ndarray:

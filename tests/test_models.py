@@ -205,6 +205,9 @@ def test_bundle_round_trip_and_predict(tmp_path, rng, fusion):
     probabilities = predict_proba(loaded, meta2, {**inputs, "speech_frames": np.full(7, T)}, batch_size=3)
     assert probabilities.shape == (7, N_CLASSES)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    eager = predict_proba(loaded, meta2, inputs, batch_size=3, eager=True)  # one cold `mmer predict clip`
+    assert eager.dtype == np.float32 and eager.shape == (7, N_CLASSES)
+    np.testing.assert_allclose(eager, probabilities, atol=1e-6)
 
 
 def test_predict_proba_refuses_features_that_do_not_fit(rng):

@@ -97,6 +97,43 @@ def test_predict_uses_the_shipped_model_when_the_project_has_none(tmp_path, monk
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"]["source"] == "given"
 
 
+SPEAKER = pretrained.shipped_speaker_model()
+needs_speaker = pytest.mark.skipif(SPEAKER is None, reason="no shipped speaker-normalised model in this checkout")
+
+
+@needs_speaker
+def test_shipped_speaker_model_record_matches_the_model():
+    from mmer.bundle import check_bundle, load_model_bundle, metadata_path
+    from mmer.enrol import MIN_CLIPS
+    from mmer.predictor import file_md5
+
+    record = pretrained.release_info(pretrained.SPEAKER_RELEASE)
+    model, metadata = load_model_bundle(SPEAKER)
+    check_bundle(model, metadata, metadata_path(SPEAKER), speaker_norm=True)
+    assert record["model"] == {"file": SPEAKER.name, "md5": file_md5(SPEAKER), "bytes": SPEAKER.stat().st_size}
+    assert record["label_names"] == metadata["label_names"] == pretrained.release_info()["label_names"]
+    assert record["features"] == metadata["features"] and metadata["features"]["audio"]["normalise"] == "speaker"
+    assert pretrained.is_speaker_normalised(SPEAKER) and not pretrained.is_speaker_normalised(pretrained.VOICE_MODEL)
+    assert record["data"]["corpus"] == pretrained.release_info()["data"]["corpus"]  # the same 1080 training clips
+    assert record["enrolment"]["minimum"] == MIN_CLIPS
+    assert len(record["reference"]["clips"]) >= MIN_CLIPS
+    assert {c[0] for c in record["reference"]["clips"]} == {pretrained.SPEAKER_REFERENCE_ACTOR}  # one speaker
+    assert pretrained.shipped_bytes() < pretrained.MAX_SHIPPED_BYTES
+
+
+@needs_speaker
+def test_shipped_speaker_model_reproduces_its_recorded_probabilities(tmp_path):
+    record = pretrained.release_info(pretrained.SPEAKER_RELEASE)["reference"]
+    clips = tuple(tuple(c) for c in record["clips"])
+    got = pretrained.reference_probabilities(SPEAKER, tmp_path, clips=clips)  # enrolled together
+    assert sorted(got) == sorted(record["probabilities"])
+    for clip, expected in record["probabilities"].items():
+        names = list(expected)
+        np.testing.assert_allclose(
+            [got[clip][n] for n in names], [expected[n] for n in names], atol=record["tolerance"], err_msg=clip
+        )
+
+
 def test_release_writes_the_bundle_and_a_record_that_reproduces_the_shipped_one(tmp_path):
     """``mmer release`` of the shipped model: the same reference probabilities as recorded, the
     training clips' hash over the index's non-held-out rows, the CV figures given, and a refusal
@@ -148,3 +185,21 @@ def test_release_refuses_a_model_that_does_not_read_audio_only(tmp_path):
     model = untrained_model_bundle(tmp_path / "av.keras", inputs="av")
     with pytest.raises(ModelError, match="reads audio only"):
         release(model_path=model, index_path="x", lock_path="x", cross_corpus_path=None, cv_paths=[], note="")
+
+
+def test_release_records_the_data_folder_of_either_pipeline(tmp_path):
+    """DVC's hash of data.raw when index depends on it; else the unpack stage's listing of it."""
+    import yaml
+
+    from mmer.release import RAW_LISTING, dvc_data_hash
+
+    lock = tmp_path / "dvc.lock"
+    assert dvc_data_hash(lock) is None
+    external = {"path": "/data", "md5": "a.dir", "size": 3, "nfiles": 2}
+    lock.write_text(yaml.safe_dump({"stages": {"index": {"deps": [{"path": "mmer/corpus.py"}, external]}}}))
+    assert dvc_data_hash(lock) == external
+    listing = {"path": RAW_LISTING, "md5": "b", "size": 9}
+    unpack = {"params": {"params.yaml": {"data.raw": "/data"}}}
+    lock.write_text(yaml.safe_dump({"stages": {"unpack": unpack, "index": {"deps": [listing]}}}))
+    record = dvc_data_hash(lock)
+    assert (record["path"], record["listing"], record["md5"]) == ("/data", RAW_LISTING, "b")
