@@ -7,6 +7,7 @@ import pytest
 from mmer.baselines import (
     baselines_stage,
     face_descriptor,
+    fit_classifier,
     make_classifier,
     mfcc_statistics,
     pooled_features,
@@ -72,6 +73,8 @@ def test_baselines_beat_chance_on_learnable_features(data):
             assert set(metrics) >= {"accuracy", "macro_f1", "uar", "val_uar"}
             assert metrics["uar"] > 0.5, (feature_set, name, metrics)  # chance is 0.25
         assert results[feature_set]["rbf_svm"]["C"] in (0.1, 10.0) and "C" not in results[feature_set]["gnb"]
+    assert set(results) == {"n", "majority", "audio", "video", "av", "face_expression"}
+    assert set(results["face_expression"]["fer2013_zero_shot"]) == {"accuracy", "macro_f1", "uar", "val_uar"}
     json.dumps(results, allow_nan=False)
 
 
@@ -131,3 +134,80 @@ def test_svm_c_is_chosen_on_the_validation_speakers_never_the_test_speakers():
     assert chosen["accuracy"] == 0.0
     # and the majority baseline is the training split's majority, scored on the test clips
     assert results["majority"]["class"] == corpus.label_names[0] and results["n"] == int(test.sum())
+
+
+def test_mfcc_statistics_of_a_one_frame_clip_and_bad_shapes():
+    mfcc = np.zeros((1, 4, 2), np.float32)
+    mfcc[0, 3] = [2, -1]  # one speech frame after three of padding
+    stats = mfcc_statistics(mfcc, np.array([1]))
+    assert stats.dtype == np.float32
+    np.testing.assert_array_equal(stats[0], [2, -1, 0, 0, 0, 0, 0])  # no spread, no change, log 1
+    with pytest.raises(ValueError, match="one speech_frames per clip"):
+        mfcc_statistics(np.zeros((2, 4, 2)), np.array([1]))
+    with pytest.raises(ValueError, match=r"\[n, T, c\]"):
+        mfcc_statistics(np.zeros((4, 2)), np.ones(4))
+
+
+def test_face_descriptor_per_clip_found_frames_and_its_checks():
+    faces = np.zeros((2, 3, 4, 4, 3), np.uint8)
+    faces[0, 0] = 255  # clip 0: its only frame with a face is white
+    faces[1, 2] = 255  # clip 1: no face found anywhere, so all three frames count
+    found = np.array([[True, False, False], [False, False, False]])
+    np.testing.assert_allclose(face_descriptor(faces, found, grid=1), [[1.0], [1 / 3]], atol=1e-3)
+    with pytest.raises(ConfigError, match="square crop"):
+        face_descriptor(np.zeros((1, 1, 4, 6, 3), np.uint8), grid=2)
+    with pytest.raises(ValueError, match="faces must be"):
+        face_descriptor(np.zeros((1, 4, 4, 3), np.uint8))
+
+
+def test_pooled_features_are_the_descriptors_of_the_clips(data):
+    clips, _ = data
+    found = clips.arrays["face_found"].copy()
+    found[:, ::2] = False  # some frames without a face: only the others are averaged
+    clips = dataclasses.replace(clips, arrays={**clips.arrays, "face_found": found})
+    audio = mfcc_statistics(clips.arrays["audio_features"], clips.arrays["speech_frames"])
+    video = face_descriptor(clips.arrays["faces"], found, grid=4)
+    assert not np.allclose(video, face_descriptor(clips.arrays["faces"], None, grid=4))
+    np.testing.assert_array_equal(pooled_features(clips, "audio"), audio)
+    np.testing.assert_array_equal(pooled_features(clips, "video", face_grid=4), video)
+    np.testing.assert_array_equal(pooled_features(clips, "av", face_grid=4), np.concatenate([audio, video], axis=1))
+
+
+def _blobs(rng: np.random.Generator, n: int, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two overlapping classes in 6 features, each feature in its own unit (``scales``)."""
+    labels = np.arange(n) % 2
+    x = rng.normal(size=(n, 6)) + labels[:, None] * np.array([1.0, 0.5, 0, 0, 0, 0])
+    return x * scales, labels
+
+
+@pytest.mark.parametrize("name", ["gnb", "lda", "linear_svm", "rbf_svm"])
+def test_classifiers_standardise_before_classifying(name):
+    # the unit of each feature does not matter: the same clips in other units get the same predictions
+    scales = 10.0 ** np.array([-3, 3, 0, 2, -2, 1])
+    x_train, y_train = _blobs(np.random.default_rng(0), 60, np.ones(6))
+    x_test, _ = _blobs(np.random.default_rng(1), 40, np.ones(6))
+    plain = make_classifier(name, c=1.0).fit(x_train, y_train).predict(x_test)
+    scaled = make_classifier(name, c=1.0).fit(x_train * scales, y_train).predict(x_test * scales)
+    np.testing.assert_array_equal(scaled, plain)
+
+
+def test_the_first_c_of_the_grid_wins_a_tie():
+    # separable classes: every C validates perfectly, so the first of the grid (params: the smallest) is kept
+    x = np.concatenate([np.zeros((10, 2)), np.full((10, 2), 5.0)]) + np.random.default_rng(0).normal(size=(20, 2))
+    y = np.repeat([0, 1], 10)
+    for grid in ([10.0, 100.0], [100.0, 10.0]):
+        _, chosen = fit_classifier("linear_svm", x, y, x, y, label_names=["a", "b"], c_grid=grid)
+        assert chosen == {"C": grid[0], "val_uar": 1.0}
+    _, chosen = fit_classifier("gnb", x, y, x, y, label_names=["a", "b"], c_grid=[10.0, 100.0])
+    assert chosen == {"val_uar": 1.0}
+
+
+def test_audio_only_clips_skip_the_face_feature_sets(data):
+    clips, names = data
+    no_faces = {k: v for k, v in clips.arrays.items() if k not in ("faces", "face_found")}
+    audio_only = dataclasses.replace(clips, arrays=no_faces)
+    # the face sets first: skipping them must not end the loop; no zero-shot row without faces
+    results = run_baselines(audio_only, label_names=names, feature_sets=("video", "av", "audio"), classifiers=("gnb",))
+    assert set(results) == {"n", "majority", "audio"} and set(results["audio"]) == {"gnb"}
+    with_faces = run_baselines(clips, label_names=names, feature_sets=("video",), classifiers=("gnb",), zero_shot=False)
+    assert set(with_faces) == {"n", "majority", "video"}  # zero_shot off: no FER2013 row

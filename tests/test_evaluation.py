@@ -67,18 +67,37 @@ def test_absent_class_is_left_out_of_uar_and_written_as_null():
     assert math.isnan(per_class_recall(np.array([[1, 0], [0, 0]]))[1])
 
 
+def test_classes_seen_once_count_in_recall_and_f1():
+    # class 1 occurs once as an actual label, class 2 once as a prediction only, class 3 never
+    y_true, y_pred = [0, 0, 1], [0, 0, 2]
+    confusion = confusion_matrix(y_true, y_pred, n_classes=4)
+    np.testing.assert_array_equal(per_class_recall(confusion), [1.0, 0.0, np.nan, np.nan])
+    assert unweighted_average_recall(confusion) == pytest.approx(0.5)
+    assert macro_f1(confusion) == pytest.approx(1 / 3)  # F1 1, 0, 0 over the classes 0, 1, 2
+    assert macro_f1(confusion) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    np.testing.assert_array_equal(per_class_recall(np.array([[1, 0], [0, 0]])), [1.0, np.nan])
+    np.testing.assert_array_equal(confusion_matrix([], [], n_classes=2), np.zeros((2, 2)))
+
+
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        lambda: confusion_matrix([0, 1], [0], n_classes=2),
-        lambda: confusion_matrix([0, 3], [0, 1], n_classes=2),
-        lambda: accuracy(np.zeros((2, 2))),
-        lambda: macro_f1(np.ones((2, 3))),
-        lambda: evaluation_report([0, 1], np.ones((2, 3)) / 3, label_names=["a", "b"], train_labels=[0]),
+        (lambda: confusion_matrix([0, 1], [0], n_classes=2), "same length"),
+        (lambda: confusion_matrix([[0, 1]], [[0, 1]], n_classes=2), "1-d"),
+        (lambda: confusion_matrix([0, 3], [0, 1], n_classes=2), "y_true holds labels outside 0..1"),
+        (lambda: confusion_matrix([0, 2], [0, 1], n_classes=2), "y_true holds labels outside 0..1"),
+        (lambda: confusion_matrix([0, 1], [0, -1], n_classes=2), "y_pred holds labels outside 0..1"),
+        (lambda: accuracy(np.zeros((2, 2))), "empty"),
+        (lambda: accuracy(np.ones(4)), "square"),
+        (lambda: macro_f1(np.ones((2, 3))), "square"),
+        (
+            lambda: evaluation_report([0, 1], np.ones((2, 3)) / 3, label_names=["a", "b"], train_labels=[0]),
+            "probabilities of shape",
+        ),
     ],
 )
-def test_bad_metric_inputs_raise(call):
-    with pytest.raises(ValueError):
+def test_bad_metric_inputs_raise(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 
@@ -110,6 +129,17 @@ def test_report_table_and_figures(tmp_path):
     plot_per_class_recall(report["per_class_recall"], path=tmp_path / "recall.png")
     for name in ("confusion.png", "recall.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predictions_table_known_rows():
+    probabilities = np.array([[1 / 3, 2 / 3], [0.9, 0.1]])
+    table = predictions_table(["x", "y"], ["ravdess-01", 2], [1, 0], probabilities, label_names=["a", "b"])
+    assert table.to_dict("records") == [
+        {"clip_id": "x", "actor": "ravdess-01", "actual": "b", "predicted": "b", "prob_a": 0.33333, "prob_b": 0.66667},
+        {"clip_id": "y", "actor": "2", "actual": "a", "predicted": "a", "prob_a": 0.9, "prob_b": 0.1},
+    ]
+    empty = predictions_table([], [], [], np.zeros((0, 2)), label_names=["a", "b"])
+    assert len(empty) == 0 and list(empty.columns) == ["clip_id", "actor", "actual", "predicted", "prob_a", "prob_b"]
 
 
 def test_evaluate_stage_on_the_test_speakers(tmp_path):
@@ -216,3 +246,31 @@ def test_evaluate_split_takes_the_majority_class_from_the_training_speakers():
         test
     ) == len(table)
     assert not set(skewed.split("val").actors) & set(test.actors)
+
+
+def test_evaluate_split_on_the_validation_speakers_and_its_errors():
+    corpus = make_corpus(seed=5, drop=0)
+    data = align_clips(corpus.index, corpus.caches)
+    model = build_model(
+        inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
+    )
+    attrs = {"audio": corpus.audio.attrs}
+    metadata = model_metadata(model, model_inputs="audio", label_names=corpus.label_names, feature_attrs=attrs)
+    report, table = evaluate_split(data, model, metadata, split="val")
+    val = data.split("val")
+    assert report["split"] == "val" and report["model_inputs"] == "audio"
+    assert report["n"] == len(val) == len(table) and list(table["clip_id"]) == list(val.clip_ids)
+    assert list(table["actual"]) == [corpus.label_names[k] for k in val.labels]
+    train_majority = np.bincount(data.split("train").labels).argmax()
+    assert report["majority"]["class"] == corpus.label_names[train_majority]
+    with pytest.raises(ConfigError, match="evaluate.split"):
+        evaluate_split(data, model, metadata, split="train")
+    with pytest.raises(DatasetError, match="no test clips"):
+        evaluate_split(data.take(data.splits != "test"), model, metadata)
+    # a model that knows 3 classes cannot score clips labelled up to 3
+    three = build_model(
+        inputs="audio", n_classes=3, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
+    )
+    names = corpus.label_names[:3]
+    with pytest.raises(ModelError, match="classes"):
+        evaluate_split(data, three, model_metadata(three, model_inputs="audio", label_names=names, feature_attrs=attrs))

@@ -119,6 +119,28 @@ def test_fill_missing_boxes_uses_the_nearest_found_frame():
         faces.fill_missing_boxes(boxes, np.zeros(6, bool))
 
 
+def test_crop_face_reaches_the_edges_and_averages_when_shrinking():
+    frame = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    crop = faces.crop_face(frame, (4, 0, 12, 8), size=2)  # the right part, to the frame's right and bottom edges
+    blocks = frame[:, 4:12].reshape(2, 4, 2, 4, 3).mean(axis=(1, 3))  # area interpolation: each 4x4 block's mean
+    np.testing.assert_allclose(crop, blocks, atol=1)
+    assert faces.crop_face(frame, (0, 0, 1, 1), size=1).tolist() == [[frame[0, 0].tolist()]]
+    for outside in ((3, 3, 3, 5), (3, 3, 5, 3), (-1, 0, 3, 4), (0, 0, 13, 8), (0, 0, 4, 9)):
+        with pytest.raises(ConfigError, match="not inside"):
+            faces.crop_face(frame, outside, size=4)
+    with pytest.raises(ConfigError, match="faces.size"):
+        faces.crop_face(frame, (0, 0, 4, 4), size=0)
+
+
+def test_fill_missing_boxes_from_a_single_found_frame_and_bad_shapes():
+    boxes = np.arange(4 * 4).reshape(4, 4)
+    np.testing.assert_array_equal(faces.fill_missing_boxes(boxes, [False, False, True, False]), boxes[[2, 2, 2, 2]])
+    with pytest.raises(ConfigError, match="do not match"):
+        faces.fill_missing_boxes(boxes, [True] * 3)
+    with pytest.raises(ConfigError, match="do not match"):
+        faces.fill_missing_boxes(boxes.ravel(), [True] * 16)
+
+
 # --------------------------------------------------------------------------- crops
 
 
