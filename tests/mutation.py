@@ -121,6 +121,7 @@ def run_module(module: str, *, minutes: float, children: int, root: Path = ROOT)
     # another checkout's tests (--root, for a before/after comparison) may lack some tests
     tests = [t for t in tests if _exists(root, t)]
     patterns = mutant_patterns(module, functions)
+    commit = commit_of(root)  # of the tree copied next
     scratch = Path(tempfile.mkdtemp(prefix=f"mmer-mutation-{module}-"))
     for name in COPIED:
         source = root / name
@@ -175,6 +176,7 @@ def run_module(module: str, *, minutes: float, children: int, root: Path = ROOT)
         "seconds": round(seconds),
         "tests": tests,
         "functions": functions or "all",
+        "commit": commit,
     }
 
 
@@ -209,11 +211,11 @@ def render_table(record: dict[str, Any]) -> str:
         named = "all" if functions == "all" else ", ".join(f"`{f}`" for f in functions)
         minutes = ", ".join(f"{e['seconds'] / 60:.1f}" if e else "-" for e in (before, after))
         lines.append(f"| `mmer/{module}.py` | {named} | {_cell(before)} | {_cell(after)} | {minutes} |")
-    sources = [
-        f"{label}: {record[label]['commit']} ({record[label]['date']})"
-        for label in ("before", "after")
-        if label in record
-    ]
+    sources = []
+    for label in ("before", "after"):
+        if label in record:
+            commits = sorted({e.get("commit", record[label]["commit"]) for e in record[label]["modules"].values()})
+            sources.append(f"{label}: commit {', '.join(commits)} ({record[label]['date']})")
     lines += ["", "Cells: caught/judged (score). " + "; ".join(sources) + "."]
     return "\n".join(lines)
 
