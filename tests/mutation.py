@@ -95,6 +95,9 @@ def mutmut_config(module: str, tests: list[str]) -> str:
         f"do_not_mutate_patterns = {json.dumps(DO_NOT_MUTATE)}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # TensorFlow hangs in a child forked after it ran (mutmut's default forks from the process
+        # that ran the tests, so every keras-running mutant would "time out", counted as caught)
+        'process_isolation = "forkserver"\n'
     )
 
 
