@@ -34,6 +34,25 @@ from feature_factory import make_corpus, tiny_model_params, write_corpus
 HAND = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
 
 
+class FixedAnswerModel:
+    """Stands in for a keras model: the same class probabilities for every clip (known metrics, no TensorFlow)."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        self.probabilities = np.asarray(probabilities, np.float32)
+
+    def predict_on_batch(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.tile(self.probabilities, (len(inputs["audio_features"]), 1))
+
+
+def fixed_answer_metadata(label_names: list[str]) -> dict:
+    """The model.json fields predict_proba reads, for a model of the feature factory's audio features."""
+    return {
+        "label_names": list(label_names),
+        "model_inputs": "audio",
+        "inputs": {"audio_features": {"shape": [40, 8], "dtype": "float32"}},
+    }
+
+
 def labels_of(confusion):
     pairs = [(a, p) for (a, p), count in np.ndenumerate(confusion) for _ in range(count)]
     return np.array([a for a, _ in pairs]), np.array([p for _, p in pairs])
@@ -231,13 +250,10 @@ def test_evaluate_split_takes_the_majority_class_from_the_training_speakers():
     train, test = skewed.split("train"), skewed.split("test")
     assert np.bincount(train.labels).argmax() == 3 and np.bincount(test.labels).argmax() == 0
     assert set(test.labels) == {0, 3}
-    model = build_model(
-        inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
-    )
-    metadata = model_metadata(
-        model, model_inputs="audio", label_names=corpus.label_names, feature_attrs={"audio": corpus.audio.attrs}
-    )
-    report, table = evaluate_split(skewed, model, metadata)
+    # a model that always answers happy (the test split's majority) scores what the training majority cannot
+    model = FixedAnswerModel([0.7, 0.1, 0.1, 0.1])
+    report, table = evaluate_split(skewed, model, fixed_answer_metadata(corpus.label_names))
+    assert report["accuracy"] == pytest.approx((len(test) - 2) / len(test)) and set(table["predicted"]) == {"happy"}
     assert report["majority"]["class"] == "fearful"
     assert report["majority"]["accuracy"] == pytest.approx(2 / len(test))  # the two fearful test clips
     assert report["majority"]["uar"] == pytest.approx(1 / 2)  # fearful recall 1, happy recall 0
@@ -251,16 +267,15 @@ def test_evaluate_split_takes_the_majority_class_from_the_training_speakers():
 def test_evaluate_split_on_the_validation_speakers_and_its_errors():
     corpus = make_corpus(seed=5, drop=0)
     data = align_clips(corpus.index, corpus.caches)
-    model = build_model(
-        inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
-    )
-    attrs = {"audio": corpus.audio.attrs}
-    metadata = model_metadata(model, model_inputs="audio", label_names=corpus.label_names, feature_attrs=attrs)
+    model, metadata = FixedAnswerModel([0.1, 0.6, 0.2, 0.1]), fixed_answer_metadata(corpus.label_names)
     report, table = evaluate_split(data, model, metadata, split="val")
     val = data.split("val")
     assert report["split"] == "val" and report["model_inputs"] == "audio"
     assert report["n"] == len(val) == len(table) and list(table["clip_id"]) == list(val.clip_ids)
     assert list(table["actual"]) == [corpus.label_names[k] for k in val.labels]
+    assert set(table["predicted"]) == {corpus.label_names[1]}
+    assert report["accuracy"] == pytest.approx(np.mean(val.labels == 1)) and 0 < report["accuracy"] < 1
+    assert report["uar"] == pytest.approx(1 / len(set(val.labels)))  # recall 1 for class 1, 0 for the others
     train_majority = np.bincount(data.split("train").labels).argmax()
     assert report["majority"]["class"] == corpus.label_names[train_majority]
     with pytest.raises(ConfigError, match="evaluate.split"):
@@ -268,9 +283,6 @@ def test_evaluate_split_on_the_validation_speakers_and_its_errors():
     with pytest.raises(DatasetError, match="no test clips"):
         evaluate_split(data.take(data.splits != "test"), model, metadata)
     # a model that knows 3 classes cannot score clips labelled up to 3
-    three = build_model(
-        inputs="audio", n_classes=3, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
-    )
-    names = corpus.label_names[:3]
+    three = FixedAnswerModel([0.2, 0.5, 0.3])
     with pytest.raises(ModelError, match="classes"):
-        evaluate_split(data, three, model_metadata(three, model_inputs="audio", label_names=names, feature_attrs=attrs))
+        evaluate_split(data, three, fixed_answer_metadata(corpus.label_names[:3]))
