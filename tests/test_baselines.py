@@ -100,10 +100,17 @@ def test_bad_baseline_arguments_raise(data):
         run_baselines(clips, label_names=names, classifiers=("knn",))
     with pytest.raises(ConfigError, match="feature_sets"):
         run_baselines(clips, label_names=names, feature_sets=("text",))
-    with pytest.raises(ConfigError):
+    with pytest.raises(
+        ConfigError, match=r"^baselines.classifiers: 'forest' is not one of \['gnb', 'lda', 'linear_svm'"
+    ):
         make_classifier("forest")
-    with pytest.raises(DatasetError, match="train, val and test"):
-        run_baselines(clips.take(clips.splits != "val"), label_names=names)
+    with pytest.raises(ConfigError, match=r"^baselines.feature_sets: 'text' is not one of \['audio', "):
+        pooled_features(clips, "text")
+    with pytest.raises(ConfigError, match="face_grid 3"):  # 3 does not divide the crops' side
+        run_baselines(clips, label_names=names, feature_sets=("video",), classifiers=("gnb",), face_grid=3)
+    for missing in ("train", "val", "test"):
+        with pytest.raises(DatasetError, match=r"^baselines need train, val and test clips; got \d+, \d+ and \d+$"):
+            run_baselines(clips.take(clips.splits != missing), label_names=names, zero_shot=False)
     for values in ({"classifiers": ["knn"]}, {"c_grid": [0]}, {"face_grid": 0}, {"feature_set": ["av"]}):
         with pytest.raises(ConfigError):
             from_mapping(BaselinesParams, values, section="baselines")
@@ -125,17 +132,19 @@ def test_svm_c_is_chosen_on_the_validation_speakers_never_the_test_speakers():
     test = data.splits == "test"
     labels[test] = (labels[test] + 1) % 4
     shifted = dataclasses.replace(data, labels=labels)
-    results = run_baselines(
-        shifted,
-        label_names=corpus.label_names,
-        feature_sets=["audio"],
-        classifiers=["linear_svm"],
-        c_grid=[10.0, 1e-6],
-        zero_shot=False,
-    )
-    chosen = results["audio"]["linear_svm"]
-    assert chosen["C"] == 10.0 and chosen["val_uar"] == pytest.approx(1.0)
-    assert chosen["accuracy"] == 0.0
+    for grid in ([10.0, 1e-6], [1e-6, 10.0]):  # from either end of the grid
+        results = run_baselines(
+            shifted,
+            label_names=corpus.label_names,
+            feature_sets=["audio"],
+            classifiers=["linear_svm", "rbf_svm"],
+            c_grid=grid,
+            zero_shot=False,
+        )
+        chosen = results["audio"]["linear_svm"]
+        assert chosen["C"] == 10.0 and chosen["val_uar"] == pytest.approx(1.0)
+        assert chosen["accuracy"] == 0.0
+        assert results["audio"]["rbf_svm"]["C"] == 10.0  # 1e-6 validates worse for the RBF machine too
     # and the majority baseline is the training split's majority, scored on the test clips
     assert results["majority"]["class"] == corpus.label_names[0] and results["n"] == int(test.sum())
 
@@ -146,6 +155,8 @@ def test_mfcc_statistics_of_a_one_frame_clip_and_bad_shapes():
     stats = mfcc_statistics(mfcc, np.array([1]))
     assert stats.dtype == np.float32
     np.testing.assert_array_equal(stats[0], [2, -1, 0, 0, 0, 0, 0])  # no spread, no change, log 1
+    # no speech frame at all: still finite (the last frame counts), so no NaN reaches the classifiers
+    np.testing.assert_array_equal(mfcc_statistics(mfcc, np.array([0]))[0], [2, -1, 0, 0, 0, 0, 0])
     with pytest.raises(ValueError, match="one speech_frames per clip"):
         mfcc_statistics(np.zeros((2, 4, 2)), np.array([1]))
     with pytest.raises(ValueError, match=r"\[n, T, c\]"):
@@ -158,8 +169,10 @@ def test_face_descriptor_per_clip_found_frames_and_its_checks():
     faces[1, 2] = 255  # clip 1: no face found anywhere, so all three frames count
     found = np.array([[True, False, False], [False, False, False]])
     np.testing.assert_allclose(face_descriptor(faces, found, grid=1), [[1.0], [1 / 3]], atol=1e-3)
-    with pytest.raises(ConfigError, match="square crop"):
+    with pytest.raises(ConfigError, match=r"^baselines.face_grid 2 must divide the square crop size \(4, 6\)$"):
         face_descriptor(np.zeros((1, 1, 4, 6, 3), np.uint8), grid=2)
+    default = face_descriptor(np.zeros((1, 2, 64, 64, 3), np.uint8))  # params' face_grid: 8 x 8 blocks
+    assert default.shape == (1, 64) and default.dtype == np.float32
     with pytest.raises(ValueError, match="faces must be"):
         face_descriptor(np.zeros((1, 4, 4, 3), np.uint8))
 
