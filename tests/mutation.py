@@ -198,7 +198,7 @@ def _cell(entry: dict[str, Any] | None) -> str:
         return "not run"
     caught, judged = score(entry["counts"])
     unchecked = entry["total"] - judged
-    text = f"{caught}/{judged} ({caught / judged:.0%})" if judged else "none judged"
+    text = f"{caught}/{judged} ({caught / judged:.1%})" if judged else "none judged"
     if unchecked:
         text += f", {unchecked} of {entry['total']} not run (time limit)"
     return text
@@ -221,7 +221,7 @@ def render_table(record: dict[str, Any]) -> str:
         if label in record:
             commits = sorted({e.get("commit", record[label]["commit"]) for e in record[label]["modules"].values()})
             sources.append(f"{label}: commit {', '.join(commits)} ({record[label]['date']})")
-    lines += ["", "Cells: caught/judged (score). " + "; ".join(sources) + "."]
+    lines += ["", "Cells: caught/judged (score). Commits the modules were run at: " + "; ".join(sources) + "."]
     return "\n".join(lines)
 
 
