@@ -202,3 +202,126 @@ def test_standardise_property(frames, coefficients, scale, offset, seed):
     assert z.shape == features.shape and z.dtype == np.float32
     np.testing.assert_allclose(z.mean(axis=0), 0, atol=2e-3)
     np.testing.assert_allclose(z.std(axis=0), 1, atol=2e-3)
+
+
+def test_log_mel_equals_librosa_on_an_absolute_db_scale_floored_at_minus_100():
+    # a tone, then digital silence: silent frames sit at the floor, the tone at librosa's dB re 1.0 (no top_db)
+    signal = np.concatenate([tone(0.3, 500), np.zeros(SR // 5, np.float32)])
+    params = {"n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 40}
+    power = librosa.feature.melspectrogram(y=signal, sr=SR, center=False, **params)
+    expected = np.maximum(librosa.power_to_db(power, ref=1.0, top_db=None), audio.LOG_MEL_FLOOR_DB).T
+    got = audio.log_mel(signal, SR, **params)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+    assert np.all(got[-1] == audio.LOG_MEL_FLOOR_DB) and got.max() > audio.LOG_MEL_FLOOR_DB + 80
+
+
+@pytest.mark.parametrize("frames", [2, 3, 4, 5, 8, 12])
+def test_deltas_of_a_line_and_a_parabola(frames):
+    # first delta of 3t is 3, second delta of t^2 is 2 (exact: a local polynomial fit of the delta's order);
+    # a clip of fewer than 3 frames gets zero deltas
+    t = np.arange(frames, dtype=np.float64)
+    line, parabola = 3 * t, t**2
+    out = audio._with_deltas(np.stack([line, parabola]), True)
+    assert out.shape == (6, frames)
+    np.testing.assert_array_equal(out[:2], [line, parabola])
+    if frames < 3:
+        np.testing.assert_array_equal(out[2:], 0)
+        return
+    np.testing.assert_allclose(out[2], 3, atol=1e-9)
+    np.testing.assert_allclose(out[4], 0, atol=1e-9)
+    np.testing.assert_allclose(out[5], 2, atol=1e-9)
+    np.testing.assert_array_equal(audio._with_deltas(np.stack([line, parabola]), False), [line, parabola])
+
+
+def test_one_window_is_enough_and_the_window_may_fill_the_fft():
+    signal = tone(0.1, 440)
+    assert mfcc(signal[:512], SR, n_fft=512, win_length=512, hop_length=160).shape == (1, 24)
+    with pytest.raises(ConfigError, match="shorter than one window"):
+        mfcc(signal[:511], SR, n_fft=512, win_length=512)
+    with pytest.raises(ConfigError, match="win_length"):
+        mfcc(signal, SR, n_fft=256, win_length=400)
+
+
+def test_speed_factors_from_half_to_double():
+    signal = tone(1.0)
+    assert len(audio.perturb(signal, SR, speed=2.0)) == SR // 2
+    assert len(audio.perturb(signal, SR, speed=0.5)) == 2 * SR
+    for bad in (0.49, 2.01):
+        with pytest.raises(ConfigError, match="speed factor"):
+            audio.perturb(signal, SR, speed=bad)
+    with pytest.raises(ConfigError, match="mono"):
+        audio.perturb(np.zeros((2, 1000), np.float32), SR)
+
+
+def test_lengths_t_and_stacking_edges():
+    assert mean_frames([1]) == 1
+    assert list(audio.long_clips([100, 100, 400])) == [] and list(audio.long_clips([100, 100, 401])) == [2]
+    assert np.arange(3)[audio.long_clips([])].size == 0  # no clips: an empty index that still indexes
+    stacked = stack_padded([np.ones((2, 3)), np.ones((5, 3))], 4)  # float64 in, float32 out
+    assert stacked.dtype == np.float32 and stacked[0, :2].sum() == 0 and stacked[1].sum() == 12
+    assert audio.n_features(features="mfcc", n_mfcc=13, n_mels=40) == 13
+    assert audio.n_features(features="logmel", n_mfcc=13, n_mels=40, deltas=True) == 120
+
+
+def test_a_stereo_wav_is_read_as_the_mean_of_its_channels(tmp_path):
+    left, right = tone(0.5, 300), tone(0.5, 700)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), SR, subtype="FLOAT")
+    signal, rate = audio.read_wav(path)
+    assert rate == SR and signal.shape == left.shape and signal.dtype == np.float32
+    np.testing.assert_allclose(signal, (left + right) / 2, atol=1e-6)
+
+
+def test_wav_feature_set_gives_the_original_and_each_copy(tmp_path):
+    signal = tone(0.8)
+    path = tmp_path / "span.wav"
+    sf.write(path, signal, SR, subtype="FLOAT")
+    copies = audio.wav_feature_set(path, perturbations=("speed0.9", "pitch2"), n_mfcc=13)
+    assert len(copies) == 3 and all(c.shape[1] == 13 for c in copies)
+    np.testing.assert_array_equal(copies[0], wav_mfcc(path, n_mfcc=13))
+    np.testing.assert_array_equal(copies[1], clip_mfcc(audio.perturb(signal, SR, speed=0.9), SR, n_mfcc=13))
+    np.testing.assert_array_equal(copies[2], clip_mfcc(audio.perturb(signal, SR, semitones=2), SR, n_mfcc=13))
+    short = tmp_path / "short.wav"
+    sf.write(short, tone(0.01), SR)
+    with pytest.raises(MediaError, match="short.wav"):
+        audio.wav_feature_set(short)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav")
+    with pytest.raises(MediaError, match="bad.wav"):
+        audio.wav_feature_set(bad)
+
+
+@pytest.mark.parametrize("function", [mfcc, audio.log_mel])
+def test_a_stereo_signal_is_refused_naming_the_function(function):
+    message = rf"^{function.__name__} expects a mono signal of shape \(n_samples,\), got \(2, 1000\)$"
+    with pytest.raises(ConfigError, match=message):
+        function(np.zeros((2, 1000), np.float32), SR)
+
+
+def test_clip_features_pass_every_param_on(rng):
+    signal = (tone(0.6, 300) + 0.05 * rng.normal(size=int(0.6 * SR))).astype(np.float32)
+    params = {"n_mfcc": 13, "n_fft": 1024, "win_length": 800, "hop_length": 320, "n_mels": 20, "normalise": "none"}
+    expected = mfcc(
+        signal - np.float32(signal.mean()), SR, n_mfcc=13, n_fft=1024, win_length=800, hop_length=320, n_mels=20
+    )
+    np.testing.assert_array_equal(clip_mfcc(signal, SR, **params), expected)
+    copies = audio.clip_feature_set(signal, SR, perturbations=("speed0.9",), **params)
+    np.testing.assert_array_equal(copies[0], expected)
+    np.testing.assert_array_equal(copies[1], clip_mfcc(audio.perturb(signal, SR, speed=0.9), SR, **params))
+
+
+def test_float32_comes_out_whatever_float_goes_in(rng):
+    features = rng.normal(size=(20, 3))  # float64
+    assert standardise(features).dtype == audio.remove_mean(features).dtype == np.float32
+    assert [o.dtype for o in audio.speaker_standardise([features, features[:5]], ["a", "b"])] == [np.float32] * 2
+    assert audio.perturb(tone(0.2).astype(np.float64), SR, speed=1.1).dtype == np.float32
+
+
+def test_messages_name_the_bad_value(rng):
+    with pytest.raises(ConfigError, match=r"^cannot choose T \(audio.padded_frames=0\) from no training clips$"):
+        mean_frames([])
+    with pytest.raises(ConfigError, match="^the fixed number of frames must be positive, not 0$"):
+        pad_or_truncate(np.zeros((3, 2)), 0)
+    with pytest.raises(ConfigError, match="^3 clips but 1 speakers$"):
+        audio.speaker_standardise([np.zeros((2, 2))] * 3, ["a"])

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -21,23 +22,38 @@ def test_parse_every_field():
     assert parse_name("03-01-08-01-01-02-23.flac").sex == "male"
 
 
+def test_edges_of_the_valid_fields():
+    # calm (unlike neutral) has a strong intensity; actors run to 99; odd is male, even female
+    calm = parse_name("01-01-02-02-01-01-03.mp4")
+    assert (calm.emotion, calm.intensity, calm.actor, calm.sex) == ("calm", "strong", 3, "male")
+    assert parse_name("03-02-08-02-02-02-99").actor == 99
+    assert [parse_name(f"03-01-01-01-01-01-{a:02d}").sex for a in range(1, 7)] == ["male", "female"] * 3
+
+
+FORMAT = "not a RAVDESS name (expected seven two-digit fields like 01-01-06-01-02-01-12)"
+
+
 @pytest.mark.parametrize(
-    "name",
+    ("name", "problem"),
     [
-        "hello.mp4",
-        "01-01-06-01-02-01.mp4",  # six fields
-        "04-01-06-01-02-01-12.mp4",  # modality 04
-        "01-03-06-01-02-01-12.mp4",  # vocal channel 03
-        "01-01-09-01-02-01-12.mp4",  # emotion 09
-        "01-01-01-02-02-01-12.mp4",  # strong neutral does not exist
-        "01-01-06-01-03-01-12.mp4",  # statement 03
-        "01-01-06-01-02-03-12.mp4",  # repetition 03
-        "01-01-06-01-02-01-00.mp4",  # actor 00
-        "1-01-06-01-02-01-12.mp4",
+        ("hello.mp4", FORMAT),
+        ("01-01-06-01-02-01.mp4", FORMAT),  # six fields
+        ("1-01-06-01-02-01-12.mp4", FORMAT),
+        ("01-01-06-01-02-01-12.mp4.part", FORMAT),  # a partial download is no clip
+        ("04-01-06-01-02-01-12.mp4", "modality 04 not in 01-03"),
+        ("01-03-06-01-02-01-12.mp4", "vocal channel 03 not in 01-02"),
+        ("01-01-09-01-02-01-12.mp4", "emotion 09 not in 01-08"),
+        ("01-01-06-03-02-01-12.mp4", "intensity 03 not in 01-02"),
+        ("01-01-01-02-02-01-12.mp4", "neutral has no strong intensity"),
+        ("01-01-06-01-03-01-12.mp4", "statement 03 not in 01-02"),
+        ("01-01-06-01-02-03-12.mp4", "repetition 03 not in 01-02"),
+        ("01-01-06-01-02-01-00.mp4", "actor 00 not in 01-99"),
+        ("04-01-09-01-02-01-12.mp4", "modality 04 not in 01-03; emotion 09 not in 01-08"),  # every problem named
     ],
 )
-def test_bad_names_raise(name):
-    with pytest.raises(DatasetError, match="RAVDESS name"):
+def test_bad_names_raise_naming_the_field(name, problem):
+    message = problem if problem == FORMAT else f"not a valid RAVDESS name: {problem}"
+    with pytest.raises(DatasetError, match=f"^{re.escape(name)}: {re.escape(message)}$"):
         parse_name(name)
 
 

@@ -34,6 +34,25 @@ from feature_factory import make_corpus, tiny_model_params, write_corpus
 HAND = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
 
 
+class FixedAnswerModel:
+    """Stands in for a keras model: the same class probabilities for every clip (known metrics, no TensorFlow)."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        self.probabilities = np.asarray(probabilities, np.float32)
+
+    def predict_on_batch(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.tile(self.probabilities, (len(inputs["audio_features"]), 1))
+
+
+def fixed_answer_metadata(label_names: list[str]) -> dict:
+    """The model.json fields predict_proba reads, for a model of the feature factory's audio features."""
+    return {
+        "label_names": list(label_names),
+        "model_inputs": "audio",
+        "inputs": {"audio_features": {"shape": [40, 8], "dtype": "float32"}},
+    }
+
+
 def labels_of(confusion):
     pairs = [(a, p) for (a, p), count in np.ndenumerate(confusion) for _ in range(count)]
     return np.array([a for a, _ in pairs]), np.array([p for _, p in pairs])
@@ -67,18 +86,38 @@ def test_absent_class_is_left_out_of_uar_and_written_as_null():
     assert math.isnan(per_class_recall(np.array([[1, 0], [0, 0]]))[1])
 
 
+def test_classes_seen_once_count_in_recall_and_f1():
+    # class 1 occurs once as an actual label, class 2 once as a prediction only, class 3 never
+    y_true, y_pred = [0, 0, 1], [0, 0, 2]
+    confusion = confusion_matrix(y_true, y_pred, n_classes=4)
+    np.testing.assert_array_equal(per_class_recall(confusion), [1.0, 0.0, np.nan, np.nan])
+    assert unweighted_average_recall(confusion) == pytest.approx(0.5)
+    assert macro_f1(confusion) == pytest.approx(1 / 3)  # F1 1, 0, 0 over the classes 0, 1, 2
+    assert macro_f1(confusion) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    np.testing.assert_array_equal(per_class_recall(np.array([[1, 0], [0, 0]])), [1.0, np.nan])
+    np.testing.assert_array_equal(confusion_matrix([], [], n_classes=2), np.zeros((2, 2)))
+    assert confusion.dtype == np.int64  # counts
+
+
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        lambda: confusion_matrix([0, 1], [0], n_classes=2),
-        lambda: confusion_matrix([0, 3], [0, 1], n_classes=2),
-        lambda: accuracy(np.zeros((2, 2))),
-        lambda: macro_f1(np.ones((2, 3))),
-        lambda: evaluation_report([0, 1], np.ones((2, 3)) / 3, label_names=["a", "b"], train_labels=[0]),
+        (lambda: confusion_matrix([0, 1], [0], n_classes=2), "same length"),
+        (lambda: confusion_matrix([[0, 1]], [[0, 1]], n_classes=2), "1-d"),
+        (lambda: confusion_matrix([0, 3], [0, 1], n_classes=2), "y_true holds labels outside 0..1"),
+        (lambda: confusion_matrix([0, 2], [0, 1], n_classes=2), "y_true holds labels outside 0..1"),
+        (lambda: confusion_matrix([0, 1], [0, -1], n_classes=2), "y_pred holds labels outside 0..1"),
+        (lambda: accuracy(np.zeros((2, 2))), r"^the confusion matrix is empty \(no clips\)$"),
+        (lambda: accuracy(np.ones(4)), "square"),
+        (lambda: macro_f1(np.ones((2, 3))), "square"),
+        (
+            lambda: evaluation_report([0, 1], np.ones((2, 3)) / 3, label_names=["a", "b"], train_labels=[0]),
+            "probabilities of shape",
+        ),
     ],
 )
-def test_bad_metric_inputs_raise(call):
-    with pytest.raises(ValueError):
+def test_bad_metric_inputs_raise(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 
@@ -93,7 +132,7 @@ def test_majority_baseline_uses_the_training_labels():
         and baseline["uar"] == pytest.approx(1 / 3)
     )
     assert majority_class([1, 0], n_classes=2) == 0  # tie: the lowest label
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match="^no training labels to find the majority class from$"):
         majority_class([], n_classes=2)
 
 
@@ -110,6 +149,17 @@ def test_report_table_and_figures(tmp_path):
     plot_per_class_recall(report["per_class_recall"], path=tmp_path / "recall.png")
     for name in ("confusion.png", "recall.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predictions_table_known_rows():
+    probabilities = np.array([[1 / 3, 2 / 3], [0.9, 0.1]])
+    table = predictions_table(["x", "y"], ["ravdess-01", 2], [1, 0], probabilities, label_names=["a", "b"])
+    assert table.to_dict("records") == [
+        {"clip_id": "x", "actor": "ravdess-01", "actual": "b", "predicted": "b", "prob_a": 0.33333, "prob_b": 0.66667},
+        {"clip_id": "y", "actor": "2", "actual": "a", "predicted": "a", "prob_a": 0.9, "prob_b": 0.1},
+    ]
+    empty = predictions_table([], [], [], np.zeros((0, 2)), label_names=["a", "b"])
+    assert len(empty) == 0 and list(empty.columns) == ["clip_id", "actor", "actual", "predicted", "prob_a", "prob_b"]
 
 
 def test_evaluate_stage_on_the_test_speakers(tmp_path):
@@ -201,13 +251,10 @@ def test_evaluate_split_takes_the_majority_class_from_the_training_speakers():
     train, test = skewed.split("train"), skewed.split("test")
     assert np.bincount(train.labels).argmax() == 3 and np.bincount(test.labels).argmax() == 0
     assert set(test.labels) == {0, 3}
-    model = build_model(
-        inputs="audio", n_classes=4, audio_features_shape=(40, 8), audio_units=4, audio_dense=4, head_units=4
-    )
-    metadata = model_metadata(
-        model, model_inputs="audio", label_names=corpus.label_names, feature_attrs={"audio": corpus.audio.attrs}
-    )
-    report, table = evaluate_split(skewed, model, metadata)
+    # a model that always answers happy (the test split's majority) scores what the training majority cannot
+    model = FixedAnswerModel([0.7, 0.1, 0.1, 0.1])
+    report, table = evaluate_split(skewed, model, fixed_answer_metadata(corpus.label_names))
+    assert report["accuracy"] == pytest.approx((len(test) - 2) / len(test)) and set(table["predicted"]) == {"happy"}
     assert report["majority"]["class"] == "fearful"
     assert report["majority"]["accuracy"] == pytest.approx(2 / len(test))  # the two fearful test clips
     assert report["majority"]["uar"] == pytest.approx(1 / 2)  # fearful recall 1, happy recall 0
@@ -216,3 +263,29 @@ def test_evaluate_split_takes_the_majority_class_from_the_training_speakers():
         test
     ) == len(table)
     assert not set(skewed.split("val").actors) & set(test.actors)
+
+
+def test_evaluate_split_on_the_validation_speakers_and_its_errors():
+    corpus = make_corpus(seed=5, drop=0)
+    data = align_clips(corpus.index, corpus.caches)
+    model, metadata = FixedAnswerModel([0.1, 0.6, 0.2, 0.1]), fixed_answer_metadata(corpus.label_names)
+    report, table = evaluate_split(data, model, metadata, split="val")
+    val = data.split("val")
+    assert report["split"] == "val" and report["model_inputs"] == "audio"
+    assert report["n"] == len(val) == len(table) and list(table["clip_id"]) == list(val.clip_ids)
+    assert list(table["actual"]) == [corpus.label_names[k] for k in val.labels]
+    assert set(table["predicted"]) == {corpus.label_names[1]}
+    assert report["accuracy"] == pytest.approx(np.mean(val.labels == 1)) and 0 < report["accuracy"] < 1
+    assert report["uar"] == pytest.approx(1 / len(set(val.labels)))  # recall 1 for class 1, 0 for the others
+    train_majority = np.bincount(data.split("train").labels).argmax()
+    assert report["majority"]["class"] == corpus.label_names[train_majority]
+    with pytest.raises(ConfigError, match="evaluate.split"):
+        evaluate_split(data, model, metadata, split="train")
+    with pytest.raises(DatasetError, match="no test clips"):
+        evaluate_split(data.take(data.splits != "test"), model, metadata)
+    with pytest.raises(DatasetError, match="no training labels"):
+        evaluate_split(data.take(data.splits != "train"), model, metadata)
+    # a model that knows 3 classes cannot score clips labelled up to 3
+    three = FixedAnswerModel([0.2, 0.5, 0.3])
+    with pytest.raises(ModelError, match="classes"):
+        evaluate_split(data, three, fixed_answer_metadata(corpus.label_names[:3]))

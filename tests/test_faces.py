@@ -93,9 +93,18 @@ def test_square_box_known_answers(box, margin, shape, expected):
 def test_square_box_accepts_a_detection_and_checks_inputs():
     box = faces.Box(40, 40, 60, 80, score=0.9)
     assert faces.square_box(box, margin=0.0, image_shape=(200, 200, 3)) == (30, 40, 70, 80)
-    with pytest.raises(ConfigError):
-        faces.square_box((10, 10, 5, 20), margin=0.1, image_shape=(100, 100))
-    with pytest.raises(ConfigError):
+    # empty or flipped boxes, and empty images
+    for bad_box, image in [
+        ((10, 10, 5, 20), (100, 100)),
+        ((10, 20, 20, 10), (100, 100)),
+        ((10, 10, 10, 20), (100, 100)),
+        ((10, 10, 20, 10), (100, 100)),
+        ((10, 10, 20, 20), (0, 100)),
+        ((10, 10, 20, 20), (100, 0)),
+    ]:
+        with pytest.raises(ConfigError, match=r"^empty box .* or image \("):
+            faces.square_box(bad_box, margin=0.1, image_shape=image)
+    with pytest.raises(ConfigError, match="^faces.margin must not be negative, not -0.1$"):
         faces.square_box((10, 10, 20, 20), margin=-0.1, image_shape=(100, 100))
 
 
@@ -115,8 +124,35 @@ def test_fill_missing_boxes_uses_the_nearest_found_frame():
     found = np.array([False, True, False, False, True, False])
     filled = faces.fill_missing_boxes(boxes, found)
     np.testing.assert_array_equal(filled[:, 0], [4, 4, 4, 16, 16, 16])  # frame 2: tie -> the earlier
-    with pytest.raises(ConfigError, match="no frame has a face"):
+    with pytest.raises(ConfigError, match="^fill_missing_boxes: no frame has a face$"):
         faces.fill_missing_boxes(boxes, np.zeros(6, bool))
+
+
+def test_crop_face_reaches_the_edges_and_averages_when_shrinking():
+    frame = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    crop = faces.crop_face(frame, (4, 0, 12, 8), size=2)  # the right part, to the frame's right and bottom edges
+    blocks = frame[:, 4:12].reshape(2, 4, 2, 4, 3).mean(axis=(1, 3))  # area interpolation: each 4x4 block's mean
+    np.testing.assert_allclose(crop, blocks, atol=1)
+    assert faces.crop_face(frame, (0, 0, 1, 1), size=1).tolist() == [[frame[0, 0].tolist()]]
+    for outside in ((3, 3, 3, 5), (3, 3, 5, 3), (-1, 0, 3, 4), (0, 0, 13, 8), (0, 0, 4, 9)):
+        with pytest.raises(ConfigError, match="not inside"):
+            faces.crop_face(frame, outside, size=4)
+    with pytest.raises(ConfigError, match="faces.size"):
+        faces.crop_face(frame, (0, 0, 4, 4), size=0)
+    # enlarging interpolates: a black-to-white edge becomes a ramp, not two blocks
+    edge = np.zeros((2, 2, 3), np.uint8)
+    edge[:, 1] = 200
+    row = faces.crop_face(edge, (0, 0, 2, 2), size=8)[0, :, 0]
+    assert np.all(np.diff(row.astype(int)) >= 0) and 0 < row[3] < row[4] < 200
+
+
+def test_fill_missing_boxes_from_a_single_found_frame_and_bad_shapes():
+    boxes = np.arange(4 * 4).reshape(4, 4)
+    np.testing.assert_array_equal(faces.fill_missing_boxes(boxes, [False, False, True, False]), boxes[[2, 2, 2, 2]])
+    with pytest.raises(ConfigError, match="do not match"):
+        faces.fill_missing_boxes(boxes, [True] * 3)
+    with pytest.raises(ConfigError, match="do not match"):
+        faces.fill_missing_boxes(boxes.ravel(), [True] * 16)
 
 
 # --------------------------------------------------------------------------- crops
