@@ -3,7 +3,7 @@
 A :class:`Predictor` loads a trained model (``model.keras`` and the ``model.json`` beside
 it) and one face detector once, then for each clip runs exactly what the stages run:
 
-- :func:`mmer.speech.trim_clip` (stage ``trim``): the speech span, its audio written as a
+- :func:`mmer.speech.trim_clip_and_info` (stage ``trim``): the speech span, its audio written as a
   wav into a temporary folder;
 - :func:`mmer.audio.wav_mfcc` and :func:`mmer.audio.pad_or_truncate` (stage
   ``audio_features``) with the model's MFCC params and its T;
@@ -462,13 +462,14 @@ class Predictor:
         needs = "speech" if self.model_inputs == "audio" else "a face"
         raise error(f"{path}: {what}: the {self.model_inputs} model needs {needs}")
 
-    def features(self, path: str | Path, *, whole: bool = False) -> ClipFeatures:
+    def features(self, path: str | Path, *, whole: bool = False, info: media.MediaInfo | None = None) -> ClipFeatures:
         """The inputs the model (or the branch head that can answer) needs for one clip.
 
         A long clip (:func:`mmer.timeline.is_long`) gets no inputs here (its windows are
         prepared by :func:`mmer.timeline.predict_long`) unless ``whole``: then its span is
         prepared as the stages prepare any clip (the first T frames). ``audio_frames`` keeps
-        the span's audio features before padding.
+        the span's audio features before padding. ``info``: the clip's probe when the caller
+        has it (:func:`mmer.media.probe`); the file is probed once either way.
 
         Raises
         ------
@@ -480,12 +481,12 @@ class Predictor:
         from mmer import audio, faces
 
         started = time.perf_counter()
-        info = media.probe(path)
+        info = info or media.probe(path)
         # fail before decoding anything when even an audible track could not help
         self._choose_head(path, has_audio=info.has_audio, has_video=info.has_video)
         wav = self.span_wav
         wav.unlink(missing_ok=True)
-        span = speech.trim_clip(path, wav, **self.span_params)
+        span, _ = speech.trim_clip_and_info(path, wav, info=info, **self.span_params)
         has_audio = bool(span["has_audio"])
         head = self._choose_head(
             path, has_audio=has_audio, has_video=info.has_video, silent=info.has_audio and not has_audio
@@ -514,6 +515,7 @@ class Predictor:
                 frames_per_clip=int(self.video_params["frames_per_clip"]),
                 size=int(self.video_params["size"]),
                 margin=float(self.video_params.get("margin", FacesParams.margin)),
+                info=info,
             )
             inputs["faces"] = crops.crops[None]
         face_reason = None
@@ -530,6 +532,7 @@ class Predictor:
                         frames_per_clip=int(self.video_params["frames_per_clip"]),
                         size=int(self.video_params["size"]),
                         margin=float(self.video_params["margin"]),
+                        info=info,
                     )
                 except NoFaceError as err:
                     face_reason = str(err)
@@ -545,14 +548,16 @@ class Predictor:
             started=started,
         )
 
-    def predict(self, path: str | Path) -> Prediction:
-        """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it."""
+    def predict(self, path: str | Path, *, info: media.MediaInfo | None = None) -> Prediction:
+        """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it.
+
+        ``info``: the clip's probe when the caller already has it (``mmer serve``)."""
         if self.speaker_norm:
             raise ModelError(
                 f"{path}: a speaker-normalised model answers the clips of one speaker together "
                 "(mmer.enrol.predict_speaker, mmer predict --speaker-norm), not one clip at a time"
             )
-        clip = self.features(path)
+        clip = self.features(path, info=info)
         if timeline.is_long(clip.span, self.window_s, self.hop_s):
             if self.face_fusion and clip.head == "video":
                 raise NoAudioError(

@@ -345,7 +345,7 @@ class Service:
                     "TooLong",
                     f"{shown}: the clip lasts {info.duration_s:.1f} s, longer than the limit of {self.limits.max_duration_s:g} s",
                 )
-            prediction = self.predictor.predict(clip)
+            prediction = self.predictor.predict(clip, info=info)  # probed once, here
         except MmerError as err:
             raise client_error(err, upload, shown) from err
         finally:
