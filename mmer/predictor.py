@@ -393,6 +393,14 @@ class Predictor:
         """Where :meth:`features` writes the speech span's audio of the current clip."""
         return Path(self._tmp.name) / "span.wav"
 
+    def head(self, name: str) -> tuple[Any, dict[str, Any]]:
+        """The network (None for the shipped face alone) and metadata of a head: ``av``, ``audio`` or ``video``."""
+        return self._heads[name]
+
+    def forget_span(self) -> None:
+        """Delete the last clip's speech-span wav from this predictor's temporary folder."""
+        self.span_wav.unlink(missing_ok=True)
+
     def _find_heads(self) -> dict[str, tuple[Any, dict[str, Any]]]:
         """The model and, for a late-fusion model, each branch's own head as a sub-model."""
         import keras
@@ -589,7 +597,7 @@ class Predictor:
         from mmer.bundle import predict_proba
 
         path = clip.path
-        model, meta = self._heads[clip.head]
+        model, meta = self.head(clip.head)
         probabilities = None if model is None else predict_proba(model, meta, clip.inputs, eager=self.eager)[0]
         crops = clip.crops
         expression = (

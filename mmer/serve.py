@@ -392,9 +392,7 @@ def warm_up(predictor: Any) -> None:
 
 def forget_span(predictor: Any) -> None:
     """Delete the speech-span wav the predictor leaves in its own temporary folder (the last client's voice)."""
-    folder = getattr(getattr(predictor, "_tmp", None), "name", None)
-    if folder:
-        (Path(folder) / "span.wav").unlink(missing_ok=True)
+    predictor.forget_span()
 
 
 def with_duration(path: Path) -> tuple[Path, Any]:

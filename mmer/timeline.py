@@ -263,7 +263,7 @@ def predict_long(
     from mmer.errors import NoFaceError
     from mmer.predictor import AUDIO_FEATURE_KEYS, INPUT_KIND, Prediction
 
-    model, meta = predictor._heads[clip.head]
+    model, meta = predictor.head(clip.head)
     span = clip.span
     window_s, hop_s = clip_window(span, window_s, hop_s)
     start_s, end_s = float(span["start_s"]), float(span["end_s"])
