@@ -13,14 +13,15 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from mmer.config import EvaluateParams
+from mmer.config import AUDIO_INPUT, VIDEO_INPUT, EvaluateParams
 from mmer.errors import ConfigError, ModelError
-from mmer.networks import AUDIO_INPUT, VIDEO_INPUT
+
+if TYPE_CHECKING:  # Keras is imported where a network is loaded or run: reading model.json needs none
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +138,13 @@ def save_model_bundle(model: keras.Model, metadata: Mapping[str, Any], model_pat
     logger.info("saved %s and %s", model_path, metadata_path(model_path))
 
 
-def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
-    """Read a model saved by :func:`save_model_bundle` and its metadata.
+def read_metadata(model_path: str | Path) -> dict[str, Any]:
+    """The ``.json`` beside a model file, read without loading the model (no Keras import).
 
     Raises
     ------
     ModelError
-        The model or its ``.json`` is missing or unreadable, or they disagree.
+        The model or its ``.json`` is missing, or the ``.json`` is not an mmer model description.
     """
     model_path, meta_path = Path(model_path), metadata_path(model_path)
     for path in (model_path, meta_path):
@@ -156,6 +157,19 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
     for key in ("model_inputs", "label_names", "inputs"):
         if key not in metadata:
             raise ModelError(f"{meta_path}: no {key!r} entry; not an mmer model description")
+    return metadata
+
+
+def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
+    """Read a model saved by :func:`save_model_bundle` and its metadata.
+
+    Raises
+    ------
+    ModelError
+        The model or its ``.json`` is missing or unreadable, or they disagree.
+    """
+    model_path, meta_path = Path(model_path), metadata_path(model_path)
+    metadata = read_metadata(model_path)
     if not _intact_zip(model_path):
         raise ModelError(
             f"{model_path}: cannot load the model: corrupt or truncated model file (not a complete .keras archive)"
@@ -168,6 +182,10 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
             f"{meta_path} does not match {model_path} ({DIGEST_KEY} differs): the description belongs to another "
             "model file, or one of the two was edited; use the pair the train stage wrote together"
         )
+    import keras
+
+    import mmer.networks  # noqa: F401 - registers mmer's own layers (FerInput, WeightedAverage)
+
     try:
         model = keras.saving.load_model(model_path, compile=False)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
@@ -245,6 +263,8 @@ def predict_proba(
         raise ConfigError(f"batch_size must be positive, not {batch_size}")
     # batch by batch: model.predict on arrays builds a tf.data pipeline that costs more
     # than it saves for a few clips (and logs a spurious TensorFlow error line)
+    import keras
+
     n_clips = n.pop()
     call = (lambda batch: model(batch, training=False)) if eager else model.predict_on_batch
     chunks = [
@@ -283,7 +303,7 @@ def check_bundle(model: Any, metadata: Mapping[str, Any], meta_path: str | Path,
         feature params that would not give the input shapes the model was trained on, or a
         speaker-normalised model without ``speaker_norm``.
     """
-    from mmer.networks import INPUT_ARRAYS
+    from mmer.config import INPUT_ARRAYS
 
     model_inputs = metadata["model_inputs"]
     if model_inputs not in INPUT_ARRAYS:

@@ -35,6 +35,10 @@ NORMALISATIONS = ("clip", "speaker", "none", "cmn")
 MODEL_STANDARDISED = ("none", "cmn")
 FACE_MODELS = {"short": 0, "full": 1}  # MediaPipe model_selection: short range (< 2 m) / full range
 MODEL_INPUTS = ("av", "audio", "video")
+# the arrays a model of each kind reads, by input name (here, not in mmer.networks, so reading them needs no Keras)
+AUDIO_INPUT = "audio_features"
+VIDEO_INPUT = "faces"
+INPUT_ARRAYS = {"av": (AUDIO_INPUT, VIDEO_INPUT), "audio": (AUDIO_INPUT,), "video": (VIDEO_INPUT,)}
 FUSIONS = ("concat", "average", "learned")
 TEMPORAL_POOLS = ("max", "gru", "lstm")
 VIDEO_ENCODERS = ("vgg", "fer2013")  # per-frame face encoder: from scratch | pretrained (mmer.face_expression)

