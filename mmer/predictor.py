@@ -91,7 +91,8 @@ class Prediction:
     model : dict
         ``path`` and ``md5`` of the model file.
     seconds : float
-        Wall-clock time of the prediction.
+        Wall-clock time of the prediction (a clip prepared in a forked process, :mod:`mmer.overlap`:
+        its preparation there plus the answer here; the model's loading is not counted either way).
     annotated : str, optional
         The annotated video written for this clip.
     timeline : list of dict, optional
