@@ -720,17 +720,21 @@ class Predictor:
     def annotate(self, prediction: Prediction, out_path: str | Path) -> Path:
         """Write ``prediction``'s clip with the face box, label and probabilities drawn (see :mod:`mmer.annotate`)."""
         from mmer import annotate, faces
+        from mmer.logs import native_stderr_filtered
 
         self._init_detector()
-        annotate.annotate_video(
-            prediction.path,
-            out_path,
-            label_names=self.label_names,
-            probabilities=[prediction.probabilities[n] for n in self.label_names],
-            detector=faces.worker_detector(),
-            span=(prediction.start_s, prediction.end_s),
-            timeline=prediction.timeline,
-        )
+        # the detector may start here (its clip prepared in another process: mmer.overlap), and
+        # MediaPipe's threads can write their start-up lines after its first detection returns
+        with native_stderr_filtered():
+            annotate.annotate_video(
+                prediction.path,
+                out_path,
+                label_names=self.label_names,
+                probabilities=[prediction.probabilities[n] for n in self.label_names],
+                detector=faces.worker_detector(),
+                span=(prediction.start_s, prediction.end_s),
+                timeline=prediction.timeline,
+            )
         prediction.annotated = str(out_path)
         return Path(out_path)
 
