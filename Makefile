@@ -48,17 +48,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-## test: lint, then the whole offline test suite
+# test processes (pytest-xdist): one per core, at most 4 (each may load TensorFlow); make test TEST_JOBS=1 runs serially.
+# --dist loadfile keeps each test file in one process, so its module fixtures (a corpus, a trained model) are made once.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST_JOBS = $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
+
+## test: lint, then the whole offline test suite (in TEST_JOBS processes)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -x --durations=15
+	$(BIN)/python -m pytest -q -x --durations=15 $(PYTEST_JOBS)
 
 ## coverage: the whole suite with the line coverage of mmer/ (docs/testing.md; slower than make test)
 coverage: $(STAMP)
-	$(BIN)/python -m pytest -q --cov=mmer --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -q --cov=mmer --cov-report=term:skip-covered $(PYTEST_JOBS)
 
 ## test-fast: everything but the end-to-end tests
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_JOBS)
 
 ## mutation: mutmut's score per target module -> docs/mutation.md (a few minutes per module; not in CI)
 mutation: $(STAMP)
