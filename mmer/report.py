@@ -90,15 +90,11 @@ def fold_run_reports(source: str, cwd: str | Path | None = None) -> list[dict[st
         path = path / "folds.json"
     if path.is_file():
         return json.loads(path.read_text())
-    rev = source
-    if not git_fold_reports(rev, cwd):  # not a commit: an experiment's name
-        named = [r for r in records(dvc_exp_show(cwd=cwd)) if r.kind == "experiment" and r.name == source]
-        if not named:
-            raise MmerError(f"{source}: not a folds.json, a folder with one, a Git revision or an experiment name")
-        rev = named[0].rev
-    reports = git_fold_reports(rev, cwd)
+    reports = git_fold_reports(experiment_rev(source, cwd), cwd)
     if reports is None:
-        raise MmerError(f"{source}: no {CV_FOLDS} in revision {rev}")
+        raise MmerError(
+            f"{source}: not a folds.json, a folder with one, or a Git revision or experiment name with {CV_FOLDS}"
+        )
     return reports
 
 
@@ -506,8 +502,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--combine",
         nargs="+",
         metavar="EXP",
-        help="instead: score these cross-validations (experiment names or revisions) as one ensemble, "
-        "averaging each test clip's probabilities; one alone gives its confusion and per-class recall",
+        help="instead: score these cross-validations (folds.json files, folders, experiment names or revisions) "
+        "as one ensemble, averaging each test clip's probabilities; one alone gives its confusion and per-class recall",
     )
     parser.add_argument(
         "--tta", action="store_true", help="with --combine: the test-time augmented probabilities (speed copies)"
@@ -527,12 +523,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.combine:
         view = "tta" if args.tta else "plain"
-        fold_sets = []
-        for name in args.combine:
-            reports = git_fold_reports(experiment_rev(name))
-            if reports is None:
-                raise MmerError(f"{name}: no {CV_FOLDS} in that experiment or revision")
-            fold_sets.append(reports)
+        fold_sets = [fold_run_reports(name) for name in args.combine]
         text = combined_text(combined_folds(fold_sets, view=view), args.combine, view)
         print(text, end="")
         if args.out:

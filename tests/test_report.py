@@ -243,3 +243,20 @@ def test_combined_folds_averages_each_clip_over_the_runs():
     assert "| a | 2 | 0 | 1.000 |" in combined_text(both, ["x", "y"], "plain")
     with pytest.raises(MmerError, match="share no fold"):
         combined_folds([first, [_kept_run(1, [[1.0, 0.0]], [0])]])
+
+
+def test_combine_reads_saved_folds_files_and_names_what_it_cannot_read(tmp_path, capsys, caplog):
+    from mmer.cli import main
+
+    labels = [0, 0, 1, 1]
+    runs = {
+        "mfcc.json": [_kept_run(0, [[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]], labels)],
+        "logmel.json": [_kept_run(0, [[0.8, 0.2], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]], labels)],
+    }
+    for name, reports in runs.items():
+        (tmp_path / name).write_text(json.dumps(reports))
+    assert main(["report", "--combine", str(tmp_path / "mfcc.json"), str(tmp_path / "logmel.json")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy 1.000" in out and "| a | 2 | 0 | 1.000 |" in out
+    assert main(["report", "--combine", str(tmp_path / "nothing-here")]) != 0
+    assert "nothing-here: not a folds.json" in caplog.text
