@@ -349,7 +349,7 @@ class Predictor:
 
         Until then the predictor knows the features' config from ``model.json`` alone and can
         run :meth:`features` (in a forked process: :mod:`mmer.overlap`), with the heads the
-        metadata names (:attr:`planned_heads`).
+        metadata names (:attr:`head_names`).
 
         Raises
         ------
