@@ -3,7 +3,9 @@
 - audio: mean and standard deviation of each MFCC coefficient over the unpadded frames;
 - video: the face crops in grey, averaged over the frames where a face was found and
   block-averaged down to ``face_grid x face_grid`` pixels;
-- av: both, concatenated.
+- av: both, concatenated;
+- functionals: the prosodic and spectral functionals of :mod:`mmer.functionals`, which the
+  feature stage caches when ``audio.functionals`` names their groups.
 
 Each classifier is fitted on the training speakers; the SVMs' C is chosen by UAR on the
 validation speakers; results are reported on the test speakers in the format of
@@ -33,7 +35,8 @@ from mmer.evaluation import METRIC_KEYS, classification_metrics, majority_baseli
 logger = logging.getLogger(__name__)
 
 GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
-TUNED = {"linear_svm", "rbf_svm"}
+TUNED = {"linear_svm", "rbf_svm", "logreg"}
+FUNCTIONALS = "functionals"  # the audio cache's array of per-clip functionals [n, d]
 
 
 def mfcc_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> np.ndarray:
@@ -104,6 +107,10 @@ def pooled_features(data: ClipData, feature_set: str, *, face_grid: int = Baseli
     """The per-clip feature vectors of ``feature_set`` (audio, video or av) [n, d]."""
     if feature_set not in BASELINE_FEATURE_SETS:
         raise ConfigError(f"baselines.feature_sets: {feature_set!r} is not one of {list(BASELINE_FEATURE_SETS)}")
+    if feature_set == FUNCTIONALS:
+        if FUNCTIONALS not in data.arrays:
+            raise DatasetError("the functionals feature set needs the audio cache's functionals: set audio.functionals")
+        return np.asarray(data.arrays[FUNCTIONALS], dtype=np.float32)
     parts = []
     if feature_set in ("audio", "av"):
         parts.append(mfcc_statistics(data.arrays["audio_features"], data.arrays["speech_frames"]))
@@ -117,9 +124,12 @@ def make_classifier(name: str, *, c: float = 1.0, seed: int = BaselinesParams.se
 
     ``gnb`` Gaussian naive Bayes, ``lda`` linear discriminant analysis (shrinkage by
     Ledoit-Wolf, since features may outnumber clips per class), ``linear_svm`` and
-    ``rbf_svm`` support vector machines with penalty ``c`` (RBF gamma ``scale``).
+    ``rbf_svm`` support vector machines with penalty ``c`` (RBF gamma ``scale``), ``logreg``
+    multinomial logistic regression with inverse L2 penalty ``c`` (it gives probabilities, so
+    its cross-validation runs can join an ensemble in ``mmer report --combine``).
     """
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -132,6 +142,8 @@ def make_classifier(name: str, *, c: float = 1.0, seed: int = BaselinesParams.se
     elif name == "linear_svm":
         # liblinear: libsvm's linear kernel can take minutes to converge at large C
         classifier = LinearSVC(C=c, max_iter=20_000, random_state=seed)
+    elif name == "logreg":
+        classifier = LogisticRegression(C=c, max_iter=5000, random_state=seed)
     elif name == "rbf_svm":
         classifier = SVC(kernel="rbf", C=c, gamma="scale", random_state=seed)
     else:
@@ -172,12 +184,13 @@ def run_baselines(
     data: ClipData,
     *,
     label_names: Sequence[str],
-    feature_sets: Sequence[str] = BASELINE_FEATURE_SETS,
-    classifiers: Sequence[str] = BASELINE_CLASSIFIERS,
+    feature_sets: Sequence[str] = BaselinesParams.feature_sets,
+    classifiers: Sequence[str] = BaselinesParams.classifiers,
     c_grid: Sequence[float] = BaselinesParams.c_grid,
     face_grid: int = BaselinesParams.face_grid,
     seed: int = BaselinesParams.seed,
     zero_shot: bool = BaselinesParams.zero_shot,
+    keep_probabilities: bool = False,
 ) -> dict[str, Any]:
     """Every classifier on every feature set: train speakers -> (val for C) -> test speakers.
 
@@ -185,8 +198,10 @@ def run_baselines(
     -------
     dict
         ``{'n': test clips, 'majority': {...}, '<feature_set>': {'<classifier>': {accuracy,
-        macro_f1, uar, val_uar, C (SVMs)}}}`` on the test speakers; with ``zero_shot`` and
-        face crops also ``'face_expression': {'fer2013_zero_shot': {...}}``
+        macro_f1, uar, val_uar, C (tuned classifiers)}}}`` on the test speakers; with
+        ``keep_probabilities``, a classifier that gives probabilities (``logreg``, ``gnb``,
+        ``lda``) also keeps ``test_probabilities`` [n_test, n_classes]; with ``zero_shot``
+        and face crops also ``'face_expression': {'fer2013_zero_shot': {...}}``
         (:func:`zero_shot_scores`).
     """
     for value in feature_sets:
@@ -208,6 +223,9 @@ def run_baselines(
                 "baselines: no face crops (an audio-only corpus): the %s feature set is skipped", feature_set
             )
             continue
+        if feature_set == FUNCTIONALS and FUNCTIONALS not in data.arrays:
+            logger.warning("baselines: the audio cache holds no functionals (audio.functionals is empty): skipped")
+            continue
         x = {
             name: pooled_features(part, feature_set, face_grid=face_grid)
             for name, part in (("train", train), ("val", val), ("test", test))
@@ -219,6 +237,11 @@ def run_baselines(
             )
             metrics = classification_metrics(test.labels, model.predict(x["test"]), label_names=label_names)
             results[feature_set][name] = {key: metrics[key] for key in METRIC_KEYS} | chosen
+            if keep_probabilities and hasattr(model, "predict_proba"):
+                # columns: the classes seen in training, spread onto the full label set
+                proba = np.zeros((len(test), len(label_names)))
+                proba[:, model.classes_] = model.predict_proba(x["test"])
+                results[feature_set][name]["test_probabilities"] = proba
             logger.info(
                 "%s on %s features (%d dims): test accuracy %.3f, UAR %.3f",
                 name,

@@ -4,7 +4,9 @@ The same folds as :func:`mmer.training.cross_validate` (fold k tests, fold k+1 v
 and alone picks the SVM's C), the same summary shape (mean and standard deviation over
 folds, ddof 0, of accuracy, macro-F1 and UAR, and of the majority baseline), so a
 classical row and a network row of ``dvc exp show`` sit in the same columns. The features
-are the pooled ones of :mod:`mmer.baselines`, of the inputs ``model.inputs`` names.
+are the pooled ones of :mod:`mmer.baselines`, of the inputs ``model.inputs`` names, or the
+set ``cv.feature_set`` names (e.g. ``functionals``). A classifier with probabilities keeps
+each fold's test probabilities, so ``mmer report --combine`` can average it with networks.
 """
 
 from __future__ import annotations
@@ -62,9 +64,12 @@ def cross_validate_classical(
             face_grid=face_grid,
             seed=seed,
             zero_shot=False,
+            keep_probabilities=True,
         )
         if feature_set not in result:
             raise ConfigError(f"cv.classifier {classifier}: no {feature_set} features in this corpus (model.inputs)")
+        scores = dict(result[feature_set][classifier])
+        probabilities = scores.pop("test_probabilities", None)
         report = {
             "fold": fold,
             "n": result["n"],
@@ -72,9 +77,18 @@ def cross_validate_classical(
             "val_actors": sorted(str(a) for a in set(data.split("val").actors)),
             "classifier": classifier,
             "feature_set": feature_set,
-            **result[feature_set][classifier],
+            **scores,
             "majority": result["majority"],
         }
+        if probabilities is not None:  # as a network run keeps them, for mmer report --combine
+            test = data.split("test")
+            report["test_probabilities"] = {
+                "clip_ids": [str(c) for c in test.clip_ids],
+                "label_names": list(label_names),
+                "labels": test.labels.tolist(),
+                "plain": probabilities.round(6).tolist(),
+                "augmented": False,  # no test-time augmentation: its plain probabilities stand in for tta
+            }
         per_fold.append(report)
         logger.info(
             "fold %d (test actors %s): %s accuracy %.3f, UAR %.3f",

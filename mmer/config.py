@@ -48,8 +48,9 @@ AUDIO_POOLINGS = ("last", "attention", "stats")
 MONITORS = ("val_loss", "val_accuracy")
 CLASS_WEIGHTS = ("none", "balanced")
 ENSEMBLE_BY = ("seed", "fold")
-BASELINE_FEATURE_SETS = ("audio", "video", "av")
-BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm")
+BASELINE_FEATURE_SETS = ("audio", "video", "av", "functionals")  # functionals: needs audio.functionals
+BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm", "logreg")
+FUNCTIONAL_GROUPS = ("pitch", "loudness", "rhythm", "spectral", "cepstral")  # mmer.functionals
 
 
 def parse_perturbation(name: str) -> dict[str, float]:
@@ -192,8 +193,13 @@ class AudioParams:
     features: str = "mfcc"  # mfcc (n_mfcc) | logmel (n_mels log mel-band energies)
     normalise: str = "clip"  # clip | none (raw; the model standardises with training statistics) | cmn (per-clip mean removed only) | speaker (per actor, unlabelled)
     perturbations: tuple[str, ...] = ()  # offline copies for training clips only, e.g. [speed0.9, speed1.1, pitch-2]
+    functionals: tuple[str, ...] = ()  # groups of per-clip prosodic/spectral functionals to cache (mmer.functionals)
 
     def __post_init__(self) -> None:
+        for group in self.functionals:
+            _check_choice("audio", "functionals", group, FUNCTIONAL_GROUPS)
+        if len(set(self.functionals)) != len(self.functionals):
+            raise ConfigError(f"audio.functionals names a group twice: {list(self.functionals)}")
         if self.features not in FEATURE_KINDS:
             raise ConfigError(f"audio.features must be one of {list(FEATURE_KINDS)}, not {self.features!r}")
         if self.normalise not in NORMALISATIONS:
@@ -477,20 +483,22 @@ class CvParams:
     classifier: str = (
         "network"  # network (the model section) | a baselines classifier on pooled features of model.inputs
     )
+    feature_set: str = "inputs"  # a classical classifier's features: model.inputs' pooled ones | a baselines set
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
             raise ConfigError(f"cv.epochs must be 0 (train.epochs) or positive, not {self.epochs}")
         _check_choice("cv", "classifier", self.classifier, ("network", *BASELINE_CLASSIFIERS))
+        _check_choice("cv", "feature_set", self.feature_set, ("inputs", *BASELINE_FEATURE_SETS))
 
 
 @dataclasses.dataclass(frozen=True)
 class BaselinesParams:
     """Classical classifiers on pooled features (stage ``baselines``)."""
 
-    feature_sets: tuple[str, ...] = BASELINE_FEATURE_SETS
-    classifiers: tuple[str, ...] = BASELINE_CLASSIFIERS
-    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # SVM C, chosen by UAR on the validation speakers
+    feature_sets: tuple[str, ...] = ("audio", "video", "av")
+    classifiers: tuple[str, ...] = ("gnb", "lda", "linear_svm", "rbf_svm")
+    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # SVM and logreg C, chosen by UAR on the validation speakers
     face_grid: int = 8  # face descriptor: grey crops averaged over frames, downsampled to grid x grid
     seed: int = 0
     zero_shot: bool = True  # also score the pretrained FER2013 network's own expressions (no training)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmer import audio, faces, media, speech
+from mmer import audio, faces, functionals, media, speech
 from mmer.batch import BatchResult, check_failed_share, map_clips
 from mmer.config import AudioParams, BatchParams, FacesParams, SpanParams, TrimParams, cpu_jobs
 from mmer.corpus import read_index
@@ -212,7 +212,7 @@ def audio_features_stage(
     index = read_index(index_path)
     spans = read_spans(spans_path)
     with_audio = index.merge(spans[spans["has_audio"].astype(bool)][["clip_id"]], on="clip_id")
-    feature_params = {k: v for k, v in dataclasses.asdict(params).items() if k != "padded_frames"}
+    feature_params = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("padded_frames", "functionals")}
     wav_dir = Path(wav_dir)
     result = map_clips(
         functools.partial(audio.wav_feature_set, **feature_params),
@@ -226,6 +226,22 @@ def audio_features_stage(
         executor=batch.executor,
         address=batch.address,
     )
+    if params.functionals:
+        # about half a second of pitch tracking per clip: worth the local pool
+        done = with_audio[with_audio["clip_id"].isin(set(result.results))]
+        pooled = map_clips(
+            functools.partial(functionals.wav_functionals, groups=params.functionals),
+            [wav_dir / f"{clip_id}.wav" for clip_id in done["clip_id"]],
+            keys=list(done["clip_id"]),
+            paths=list(done["path"]),
+            stage="audio_features",
+            jobs=cpu_jobs(0) if batch.executor == "local" else 1,
+            progress=progress,
+            executor=batch.executor,
+            address=batch.address,
+        )
+        result.failures.extend(pooled.failures)
+        result.results = {c: v for c, v in result.results.items() if c in pooled.results}
     clip_ids = [c for c in with_audio["clip_id"] if c in result.results]
     if params.normalise == "speaker" and clip_ids:
         # each perturbed copy is its own pseudo-speaker (as in Kaldi's speed perturbation)
@@ -258,6 +274,9 @@ def audio_features_stage(
     else:
         mfcc = np.zeros((0, padded_frames, n_columns), np.float32)
     arrays = {"audio_features": mfcc, "speech_frames": lengths}
+    if params.functionals:
+        width = len(functionals.functional_names(params.functionals))
+        arrays["functionals"] = np.array([pooled.results[c] for c in clip_ids], np.float32).reshape(-1, width)
     if params.perturbations:
         n_copies = len(params.perturbations)
         arrays["audio_features_perturbed"] = np.zeros((len(clip_ids), n_copies, padded_frames, n_columns), np.float32)

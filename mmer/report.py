@@ -270,7 +270,8 @@ def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: st
     their test probabilities (``view``: ``plain``, or ``tta`` for test-time augmentation).
 
     Each ``fold_sets`` entry is one run's ``folds.json`` (which keeps ``test_probabilities``);
-    the folds and clips they share are compared clip by clip. One run alone gives its own
+    the folds and clips they share are compared clip by clip. A classical run (``augmented``
+    false: no test-time augmentation) joins the ``tta`` view with its plain probabilities. One run alone gives its own
     figures, with the confusion summed over its folds.
 
     Returns
@@ -294,6 +295,8 @@ def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: st
     folds, total = {}, np.zeros((len(label_names), len(label_names)), dtype=np.int64)
     for fold in shared:
         kept = [runs[fold].get("test_probabilities") for runs in by_fold]
+        # a classical run has no test-time augmentation: its plain probabilities stand in for tta
+        kept = [k | {view: k["plain"]} if k is not None and k.get("augmented") is False else k for k in kept]
         if any(k is None or view not in k for k in kept):
             raise MmerError(f"fold {fold}: a run kept no {view} test probabilities (older than this option)")
         ids = kept[0]["clip_ids"]

@@ -35,7 +35,7 @@ if __name__ == "__main__":
             folds=cv.folds,
             label_names=names,
             classifier=cv.classifier,
-            feature_set=load_section(ModelParams, "model").inputs,
+            feature_set=load_section(ModelParams, "model").inputs if cv.feature_set == "inputs" else cv.feature_set,
             c_grid=baselines.c_grid,
             face_grid=baselines.face_grid,
             seed=baselines.seed,
