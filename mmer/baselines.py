@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mmer.audio import speech_mask
-from mmer.clips import ClipData
+from mmer.clips import FUNCTIONALS_ARRAY, ClipData
 from mmer.config import BASELINE_CLASSIFIERS, BASELINE_FEATURE_SETS, BaselinesParams
 from mmer.errors import ConfigError, DatasetError
 from mmer.evaluation import METRIC_KEYS, classification_metrics, majority_baseline
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
 TUNED = {"linear_svm", "rbf_svm", "logreg"}
-FUNCTIONALS = "functionals"  # the audio cache's array of per-clip functionals [n, d]
+FUNCTIONALS = FUNCTIONALS_ARRAY
 
 
 def mfcc_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> np.ndarray:

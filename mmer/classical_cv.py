@@ -67,7 +67,10 @@ def cross_validate_classical(
             keep_probabilities=True,
         )
         if feature_set not in result:
-            raise ConfigError(f"cv.classifier {classifier}: no {feature_set} features in this corpus (model.inputs)")
+            raise ConfigError(
+                f"cv.classifier {classifier}: no {feature_set} features in this corpus "
+                "(model.inputs or cv.feature_set; functionals need audio.functionals)"
+            )
         scores = dict(result[feature_set][classifier])
         probabilities = scores.pop("test_probabilities", None)
         report = {

@@ -25,6 +25,7 @@ from mmer.splits import fold_splits
 logger = logging.getLogger(__name__)
 
 CACHE_ARRAYS = {"audio": ("audio_features", "speech_frames"), "video": ("faces", "face_found")}
+FUNCTIONALS_ARRAY = "functionals"  # per-clip functionals [n, d] (mmer.functionals), when audio.functionals is set
 # speed/pitch-perturbed audio copies [n, P, T, c] and [n, P], when audio.perturbations is set
 PERTURBED_ARRAYS = {"audio_features": "audio_features_perturbed", "speech_frames": "speech_frames_perturbed"}
 
@@ -39,7 +40,8 @@ class ClipData:
         From the index (``actors``: speaker names); ``splits`` holds train/val/test (or
         ``heldout``) under the chosen fold.
     arrays : dict of str to ndarray
-        ``mfcc`` [n, T, c], ``speech_frames`` [n], ``faces`` [n, f, s, s, 3], ``face_found`` [n, f].
+        ``mfcc`` [n, T, c], ``speech_frames`` [n], ``faces`` [n, f, s, s, 3], ``face_found`` [n, f];
+        ``functionals`` [n, d] when the audio cache holds them.
     attrs : dict
         The attributes of each cache, by cache name (``audio``, ``video``).
     """
@@ -122,7 +124,7 @@ def align_clips(index: pd.DataFrame, caches: Mapping[str, FeatureCache], *, fold
     arrays: dict[str, np.ndarray] = {}
     for name, cache in caches.items():
         selected = cache.select(ids)
-        wanted = (*CACHE_ARRAYS[name], *(PERTURBED_ARRAYS.values() if name == "audio" else ()))
+        wanted = (*CACHE_ARRAYS[name], *((*PERTURBED_ARRAYS.values(), FUNCTIONALS_ARRAY) if name == "audio" else ()))
         arrays.update({key: selected[key] for key in wanted if key in selected})
     return ClipData(
         clip_ids=np.asarray(ids, dtype=object),

@@ -16,7 +16,7 @@ Set"), computed here with librosa (our own, simpler definitions; not openSMILE's
   (50-1000 Hz against 1-5 kHz), the Hammarberg index (the strongest bin below 2 kHz
   against 2-5 kHz), the spectral slopes 0-500 Hz and 500-1500 Hz, centroid, bandwidth,
   roll-off, flatness and flux; the zero-crossing rate over all frames;
-- **cepstral** (optional group): MFCC 1-12 mean and standard deviation over voiced frames.
+- **cepstral**: MFCC 1-12 mean and standard deviation over voiced frames.
 
 Every value is a function of the clip alone (no speaker statistics); a clip with no voiced
 frame gets zeros for its voiced-frame groups rather than NaN. The names of the values are
@@ -37,7 +37,7 @@ from mmer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_GROUPS = ("pitch", "loudness", "rhythm", "spectral")
+DEFAULT_GROUPS = GROUPS  # all of them: 68 values
 F0_MIN_HZ, F0_MAX_HZ = 65.0, 600.0
 SEMITONE_REFERENCE_HZ = 27.5
 FRAME_S, HOP_S = 0.04, 0.01

@@ -228,3 +228,42 @@ def test_audio_only_clips_skip_the_face_feature_sets(data):
     assert set(results) == {"n", "majority", "audio"} and set(results["audio"]) == {"gnb"}
     with_faces = run_baselines(clips, label_names=names, feature_sets=("video",), classifiers=("gnb",), zero_shot=False)
     assert set(with_faces) == {"n", "majority", "video"}  # zero_shot off: no FER2013 row
+
+
+def _with_functionals(clips, rng, *, signal=3.0):
+    """The clips with a functionals array whose first columns shift with the label."""
+    values = rng.normal(0, 1, size=(len(clips), 12)).astype(np.float32)
+    values[np.arange(len(clips)), clips.labels % 12] += signal
+    return dataclasses.replace(clips, arrays={**clips.arrays, "functionals": values})
+
+
+def test_logreg_on_cached_functionals_keeps_its_test_probabilities(data):
+    clips, names = data
+    rich = _with_functionals(clips, np.random.default_rng(5))
+    results = run_baselines(
+        rich,
+        label_names=names,
+        feature_sets=("functionals",),
+        classifiers=("logreg", "rbf_svm"),
+        c_grid=(0.1, 1.0),
+        keep_probabilities=True,
+        zero_shot=False,
+    )
+    row = results["functionals"]["logreg"]
+    test = rich.split("test")
+    proba = row["test_probabilities"]
+    assert proba.shape == (len(test), len(names)) and np.allclose(proba.sum(axis=1), 1.0)
+    assert row["accuracy"] == pytest.approx(float((proba.argmax(axis=1) == test.labels).mean()))
+    assert row["accuracy"] > 2 / len(names) and row["C"] in (0.1, 1.0)
+    assert "test_probabilities" not in results["functionals"]["rbf_svm"]  # no probabilities without Platt scaling
+    assert pooled_features(rich, "functionals").shape == (len(rich), 12)
+    plain = run_baselines(rich, label_names=names, feature_sets=("functionals",), classifiers=("logreg",))
+    assert "test_probabilities" not in plain["functionals"]["logreg"]
+
+
+def test_the_functionals_set_without_cached_functionals(data):
+    clips, names = data
+    with pytest.raises(DatasetError, match="audio.functionals"):
+        pooled_features(clips, "functionals")
+    results = run_baselines(clips, label_names=names, feature_sets=("functionals", "audio"), classifiers=("gnb",))
+    assert "functionals" not in results and "audio" in results

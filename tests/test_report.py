@@ -260,3 +260,55 @@ def test_combine_reads_saved_folds_files_and_names_what_it_cannot_read(tmp_path,
     assert "accuracy 1.000" in out and "| a | 2 | 0 | 1.000 |" in out
     assert main(["report", "--combine", str(tmp_path / "nothing-here")]) != 0
     assert "nothing-here: not a folds.json" in caplog.text
+
+
+def test_a_classical_run_keeps_test_probabilities_and_joins_an_ensemble(tmp_path, capsys):
+    from mmer.cli import main
+    from mmer.featurefile import FeatureCache
+
+    corpus = make_corpus(seed=11, signal=0.35)
+    names = corpus.label_names
+    audio = corpus.caches["audio"]
+    labels = dict(zip(corpus.index["clip_id"], corpus.index["label"]))
+    values = np.random.default_rng(3).normal(0, 1, size=(len(audio.clip_ids), len(names))).astype(np.float32)
+    values[np.arange(len(values)), [labels[c] for c in audio.clip_ids]] += 2.0
+    caches = {
+        **corpus.caches,
+        "audio": FeatureCache({**audio.arrays, "functionals": values}, audio.clip_ids, audio.attrs),
+    }
+    _, per_fold = cross_validate_classical(
+        corpus.index, caches, label_names=names, classifier="logreg", feature_set="functionals", folds=(0, 1)
+    )
+    for fold in per_fold:
+        kept = fold["test_probabilities"]
+        proba, truth = np.asarray(kept["plain"]), np.asarray(kept["labels"])
+        assert kept["augmented"] is False and kept["label_names"] == list(names) and len(kept["clip_ids"]) == fold["n"]
+        assert fold["accuracy"] == pytest.approx(float((proba.argmax(axis=1) == truth).mean()))
+    # a network run of the same folds and clips: the classical run joins its tta view with its plain probabilities
+    network = [
+        {
+            "fold": f["fold"],
+            "test_probabilities": {
+                **f["test_probabilities"],
+                "augmented": True,
+                "tta": f["test_probabilities"]["plain"],
+            },
+        }
+        for f in per_fold
+    ]
+    both = report.combined_folds([per_fold, network], view="tta")
+    assert [both["folds"][k]["accuracy"] for k in (0, 1)] == [f["accuracy"] for f in per_fold]
+    older = [
+        {**f, "test_probabilities": {k: v for k, v in f["test_probabilities"].items() if k != "tta"}} for f in network
+    ]
+    with pytest.raises(MmerError, match="no tta test probabilities"):
+        report.combined_folds([per_fold, older], view="tta")
+    (tmp_path / "logreg.json").write_text(json.dumps(per_fold))
+    assert main(["report", "--combine", str(tmp_path / "logreg.json"), "--tta"]) == 0
+    assert f"accuracy {np.mean([f['accuracy'] for f in per_fold]):.3f}" in capsys.readouterr().out
+
+
+def test_cv_feature_set_param():
+    assert CvParams().feature_set == "inputs" and CvParams(feature_set="functionals").feature_set == "functionals"
+    with pytest.raises(ConfigError, match="cv.feature_set"):
+        CvParams(feature_set="prosody")

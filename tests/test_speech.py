@@ -385,3 +385,17 @@ def test_feature_stage_warns_naming_a_clip_far_longer_than_the_rest(tmp_path, sp
         sf.write(wav_dir / f"{long_id}.wav", tone(300.0, 0.5), SR)
         run_features(tmp_path, span_corpus)
     assert "median length" not in caplog.text
+
+
+def test_feature_stage_caches_the_functionals_it_is_asked_for(tmp_path, span_corpus):
+    from mmer.functionals import SEMITONE_REFERENCE_HZ, functional_names
+
+    index = span_corpus[0].set_index("clip_id")
+    cache = run_features(tmp_path, span_corpus, functionals=("rhythm", "pitch"))
+    names = functional_names(("pitch", "rhythm"))
+    values = cache.arrays["functionals"]
+    assert values.shape == (len(cache.clip_ids), len(names)) and cache.attrs["functionals"] == ["rhythm", "pitch"]
+    hz = 200.0 + 60 * index.loc[cache.clip_ids, "label"].to_numpy() + 7 * index.loc[cache.clip_ids, "actor"].to_numpy()
+    expected = 12 * np.log2(hz / SEMITONE_REFERENCE_HZ)
+    assert np.allclose(values[:, names.index("f0_p50")], expected, atol=0.5)
+    assert "functionals" not in run_features(tmp_path, span_corpus).arrays
