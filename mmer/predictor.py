@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from mmer import media, shipped, timeline
+from mmer import views as views_module
 from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, ModelError, NoAudioError, NoFaceError
 from mmer.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (the folder search's suffixes)
@@ -113,6 +114,9 @@ class Prediction:
         The shipped models only: the fusion rule, its weights, the modalities ``used``.
     enrolment : dict, optional
         Speaker enrolment only (:mod:`mmer.enrol`): how many clips gave the speaker's statistics.
+    views : dict, optional
+        A voice model with views (:mod:`mmer.views`): each view's own probabilities over the
+        labels; the voice's probabilities are their weighted mean (``model['views']`` says how).
     """
 
     path: str
@@ -136,6 +140,7 @@ class Prediction:
     modalities: dict[str, Any] | None = None
     fusion: dict[str, Any] | None = None
     enrolment: dict[str, Any] | None = None
+    views: dict[str, dict[str, float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the object ``mmer predict --json`` prints)."""
@@ -164,6 +169,8 @@ class Prediction:
             out["fusion"] = self.fusion
         if self.enrolment is not None:  # mmer.enrol: the speaker statistics came from these clips
             out["enrolment"] = self.enrolment
+        if self.views is not None:  # mmer.views: each view's probabilities
+            out["views"] = self.views
         return out
 
 
@@ -179,6 +186,7 @@ class ClipFeatures:
     crops: Any = None  # mmer.faces.FaceCrops when faces were used
     face_reason: str | None = None  # why the shipped models' face side has no crops (mmer.shipped)
     audio_frames: np.ndarray | None = None  # the span's audio features before padding [frames, c] (mmer.enrol)
+    view_inputs: dict[str, Any] | None = None  # what each view reads (mmer.views), for a model with views
     started: float = 0.0  # time.perf_counter() when the clip's preparation began
 
 
@@ -274,6 +282,10 @@ class Predictor:
         Run the networks op by op instead of tracing a graph (:func:`mmer.bundle.predict_proba`):
         faster for a process that answers one short clip (``mmer predict clip``), slower for
         every later clip. A long clip's windows always go through the traced graph.
+    views : bool
+        Answer with the model's views when a ``NAME.views.json`` is beside it (:mod:`mmer.views`:
+        the shipped voice model has one); False: the model alone. A long clip's windows and
+        speaker enrolment use the model alone either way.
     defer_network : bool
         Read only ``model.json`` now (no TensorFlow import) and load the network when
         :meth:`load_network` is called: :meth:`features` works in between, so a clip can be
@@ -309,6 +321,7 @@ class Predictor:
         speaker_norm: bool = False,
         eager: bool = False,
         defer_network: bool = False,
+        views: bool = True,
     ) -> None:
         from mmer.bundle import read_metadata
 
@@ -324,6 +337,8 @@ class Predictor:
         else:
             self._load_bundle()
         self.label_names: list[str] = list(self.metadata["label_names"])
+        # a voice model with views (mmer.views: e.g. the shipped voice.views.json); a speaker-normalised one has none
+        self.views = views_module.load_views(self.model_path, self.metadata) if views and not speaker_norm else None
         self.model_inputs: str = self.metadata["model_inputs"]
         features = self.metadata.get("features", {})
         self.audio_params = dict(features.get("audio", {}))
@@ -396,20 +411,26 @@ class Predictor:
 
     def _finish_loading(self) -> None:
         """The heads, the model's identity and, for a faces model, the detector; logs the load."""
-        self.model_id = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
+        self.model_id: dict[str, Any] = {"path": str(self.model_path), "md5": file_md5(self.model_path)}
         if self._model_source:  # given, project or shipped (mmer.pretrained.resolve_model)
             self.model_id["source"] = self._model_source
+        if self.views is not None:
+            self.views.load_networks((self.model, self.metadata))
+            self.model_id["views"] = self.views.describe()
         self._heads = {**self._find_heads(), **self._face_alone_head()}
         if "faces" in self.metadata["inputs"]:
             self._init_detector()
         branches = sorted(set(self._heads) - {self.model_inputs} - ({"video"} if self.face_fusion else set()))
         logger.info(
-            "loaded %s (%s model%s%s; classes %s) in %.1f s",
+            "loaded %s (%s model%s%s; classes %s%s) in %.1f s",
             self.model_path,
             self.model_inputs,
             f" with {' and '.join(branches)}-only heads" if branches else "",
             ", with the FER2013 face fused in" if self.face_fusion else "",
             ", ".join(self.label_names),
+            "; views " + ", ".join(v["name"] for v in self.model_id["views"]["views"])
+            if self.views is not None
+            else "",
             time.perf_counter() - self._started,
         )
 
@@ -560,7 +581,7 @@ class Predictor:
             return ClipFeatures(
                 path=str(path), span=span, has_video=info.has_video, head=head, inputs=inputs, started=started
             )
-        frames = None
+        frames, view_inputs = None, None
         if "audio_features" in head_meta["inputs"]:
             params = {k: self.audio_params[k] for k in AUDIO_FEATURE_KEYS if k in self.audio_params}
             try:
@@ -568,6 +589,12 @@ class Predictor:
             except MmerError as err:
                 raise type(err)(f"{path}: speech span: {err}") from err
             inputs["audio_features"] = audio.pad_or_truncate(frames, int(self.audio_params["padded_frames"]))[None]
+            if self.views is not None:
+                signal, rate = audio.read_wav(wav)
+                try:
+                    view_inputs = views_module.view_inputs(self.views, signal, rate)
+                except MmerError as err:
+                    raise MediaError(f"{path}: speech span: {err}") from err
         if "faces" in head_meta["inputs"]:
             self._init_detector()
             crops = faces.clip_face_crops(
@@ -607,6 +634,7 @@ class Predictor:
             crops=crops,
             face_reason=face_reason,
             audio_frames=frames,
+            view_inputs=view_inputs,
             started=started,
         )
 
@@ -656,7 +684,14 @@ class Predictor:
 
         path = clip.path
         model, meta = self.head(clip.head)
-        probabilities = None if model is None else predict_proba(model, meta, clip.inputs, eager=self.eager)[0]
+        each_view = None
+        if model is None:
+            probabilities = None
+        elif self.views is not None and clip.view_inputs is not None:  # mmer.views: the voice's views averaged
+            probabilities, by_view = views_module.views_probabilities(self.views, clip.view_inputs, eager=self.eager)
+            each_view = {name: dict(zip(self.label_names, p)) for name, p in by_view.items()}
+        else:
+            probabilities = predict_proba(model, meta, clip.inputs, eager=self.eager)[0]
         crops = clip.crops
         expression = (
             None if crops is None else face_expression.crops_expression(crops.crops, crops.found, eager=self.eager)
@@ -692,6 +727,7 @@ class Predictor:
             face_expression=expression,
             modalities=modalities,
             fusion=fusion,
+            views=each_view,
             seconds=time.perf_counter() - clip.started,
         )
         prediction.timeline = timeline.single_window(prediction)

@@ -34,6 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from mmer.enrol import MIN_CLIPS
@@ -222,6 +223,139 @@ def release(
     return record
 
 
+VIEW_MODEL = "voice-logmel-cmn.keras"  # the second network view of the shipped voice (mmer.views)
+VIEW_CLASSIFIER = "voice-functionals.json"  # the functionals view
+VIEW_WEIGHTS = {"mfcc": 2.0, "logmel-cmn": 2.0, "functionals": 1.0}  # as cross-validated: 2 + 2 networks + 1
+VIEW_TTA = ("speed0.9", "speed1.1")
+
+
+def fit_functionals_view(
+    index_path: str | Path, audio_path: str | Path, *, label_names: list[str], c_grid: tuple[float, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The functionals view's logistic regression, fitted on the release's clips.
+
+    C is chosen from ``c_grid`` by UAR on the validation speakers (trained on the training
+    speakers, as each fold of the cross-validation chose it); then the classifier is refitted
+    with that C on training and validation speakers together. Held-out corpora take no part.
+
+    Returns
+    -------
+    (classifier, record)
+        :func:`mmer.views.functionals_classifier`'s dict, and what to record of the fit.
+    """
+    from mmer.baselines import fit_classifier, make_classifier
+    from mmer.clips import FUNCTIONALS_ARRAY, align_clips
+    from mmer.corpus import read_index
+    from mmer.featurefile import read_cache
+    from mmer.views import functionals_classifier
+
+    cache = read_cache(audio_path)
+    groups = cache.attrs.get("functionals") or []
+    if FUNCTIONALS_ARRAY not in cache.arrays or not groups:
+        raise ConfigError(f"{audio_path}: no functionals cached; the release run needs audio.functionals")
+    clips = align_clips(read_index(index_path), {"audio": cache})
+    train, val = clips.split("train"), clips.split("val")
+    x_train, x_val = train.arrays[FUNCTIONALS_ARRAY], val.arrays[FUNCTIONALS_ARRAY]
+    _, chosen = fit_classifier(
+        "logreg", x_train, train.labels, x_val, val.labels, label_names=label_names, c_grid=c_grid
+    )
+    model = make_classifier("logreg", c=chosen["C"]).fit(
+        np.concatenate([x_train, x_val]), np.concatenate([train.labels, val.labels])
+    )
+    classifier = functionals_classifier(model, label_names=label_names, groups=groups, c=chosen["C"])
+    record = {
+        "C": chosen["C"],
+        "c_grid": list(c_grid),
+        "val_uar_at_C": round(chosen["val_uar"], 4),
+        "fitted_on": {"clips": len(train) + len(val), "speakers": sorted({str(a) for a in clips.actors})},
+    }
+    return classifier, record
+
+
+def release_views(
+    *,
+    model_path: str | Path,
+    index_path: str | Path,
+    audio_path: str | Path,
+    lock_path: str | Path,
+    cross_corpus_path: str | Path | None,
+    note: str,
+    c_grid: tuple[float, ...],
+    out_dir: str | Path = PACKAGE_DIR,
+) -> dict[str, Any]:
+    """The shipped voice model's views (:mod:`mmer.views`) beside ``voice.keras`` in ``out_dir``.
+
+    ``model_path`` is the trained second network view (log-mel with per-clip mean removal,
+    ``presets/release-voice.yaml`` with ``voice-functionals``); saved as :data:`VIEW_MODEL`.
+    The functionals view is fitted on the same run's cache (:func:`fit_functionals_view`) and
+    saved as :data:`VIEW_CLASSIFIER`. ``voice.views.json`` names the three views with
+    :data:`VIEW_WEIGHTS` and :data:`VIEW_TTA`, and records the data, the commit, the fit, the
+    network view's cross-corpus figures and the views' probabilities on the reference clips.
+    """
+    from mmer.bundle import DIGEST_KEY, check_bundle, load_model_bundle, metadata_path, save_model_bundle
+    from mmer.files import write_json
+    from mmer.predictor import file_md5
+    from mmer.views import views_path
+
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    primary = out_dir / VOICE_MODEL.name
+    if not primary.is_file():
+        raise ModelError(f"{out_dir}: no {VOICE_MODEL.name}, the first view: release it first (mmer release)")
+    model, metadata = load_model_bundle(model_path)
+    check_bundle(model, metadata, metadata_path(model_path))
+    audio = metadata.get("features", {}).get("audio", {})
+    if metadata["model_inputs"] != "audio" or audio.get("normalise") == "speaker":
+        raise ModelError(f"{model_path}: a view of the shipped voice reads audio only, with no speaker statistics")
+    target = out_dir / VIEW_MODEL
+    strip_optimizers(model)
+    save_model_bundle(model, {k: v for k, v in metadata.items() if k != DIGEST_KEY}, target)
+    label_names = list(metadata["label_names"])
+    classifier, fit = fit_functionals_view(index_path, audio_path, label_names=label_names, c_grid=c_grid)
+    write_json(classifier, out_dir / VIEW_CLASSIFIER)
+    record: dict[str, Any] = {
+        "views": [
+            {"name": "mfcc", "model": VOICE_MODEL.name, "weight": VIEW_WEIGHTS["mfcc"]},
+            {"name": "logmel-cmn", "model": VIEW_MODEL, "weight": VIEW_WEIGHTS["logmel-cmn"]},
+            {"name": "functionals", "classifier": VIEW_CLASSIFIER, "weight": VIEW_WEIGHTS["functionals"]},
+        ],
+        "tta": list(VIEW_TTA),
+        "files": {
+            name: {"md5": file_md5(out_dir / name), "bytes": (out_dir / name).stat().st_size}
+            for name in (VOICE_MODEL.name, VIEW_MODEL, VIEW_CLASSIFIER)
+        },
+        "label_names": label_names,
+        "data": {"corpus": clips_digest(index_path), "dvc_data_raw": dvc_data_hash(lock_path)},
+        "params": metadata.get("params", {}),
+        "features": metadata.get("features", {}),
+        "training": {k: metadata.get("training", {}).get(k) for k in ("best_epoch", "epochs_run", "val_actors")},
+        "functionals_fit": fit,
+        "code": git_commit(),
+        "cross_corpus": None,
+        "note": note,
+    }
+    if cross_corpus_path and Path(cross_corpus_path).is_file():
+        corpora = json.loads(Path(cross_corpus_path).read_text()).get("corpora", {})
+        record["cross_corpus"] = {
+            corpus: {k: v for k, v in report.items() if k in ("n", "accuracy", "uar", "macro_f1", "per_class_recall")}
+            for corpus, report in corpora.items()
+        } | {"of": f"the {VIEW_MODEL} network alone"}
+    write_json(record, views_path(primary))  # the views must be in place for their reference probabilities
+    with tempfile.TemporaryDirectory(prefix="mmer-release-") as tmp:
+        probabilities = reference_probabilities(primary, tmp, views=True)
+    record["reference"] = {
+        "generator": f"mmer.synth corpus seed {REFERENCE_SEED}, soundtrack only (mmer.pretrained.write_reference_clips)",
+        "clips": [list(c) for c in REFERENCE_CLIPS],
+        "tolerance": REFERENCE_TOLERANCE,
+        "probabilities": probabilities,
+    }
+    write_json(record, views_path(primary))
+    size = shipped_bytes(out_dir)
+    logger.info("released the views of %s (%.1f MB shipped in %s)", primary, size / 2**20, out_dir)
+    if size > MAX_SHIPPED_BYTES:
+        raise ModelError(f"{out_dir}: shipped files are {size / 2**20:.1f} MB, over {MAX_SHIPPED_BYTES / 2**20:.0f} MB")
+    return record
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``mmer release``."""
     parser.add_argument("--model", default="models/model.keras", help="the trained release model (with its .json)")
@@ -237,10 +371,38 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--note", default="", help="recorded as is (e.g. where the CV figures come from)")
     parser.add_argument("--out", default=str(PACKAGE_DIR), help="the package's pretrained folder")
+    parser.add_argument(
+        "--views",
+        action="store_true",
+        help="release the voice's other views instead: --model is the log-mel-cmn network, --audio its run's "
+        "features with functionals (voice.views.json, mmer.views)",
+    )
+    parser.add_argument("--audio", default="features/audio.h5", help="with --views: the run's audio features")
+    parser.add_argument(
+        "--c-grid",
+        default="0.01,0.03,0.1,0.3,1,3,10",
+        help="with --views: the functionals classifier's C values, chosen on the validation speakers",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``mmer release``."""
+    if args.views:
+        try:
+            c_grid = tuple(float(c) for c in args.c_grid.split(","))
+        except ValueError as err:
+            raise ConfigError(f"--c-grid: comma-separated numbers, not {args.c_grid!r}") from err
+        release_views(
+            model_path=args.model,
+            index_path=args.index,
+            audio_path=args.audio,
+            lock_path=args.lock,
+            cross_corpus_path=args.cross_corpus,
+            note=args.note,
+            c_grid=c_grid,
+            out_dir=args.out,
+        )
+        return 0
     release(
         model_path=args.model,
         index_path=args.index,

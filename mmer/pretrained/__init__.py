@@ -188,7 +188,11 @@ def write_reference_clips(
 
 
 def reference_probabilities(
-    model_path: str | Path, folder: str | Path, *, clips: tuple[tuple[int, int, int, int, int], ...] | None = None
+    model_path: str | Path,
+    folder: str | Path,
+    *,
+    clips: tuple[tuple[int, int, int, int, int], ...] | None = None,
+    views: bool = False,
 ) -> dict[str, dict[str, float]]:
     """The model's probabilities on the reference clips (written into ``folder``), by clip name.
 
@@ -205,7 +209,7 @@ def reference_probabilities(
 
         clips = speaker_reference_clips(MIN_CLIPS) if speaker_norm else REFERENCE_CLIPS
     out = {}
-    with Predictor(model_path, threads=2, speaker_norm=speaker_norm) as predictor:
+    with Predictor(model_path, threads=2, speaker_norm=speaker_norm, views=views) as predictor:
         paths = write_reference_clips(folder, clips)
         if speaker_norm:
             from mmer.enrol import predict_speaker
