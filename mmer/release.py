@@ -10,6 +10,15 @@ and for the speaker-normalised model of speaker enrolment (``mmer predict --spea
 
     mmer preset ravdess-speech speech-best release-voice | xargs dvc exp run -n release-voice-speaker cross_corpus
 
+and for the voice's other views (:mod:`mmer.views`: a log-mel network with per-clip mean
+removal and a logistic regression on functionals, answered together with ``voice.keras``)::
+
+    mmer preset ravdess-speech speech-best-no-speaker-norm release-voice voice-functionals \
+      --set audio.features=logmel audio.normalise=cmn train.ensemble=2 train.ensemble_by=seed \
+      | xargs dvc exp run -n release-voice-views cross_corpus
+    dvc exp apply release-voice-views
+    mmer release --views --note "..."  # voice-logmel-cmn.keras, voice-functionals.json, voice.views.json
+
 It saves ``models/model.keras`` and ``model.json``, without the optimizer state, as
 ``mmer/pretrained/voice.keras`` / ``voice.json`` and writes ``voice.release.json``. A
 speaker-normalised model (``presets/speech-best.yaml`` instead of

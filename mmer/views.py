@@ -145,7 +145,13 @@ class VoiceViews:
             views.append(
                 {"name": self.functionals_name, "classifier": "logistic regression", "weight": self.functionals_weight}
             )
-        return {"file": self.path.name, "rule": RULE, "tta": list(self.tta), "views": views}
+        return {
+            "file": self.path.name,
+            "rule": RULE,
+            "tta": list(self.tta),
+            "views": views,
+            "timeline": "a long clip's windows are answered by the first view alone",
+        }
 
 
 def _weights(entries: Sequence[Mapping[str, Any]], path: Path) -> list[float]:
