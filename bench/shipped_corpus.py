@@ -67,7 +67,9 @@ def score_corpus(folder: Path, *, views: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", default="../shared/data/savee", help="a corpus folder (file names give emotions)")
+    parser.add_argument(
+        "folder", nargs="?", default="../shared/data/savee", help="a corpus folder (file names give emotions)"
+    )
     parser.add_argument("--no-views", action="store_true", help="voice.keras alone, not its views")
     parser.add_argument("--out", default=None, help="JSON file for the figures (default: print only)")
     args = parser.parse_args(argv)

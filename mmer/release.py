@@ -276,7 +276,10 @@ def fit_functionals_view(
         "C": chosen["C"],
         "c_grid": list(c_grid),
         "val_uar_at_C": round(chosen["val_uar"], 4),
-        "fitted_on": {"clips": len(train) + len(val), "speakers": sorted({str(a) for a in clips.actors})},
+        "fitted_on": {
+            "clips": len(train) + len(val),
+            "speakers": sorted({str(a) for a in np.concatenate([train.actors, val.actors])}),
+        },
     }
     return classifier, record
 

@@ -203,3 +203,41 @@ def test_release_records_the_data_folder_of_either_pipeline(tmp_path):
     lock.write_text(yaml.safe_dump({"stages": {"unpack": unpack, "index": {"deps": [listing]}}}))
     record = dvc_data_hash(lock)
     assert (record["path"], record["listing"], record["md5"]) == ("/data", RAW_LISTING, "b")
+
+
+VIEWS = None if SHIPPED is None else SHIPPED.with_name("voice.views.json")
+needs_views = pytest.mark.skipif(VIEWS is None or not VIEWS.is_file(), reason="no shipped voice views in this checkout")
+
+
+@needs_views
+def test_shipped_views_record_matches_their_files():
+    from mmer.bundle import check_bundle, load_model_bundle, metadata_path
+    from mmer.predictor import file_md5
+    from mmer.views import load_views
+
+    record = json.loads(VIEWS.read_text())
+    for name, facts in record["files"].items():
+        assert file_md5(SHIPPED.parent / name) == facts["md5"], name
+    model, metadata = load_model_bundle(SHIPPED.parent / "voice-logmel-cmn.keras")
+    check_bundle(model, metadata, metadata_path(SHIPPED.parent / "voice-logmel-cmn.keras"))
+    assert metadata["features"]["audio"]["features"] == "logmel" and metadata["features"]["audio"]["normalise"] == "cmn"
+    views = load_views(SHIPPED, json.loads(SHIPPED.with_suffix(".json").read_text()))
+    assert [v.name for v in views.networks] == ["mfcc", "logmel-cmn"] and views.functionals is not None
+    assert [round(v.weight, 3) for v in views.networks] + [round(views.functionals_weight, 3)] == [0.4, 0.4, 0.2]
+    assert views.tta == ("speed0.9", "speed1.1") and record["label_names"] == metadata["label_names"]
+    assert record["data"]["corpus"] == pretrained.release_info()["data"]["corpus"]  # the same 1080 training clips
+    assert pretrained.shipped_bytes() < pretrained.MAX_SHIPPED_BYTES
+
+
+@needs_views
+def test_shipped_views_reproduce_their_recorded_probabilities(tmp_path):
+    record = json.loads(VIEWS.read_text())["reference"]
+    got = pretrained.reference_probabilities(SHIPPED, tmp_path, views=True)
+    alone = pretrained.reference_probabilities(SHIPPED, tmp_path / "alone")
+    assert sorted(got) == sorted(record["probabilities"])
+    for clip, expected in record["probabilities"].items():
+        names = list(expected)
+        np.testing.assert_allclose(
+            [got[clip][n] for n in names], [expected[n] for n in names], atol=record["tolerance"], err_msg=clip
+        )
+    assert any(abs(got[c][n] - alone[c][n]) > 0.01 for c in got for n in got[c])  # the views change the answer

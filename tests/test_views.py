@@ -146,6 +146,9 @@ def test_release_views_writes_the_views_and_their_reference_probabilities(tmp_pa
     assert [v["name"] for v in record["views"]] == ["mfcc", "logmel-cmn", "functionals"]
     assert record["functionals_fit"]["C"] in (0.1, 1.0) and record["note"] == "t"
     assert record["data"]["corpus"]["clips"] == len(corpus.index)
+    assert record["functionals_fit"]["fitted_on"]["speakers"] == sorted(
+        str(a) for a in corpus.index.query("split != 'test'")["actor"].unique()
+    )
     classifier = json.loads((out / "voice-functionals.json").read_text())
     assert classifier["label_names"] == labels and len(classifier["mean"]) == N_FUNCTIONALS
     # the recorded reference probabilities are what the released views answer
