@@ -284,8 +284,8 @@ class Predictor:
         every later clip. A long clip's windows always go through the traced graph.
     views : bool
         Answer with the model's views when a ``NAME.views.json`` is beside it (:mod:`mmer.views`:
-        the shipped voice model has one); False: the model alone. A long clip's windows and
-        speaker enrolment use the model alone either way.
+        the shipped voice model has one; a long clip's windows too); False: the model alone.
+        Speaker enrolment uses the model alone either way.
     defer_network : bool
         Read only ``model.json`` now (no TensorFlow import) and load the network when
         :meth:`load_network` is called: :meth:`features` works in between, so a clip can be
@@ -688,8 +688,11 @@ class Predictor:
         if model is None:
             probabilities = None
         elif self.views is not None and clip.view_inputs is not None:  # mmer.views: the voice's views averaged
-            probabilities, by_view = views_module.views_probabilities(self.views, clip.view_inputs, eager=self.eager)
-            each_view = {name: dict(zip(self.label_names, p)) for name, p in by_view.items()}
+            both, by_view = views_module.views_probabilities(self.views, [clip.view_inputs], eager=self.eager)
+            probabilities = both[0]
+            each_view = {
+                name: {k: round(float(v), 6) for k, v in zip(self.label_names, p[0])} for name, p in by_view.items()
+            }
         else:
             probabilities = predict_proba(model, meta, clip.inputs, eager=self.eager)[0]
         crops = clip.crops

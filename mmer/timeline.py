@@ -257,7 +257,7 @@ def predict_long(
     decoded whole). A window where no sampled frame has a face is listed with its reason and
     no probabilities; the clip fails only when no window could be predicted.
     """
-    from mmer import audio, faces, media, speech
+    from mmer import audio, faces, media, speech, views
     from mmer.bundle import predict_proba
     from mmer.config import FacesParams
     from mmer.errors import NoFaceError
@@ -288,8 +288,10 @@ def predict_long(
     face_times: list[float] = []
     face_boxes: list[list[float]] = []
     window_wav = Path(predictor.span_wav).with_name("window.wav")
+    # the voice's views (mmer.views) answer an audio model's windows, as they answer a short clip
+    with_views = predictor.views is not None and wants_audio and not wants_faces
     for first in range(0, len(bounds), CHUNK_WINDOWS):
-        rows, inputs = [], {"audio_features": [], "faces": []}
+        rows, inputs, window_views = [], {"audio_features": [], "faces": []}, []
         for row in range(first, min(first + CHUNK_WINDOWS, len(bounds))):
             w_start, w_end = bounds[row]
             try:
@@ -317,13 +319,17 @@ def predict_long(
                 media.write_wav(window_wav, signal[a:b], sample_rate)
                 try:
                     mfcc = audio.wav_mfcc(window_wav, **audio_params)
+                    if with_views:
+                        window_views.append(views.view_inputs(predictor.views, *audio.read_wav(window_wav)))
                 except MmerError as err:
                     raise type(err)(f"{path}: window {w_start:.2f}-{w_end:.2f} s: {err}") from err
                 inputs["audio_features"].append(
                     audio.pad_or_truncate(mfcc, int(predictor.audio_params["padded_frames"]))
                 )
             rows.append(row)
-        if rows:
+        if rows and with_views:
+            probabilities[rows] = views.views_probabilities(predictor.views, window_views)[0]
+        elif rows:
             arrays = {k: np.stack(v) for k, v in inputs.items() if v}
             probabilities[rows] = predict_proba(model, meta, arrays)
     if not np.isfinite(probabilities).all(axis=1).any():

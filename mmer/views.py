@@ -150,7 +150,6 @@ class VoiceViews:
             "rule": RULE,
             "tta": list(self.tta),
             "views": views,
-            "timeline": "a long clip's windows are answered by the first view alone",
         }
 
 
@@ -262,27 +261,33 @@ def view_inputs(views: VoiceViews, signal: np.ndarray, sample_rate: int) -> dict
 
 
 def views_probabilities(
-    views: VoiceViews, inputs: Mapping[str, Any], *, eager: bool = False
-) -> tuple[np.ndarray, dict[str, list[float]]]:
-    """The clip's probabilities (:data:`RULE`) and each view's own, from :func:`view_inputs`.
+    views: VoiceViews, clips: Sequence[Mapping[str, Any]], *, eager: bool = False
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each clip's probabilities (:data:`RULE`) and each view's own, from :func:`view_inputs` of every clip.
+
+    Returns
+    -------
+    (ndarray [n, k], dict of view name -> ndarray [n, k])
 
     Raises
     ------
     ModelError
-        A network view is not loaded, or an input is missing.
+        A network view is not loaded.
     """
     from mmer.bundle import predict_proba
 
     each: dict[str, np.ndarray] = {}
-    total = 0.0
+    total = np.zeros((len(clips), len(views.networks[0].metadata["label_names"])))
     for view in views.networks:
         if view.model is None:
             raise ModelError(f"{view.path}: the view's network is not loaded (VoiceViews.load_networks)")
-        copies = np.asarray(inputs[view.name])
-        each[view.name] = predict_proba(view.model, view.metadata, {"audio_features": copies}, eager=eager).mean(axis=0)
-        total = total + view.weight * each[view.name]
+        copies = np.stack([np.asarray(clip[view.name]) for clip in clips])  # [n, 1 + tta, T, c]
+        flat = copies.reshape(-1, *copies.shape[2:])
+        proba = predict_proba(view.model, view.metadata, {"audio_features": flat}, eager=eager)
+        each[view.name] = proba.reshape(len(clips), copies.shape[1], -1).mean(axis=1)
+        total += view.weight * each[view.name]
     if views.functionals is not None:
-        each[views.functionals_name] = classifier_probabilities(views.functionals, inputs[views.functionals_name])
-        total = total + views.functionals_weight * each[views.functionals_name]
-    total = np.asarray(total, dtype=np.float64)
-    return total / total.sum(), {k: [round(float(p), 6) for p in v] for k, v in each.items()}
+        values = np.stack([np.asarray(clip[views.functionals_name]) for clip in clips])
+        each[views.functionals_name] = classifier_probabilities(views.functionals, values)
+        total += views.functionals_weight * each[views.functionals_name]
+    return total / total.sum(axis=1, keepdims=True), each

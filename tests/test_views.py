@@ -160,3 +160,29 @@ def test_release_views_writes_the_views_and_their_reference_probabilities(tmp_pa
             np.testing.assert_allclose(
                 [got[k] for k in want], list(want.values()), atol=record["reference"]["tolerance"]
             )
+
+
+@needs_shipped
+def test_a_long_clip_is_answered_by_the_views_window_by_window(tmp_path):
+    import soundfile as sf
+
+    from mmer.predictor import Predictor
+
+    model_path, labels = _views_folder(tmp_path, tta=())
+    parts = [sf.read(p, dtype="float32") for p in pretrained.write_reference_clips(tmp_path / "clips")]
+    rate = parts[0][1]
+    long_clip = tmp_path / "long.wav"
+    sf.write(long_clip, np.concatenate([p[0] for p in parts] * 2), rate)
+
+    def windows(**kwargs):
+        with Predictor(model_path, threads=2, **kwargs) as predictor:
+            answer = predictor.predict(long_clip)
+        assert len(answer.timeline) > 2
+        return np.array([[w["probabilities"][k] for k in labels] for w in answer.timeline if w["probabilities"]])
+
+    alone, with_views = windows(views=False), windows()
+    assert not np.allclose(alone, with_views, atol=1e-3)  # the functionals view joined every window
+    # the two network views alone (the same network twice, no tta copies): exactly the model alone
+    record = json.loads(views_path(model_path).read_text())
+    views_path(model_path).write_text(json.dumps({**record, "views": record["views"][:2]}))
+    np.testing.assert_allclose(windows(), alone, atol=1e-5)
