@@ -9,10 +9,12 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +29,28 @@ logger = logging.getLogger(__name__)
 
 
 BUNDLE_FORMAT = 1
+
+
+def import_keras() -> ModuleType:
+    """``import keras`` (and TensorFlow, its backend) without letting them import scikit-learn.
+
+    Keras 3 imports scikit-learn when it starts (``keras.src.wrappers``, for scikit-learn
+    wrappers mmer never uses), and ``import tensorflow`` imports Keras: 0.7-1.4 s of a cold
+    ``mmer predict`` on 2 cores, for nothing the networks use. In a process that has imported
+    neither Keras nor scikit-learn, scikit-learn is hidden while Keras loads (Keras then leaves
+    its wrappers without it); it imports as usual afterwards (:mod:`mmer.baselines` uses it).
+    """
+    if "keras" in sys.modules or "sklearn" in sys.modules:
+        import keras
+
+        return keras
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError
+    try:
+        import keras
+    finally:
+        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
+    return keras
 
 
 INPUT_DTYPES = {AUDIO_INPUT: "float32", VIDEO_INPUT: "uint8"}
@@ -182,7 +206,7 @@ def load_model_bundle(model_path: str | Path) -> tuple[keras.Model, dict[str, An
             f"{meta_path} does not match {model_path} ({DIGEST_KEY} differs): the description belongs to another "
             "model file, or one of the two was edited; use the pair the train stage wrote together"
         )
-    import keras
+    keras = import_keras()
 
     import mmer.networks  # noqa: F401 - registers mmer's own layers (FerInput, WeightedAverage)
 

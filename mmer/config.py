@@ -51,6 +51,8 @@ ENSEMBLE_BY = ("seed", "fold")
 BASELINE_FEATURE_SETS = ("audio", "video", "av", "functionals")  # functionals: needs audio.functionals
 BASELINE_CLASSIFIERS = ("gnb", "lda", "linear_svm", "rbf_svm", "logreg")
 FUNCTIONAL_GROUPS = ("pitch", "loudness", "rhythm", "spectral", "cepstral")  # mmer.functionals
+# the audio params a model records that make its features of a new clip (mmer.audio.clip_mfcc)
+AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 
 
 def parse_perturbation(name: str) -> dict[str, float]:

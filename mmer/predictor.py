@@ -48,7 +48,7 @@ import numpy as np
 
 from mmer import media, shipped, timeline
 from mmer import views as views_module
-from mmer.config import SPAN_KEYS, FacesParams, ModelParams, SpanParams
+from mmer.config import AUDIO_FEATURE_KEYS, SPAN_KEYS, FacesParams, ModelParams, SpanParams
 from mmer.errors import ConfigError, MediaError, MmerError, ModelError, NoAudioError, NoFaceError
 from mmer.media import AUDIO_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (the folder search's suffixes)
 
@@ -56,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path("models/model.keras")
 DEFAULT_PARAMS = Path("params.yaml")
-AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 BRANCH_HEADS = {"audio": "audio_probabilities", "video": "video_probabilities"}
 INPUT_KIND = {(True, True): "audio-video", (True, False): "audio", (False, True): "silent video"}
 
@@ -390,8 +389,9 @@ class Predictor:
 
     def _load_bundle(self) -> None:
         """TensorFlow's threads, the model and its metadata, checked against each other."""
-        from mmer.bundle import check_bundle, load_model_bundle, metadata_path
+        from mmer.bundle import check_bundle, import_keras, load_model_bundle, metadata_path
 
+        import_keras()  # before TensorFlow, which imports Keras: without scikit-learn's start-up
         if self._threads:
             import tensorflow as tf
 

@@ -399,29 +399,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``mmer release``."""
-    if args.views:
-        try:
-            c_grid = tuple(float(c) for c in args.c_grid.split(","))
-        except ValueError as err:
-            raise ConfigError(f"--c-grid: comma-separated numbers, not {args.c_grid!r}") from err
-        release_views(
-            model_path=args.model,
-            index_path=args.index,
-            audio_path=args.audio,
-            lock_path=args.lock,
-            cross_corpus_path=args.cross_corpus,
-            note=args.note,
-            c_grid=c_grid,
-            out_dir=args.out,
-        )
+    common = {
+        "model_path": args.model,
+        "index_path": args.index,
+        "lock_path": args.lock,
+        "cross_corpus_path": args.cross_corpus,
+        "note": args.note,
+        "out_dir": args.out,
+    }
+    if not args.views:
+        release(**common, cv_paths=args.cv)
         return 0
-    release(
-        model_path=args.model,
-        index_path=args.index,
-        lock_path=args.lock,
-        cross_corpus_path=args.cross_corpus,
-        cv_paths=args.cv,
-        note=args.note,
-        out_dir=args.out,
-    )
+    try:
+        c_grid = tuple(float(c) for c in args.c_grid.split(","))
+    except ValueError as err:
+        raise ConfigError(f"--c-grid: comma-separated numbers, not {args.c_grid!r}") from err
+    release_views(**common, audio_path=args.audio, c_grid=c_grid)
     return 0

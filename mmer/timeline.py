@@ -259,9 +259,9 @@ def predict_long(
     """
     from mmer import audio, faces, media, speech, views
     from mmer.bundle import predict_proba
-    from mmer.config import FacesParams
+    from mmer.config import AUDIO_FEATURE_KEYS, FacesParams
     from mmer.errors import NoFaceError
-    from mmer.predictor import AUDIO_FEATURE_KEYS, INPUT_KIND, Prediction
+    from mmer.predictor import INPUT_KIND, Prediction
 
     model, meta = predictor.head(clip.head)
     span = clip.span

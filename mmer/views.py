@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from mmer.config import AUDIO_FEATURE_KEYS
 from mmer.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ VIEWS_SUFFIX = ".views.json"
 RULE = (
     "weighted arithmetic mean of the views' probabilities; each network view averaged over the span and its tta copies"
 )
-FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 
 
 def views_path(model_path: str | Path) -> Path:
@@ -248,7 +248,7 @@ def view_inputs(views: VoiceViews, signal: np.ndarray, sample_rate: int) -> dict
         copies = audio.clip_feature_set(
             signal,
             sample_rate,
-            **{k: params[k] for k in FEATURE_KEYS if k in params},
+            **{k: params[k] for k in AUDIO_FEATURE_KEYS if k in params},
             perturbations=views.tta,
         )
         length = int(params["padded_frames"])

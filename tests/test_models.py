@@ -273,3 +273,22 @@ def test_a_truncated_model_file_is_named_corrupt(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="model.keras: cannot load the model: corrupt or truncated model file"):
         load_model_bundle(path)
+
+
+def test_import_keras_leaves_scikit_learn_unloaded_and_importable():
+    """A cold process: Keras and TensorFlow load without scikit-learn, which imports as usual afterwards."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mmer.bundle import import_keras\n"
+        "keras = import_keras()\n"
+        "assert 'tensorflow' in sys.modules and 'keras' in sys.modules, 'keras and its backend are loaded'\n"
+        "assert 'sklearn' not in sys.modules, sorted(m for m in sys.modules if m.startswith('sklearn'))[:3]\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "print(keras.__version__, LogisticRegression().C)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1.0"
