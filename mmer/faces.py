@@ -28,6 +28,7 @@ from mmer.errors import ConfigError, NoFaceError
 from mmer.logs import native_stderr_filtered
 
 logger = logging.getLogger(__name__)
+WARM_UP_SIZE = 16  # the blank frame a new detector processes once, inside the stderr filter
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class FaceDetector:
             self._detection = face_detection.FaceDetection(
                 model_selection=FACE_MODELS[self.options.model], min_detection_confidence=self.options.min_confidence
             )
+            # the graph's calculators open on MediaPipe's own threads (TensorFlow Lite's start-up
+            # line among them), possibly after this block; one blank frame waits for them inside it
+            self._detection.process(np.zeros((WARM_UP_SIZE, WARM_UP_SIZE, 3), np.uint8))
         self._started = False
 
     def detect(self, frame: np.ndarray) -> Box | None:
