@@ -229,3 +229,16 @@ def wav_functionals(path: str | Path, *, groups: Sequence[str] = DEFAULT_GROUPS)
 
     signal, sample_rate = read_wav(path)
     return clip_functionals(signal, sample_rate, groups=groups)
+
+
+def warm_up(sample_rate: int = 16000) -> None:
+    """Compute the functionals of one second of a synthetic vowel, and forget them.
+
+    librosa's pitch tracker is compiled by numba on its first call and cached on disk. Called
+    in a stage's own process before its pool starts, so the workers load the compiled code
+    instead of compiling it at once and racing to write the same cache files (a fresh
+    installation's first run).
+    """
+    t = np.arange(sample_rate) / sample_rate
+    vowel = sum(np.sin(2 * np.pi * 150.0 * k * t) / k for k in range(1, 6)).astype(np.float32)
+    clip_functionals(0.1 * vowel, sample_rate)

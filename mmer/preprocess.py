@@ -227,7 +227,8 @@ def audio_features_stage(
         address=batch.address,
     )
     if params.functionals:
-        # about half a second of pitch tracking per clip: worth the local pool
+        # about 0.2 s of pitch tracking per clip: worth the local pool, once numba's code is cached
+        functionals.warm_up(sample_rate)
         done = with_audio[with_audio["clip_id"].isin(set(result.results))]
         pooled = map_clips(
             functools.partial(functionals.wav_functionals, groups=params.functionals),
