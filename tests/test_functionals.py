@@ -113,4 +113,3 @@ def test_wav_functionals_reads_the_span_wav(tmp_path):
     signal = voiced(220.0)
     sf.write(tmp_path / "span.wav", signal, SR, subtype="FLOAT")
     assert np.allclose(wav_functionals(tmp_path / "span.wav"), clip_functionals(signal, SR), atol=1e-4)
-
