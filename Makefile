@@ -19,6 +19,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# numba compiles librosa's pitch tracker once, here, without TensorFlow loaded (mmer.functionals.warm_up)
+	$(BIN)/python -c "from mmer.functionals import warm_up; warm_up()"
 	touch $(STAMP)
 
 # dvc exp save commits to a Git ref: on a machine with no Git identity (a fresh CI runner) use a neutral one

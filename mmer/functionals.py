@@ -234,10 +234,13 @@ def wav_functionals(path: str | Path, *, groups: Sequence[str] = DEFAULT_GROUPS)
 def warm_up(sample_rate: int = 16000) -> None:
     """Compute the functionals of one second of a synthetic vowel, and forget them.
 
-    librosa's pitch tracker is compiled by numba on its first call and cached on disk. Called
-    in a stage's own process before its pool starts, so the workers load the compiled code
-    instead of compiling it at once and racing to write the same cache files (a fresh
-    installation's first run).
+    librosa's pitch tracker is compiled by numba on its first call and cached on disk (in
+    librosa's ``__pycache__``). Processes that compile it at the same time, with no cache yet,
+    can crash (a fresh installation's test run lost processes that way: pool workers, and
+    test processes beside another compiling it), while loading the cached code is safe. So it
+    is compiled once, by one process: by ``make venv``, by a stage before its pool starts, by a
+    :class:`mmer.predictor.Predictor` with a functionals view before it loads TensorFlow, and by
+    the test session before pytest-xdist starts its workers.
     """
     t = np.arange(sample_rate) / sample_rate
     vowel = sum(np.sin(2 * np.pi * 150.0 * k * t) / k for k in range(1, 6)).astype(np.float32)

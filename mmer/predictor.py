@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -338,6 +339,13 @@ class Predictor:
         self.label_names: list[str] = list(self.metadata["label_names"])
         # a voice model with views (mmer.views: e.g. the shipped voice.views.json); a speaker-normalised one has none
         self.views = views_module.load_views(self.model_path, self.metadata) if views and not speaker_norm else None
+        functionals_view = self.views is not None and self.views.functionals is not None
+        if functionals_view and not defer_network and "tensorflow" not in sys.modules:
+            from mmer.functionals import warm_up
+
+            # numba's pitch tracker compiled (or loaded) by this process alone, before TensorFlow; a
+            # deferred predictor's clip is prepared first (in a forked process: mmer.overlap), which does it
+            warm_up()
         self.model_inputs: str = self.metadata["model_inputs"]
         features = self.metadata.get("features", {})
         self.audio_params = dict(features.get("audio", {}))

@@ -12,6 +12,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile (or load) numba's pitch tracker once, before the tests (mmer.functionals.warm_up).
+
+    In the main process only, before pytest-xdist starts its workers: processes compiling the
+    same cached function at once can read each other's half-written cache files and crash.
+    """
+    import sys
+
+    if not hasattr(config, "workerinput") and "tensorflow" not in sys.modules:
+        from mmer.functionals import warm_up
+
+        warm_up()
+
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
 REAL_SPEECH = SHARED_DATA / "ravdess-speech-dev"
 REAL_AV = SHARED_DATA / "ravdess-av-samples"
