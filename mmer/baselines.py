@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
 TUNED = {"linear_svm", "rbf_svm", "logreg"}
-FUNCTIONALS = FUNCTIONALS_ARRAY
 
 
 def mfcc_statistics(mfcc: np.ndarray, speech_frames: np.ndarray) -> np.ndarray:
@@ -107,10 +106,10 @@ def pooled_features(data: ClipData, feature_set: str, *, face_grid: int = Baseli
     """The per-clip feature vectors of ``feature_set`` (audio, video or av) [n, d]."""
     if feature_set not in BASELINE_FEATURE_SETS:
         raise ConfigError(f"baselines.feature_sets: {feature_set!r} is not one of {list(BASELINE_FEATURE_SETS)}")
-    if feature_set == FUNCTIONALS:
-        if FUNCTIONALS not in data.arrays:
+    if feature_set == FUNCTIONALS_ARRAY:
+        if FUNCTIONALS_ARRAY not in data.arrays:
             raise DatasetError("the functionals feature set needs the audio cache's functionals: set audio.functionals")
-        return np.asarray(data.arrays[FUNCTIONALS], dtype=np.float32)
+        return np.asarray(data.arrays[FUNCTIONALS_ARRAY], dtype=np.float32)
     parts = []
     if feature_set in ("audio", "av"):
         parts.append(mfcc_statistics(data.arrays["audio_features"], data.arrays["speech_frames"]))
@@ -223,7 +222,7 @@ def run_baselines(
                 "baselines: no face crops (an audio-only corpus): the %s feature set is skipped", feature_set
             )
             continue
-        if feature_set == FUNCTIONALS and FUNCTIONALS not in data.arrays:
+        if feature_set == FUNCTIONALS_ARRAY and FUNCTIONALS_ARRAY not in data.arrays:
             logger.warning("baselines: the audio cache holds no functionals (audio.functionals is empty): skipped")
             continue
         x = {

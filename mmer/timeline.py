@@ -318,14 +318,15 @@ def predict_long(
                 a, b = (int(round((t - start_s) * sample_rate)) for t in (w_start, w_end))
                 media.write_wav(window_wav, signal[a:b], sample_rate)
                 try:
-                    mfcc = audio.wav_mfcc(window_wav, **audio_params)
-                    if with_views:
+                    if with_views:  # the first view reads the model's own features
                         window_views.append(views.view_inputs(predictor.views, *audio.read_wav(window_wav)))
+                    else:
+                        mfcc = audio.wav_mfcc(window_wav, **audio_params)
+                        inputs["audio_features"].append(
+                            audio.pad_or_truncate(mfcc, int(predictor.audio_params["padded_frames"]))
+                        )
                 except MmerError as err:
                     raise type(err)(f"{path}: window {w_start:.2f}-{w_end:.2f} s: {err}") from err
-                inputs["audio_features"].append(
-                    audio.pad_or_truncate(mfcc, int(predictor.audio_params["padded_frames"]))
-                )
             rows.append(row)
         if rows and with_views:
             probabilities[rows] = views.views_probabilities(predictor.views, window_views)[0]

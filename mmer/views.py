@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +119,6 @@ class VoiceViews:
     functionals: dict[str, Any] | None = None
     functionals_name: str = "functionals"
     functionals_weight: float = 0.0
-    note: str = ""
-    record: dict[str, Any] = field(default_factory=dict)
 
     def load_networks(self, primary: tuple[Any, Mapping[str, Any]] | None = None) -> None:
         """Load every network view (the first may be given: the bundle the views belong to, already loaded)."""
@@ -226,8 +224,6 @@ def load_views(model_path: str | Path, metadata: Mapping[str, Any]) -> VoiceView
         functionals=functionals,
         functionals_name=functionals_name,
         functionals_weight=functionals_weight,
-        note=str(record.get("note", "")),
-        record=record,
     )
 
 
