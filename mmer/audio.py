@@ -9,8 +9,9 @@ last steps a forward LSTM sees are speech.
 Options for real speech (defaults keep the above): log-mel energies instead of MFCCs
 (``features='logmel'``), no per-clip standardisation (``normalise='none'``: loudness and
 the spread of each coefficient carry emotion; the model then standardises with statistics
-of the training speakers), and speed/pitch perturbed copies of a signal
-(:func:`perturb`) that the feature stage stores beside the originals for training only.
+of the training speakers), and perturbed copies of a signal (:func:`perturb`: speed, pitch,
+and the room and channel copies of :mod:`mmer.channel`) that the feature stage stores beside
+the originals for training only.
 """
 
 from __future__ import annotations
@@ -126,8 +127,22 @@ def _with_deltas(coefficients: np.ndarray, deltas: bool) -> np.ndarray:
     return np.concatenate([coefficients, d1, d2], axis=0)
 
 
-def perturb(signal: np.ndarray, sample_rate: int, *, speed: float = 1.0, semitones: float = 0.0) -> np.ndarray:
-    """A speed- or pitch-perturbed copy of a mono signal (offline data augmentation).
+def perturb(
+    signal: np.ndarray,
+    sample_rate: int,
+    *,
+    speed: float = 1.0,
+    semitones: float = 0.0,
+    reverb_s: float = 0.0,
+    band_low_hz: float | None = None,
+    band_high_hz: float | None = None,
+    snr_db: float | None = None,
+    gain_db: float = 0.0,
+) -> np.ndarray:
+    """A perturbed copy of a mono signal (offline data augmentation).
+
+    Each copy usually changes one thing (:func:`mmer.config.parse_perturbation` names one);
+    given several, they apply in the order of the parameters.
 
     Parameters
     ----------
@@ -138,26 +153,47 @@ def perturb(signal: np.ndarray, sample_rate: int, *, speed: float = 1.0, semiton
         and higher (the signal is resampled and played at the original rate).
     semitones : float
         Pitch only, tempo kept (:func:`librosa.effects.pitch_shift`).
+    reverb_s : float
+        A simulated room with this reverberation time (:func:`mmer.channel.reverberate`); 0: none.
+    band_low_hz, band_high_hz : float, optional
+        A band-pass channel (:func:`mmer.channel.band_limit`), both given or neither.
+    snr_db : float, optional
+        White noise at this signal-to-noise ratio (:func:`mmer.channel.add_noise`).
+    gain_db : float
+        Level change (:func:`mmer.channel.gain`).
 
     Returns
     -------
     ndarray, float32
+        As long as the signal, except with ``speed``.
     """
     from fractions import Fraction
 
     from scipy.signal import resample_poly
+
+    from mmer import channel
 
     signal = np.asarray(signal, dtype=np.float32)
     if signal.ndim != 1:
         raise ConfigError(f"perturb expects a mono signal of shape (n_samples,), got {signal.shape}")
     if not 0.5 <= speed <= 2.0:
         raise ConfigError(f"speed factor must be in [0.5, 2], not {speed}")
+    if (band_low_hz is None) != (band_high_hz is None):
+        raise ConfigError("a band needs both band_low_hz and band_high_hz")
     out = signal
     if speed != 1.0:
         ratio = Fraction(speed).limit_denominator(100)
         out = resample_poly(out, ratio.denominator, ratio.numerator).astype(np.float32)
     if semitones:
         out = librosa.effects.pitch_shift(out, sr=sample_rate, n_steps=float(semitones))
+    if reverb_s:
+        out = channel.reverberate(out, sample_rate, reverb_s)
+    if band_low_hz is not None and band_high_hz is not None:
+        out = channel.band_limit(out, sample_rate, band_low_hz, band_high_hz)
+    if gain_db:
+        out = channel.gain(out, gain_db)
+    if snr_db is not None:
+        out = channel.add_noise(out, snr_db)
     return out.astype(np.float32)
 
 

@@ -55,25 +55,43 @@ FUNCTIONAL_GROUPS = ("pitch", "loudness", "rhythm", "spectral", "cepstral")  # m
 AUDIO_FEATURE_KEYS = ("n_mfcc", "n_fft", "win_length", "hop_length", "n_mels", "deltas", "features", "normalise")
 
 
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+# name pattern -> (perturb's keyword(s), the value's valid range): see mmer.audio.perturb and mmer.channel
+_PERTURBATIONS = {
+    rf"speed({_NUMBER})": (("speed",), (0.5, 2.0)),
+    rf"pitch({_NUMBER})": (("semitones",), (-12.0, 12.0)),
+    rf"reverb({_NUMBER})": (("reverb_s",), (0.05, 3.0)),
+    rf"band({_NUMBER})-({_NUMBER})": (("band_low_hz", "band_high_hz"), (0.0, 48000.0)),
+    rf"noise({_NUMBER})": (("snr_db",), (-10.0, 60.0)),
+    rf"gain({_NUMBER})": (("gain_db",), (-40.0, 40.0)),
+}
+
+
 def parse_perturbation(name: str) -> dict[str, float]:
-    """``'speed0.9'`` -> ``{'speed': 0.9}``; ``'pitch-2'`` -> ``{'semitones': -2.0}``.
+    """An offline copy's name as :func:`mmer.audio.perturb`'s keywords.
+
+    ``speed0.9`` (tempo and pitch, factor 0.5-2), ``pitch-2`` (semitones), ``reverb0.5``
+    (a simulated room, reverberation time in s), ``band300-3400`` (a band-pass channel, Hz),
+    ``noise15`` (white noise at this SNR, dB), ``gain-12`` (level, dB).
 
     Raises
     ------
     ConfigError
-        Any other form.
+        Any other form, or a value out of its range.
     """
-    for prefix, key in (("speed", "speed"), ("pitch", "semitones")):
-        if name.startswith(prefix):
-            try:
-                value = float(name[len(prefix) :])
-            except ValueError:
-                break
-            if key == "speed" and not 0.5 <= value <= 2.0:
-                break
-            return {key: value}
+    import re
+
+    for pattern, (keys, (low, high)) in _PERTURBATIONS.items():
+        match = re.fullmatch(pattern, name)
+        if match:
+            values = [float(v) for v in match.groups()]
+            if all(low <= v <= high for v in values) and (len(values) == 1 or values[0] < values[1]):
+                return dict(zip(keys, values))
+            break
     raise ConfigError(
-        f"audio.perturbations: {name!r} is not speedF (0.5 <= F <= 2, e.g. speed0.9) or pitchS (semitones, e.g. pitch-2)"
+        f"audio.perturbations: {name!r} is not one of speedF (0.5 <= F <= 2, e.g. speed0.9), pitchS "
+        "(semitones, e.g. pitch-2), reverbT (s, e.g. reverb0.5), bandLO-HI (Hz, e.g. band300-3400), "
+        "noiseSNR (dB, e.g. noise15), gainG (dB, e.g. gain-12)"
     )
 
 
