@@ -211,3 +211,39 @@ def test_the_main_block_comes_after_every_definition():
     tree = ast.parse((ROOT / "bench" / "run.py").read_text())
     last = tree.body[-1]
     assert isinstance(last, ast.If) and "__main__" in ast.unparse(last.test)
+
+
+def test_cross_corpus_runs_scores_each_run_and_their_mean(tmp_path, capsys):
+    import pandas as pd
+
+    from bench import cross_corpus_runs
+
+    labels = ["neutral", "calm", "happy", "sad"]
+    actual = ["neutral", "neutral", "happy", "sad"]  # a corpus without calm
+
+    def run(name, rows):
+        table = pd.DataFrame(rows, columns=[f"prob_{k}" for k in labels])
+        table.insert(0, "clip_id", [f"c{i}" for i in range(len(rows))])
+        table.insert(1, "actual", actual)
+        table.to_csv(tmp_path / name, index=False)
+        return str(tmp_path / name)
+
+    # run a: calm for the first neutral clip (wrong as a label, right folded), right on the rest but sad
+    a = run("a.csv", [[0.2, 0.5, 0.2, 0.1], [0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1], [0.1, 0.1, 0.7, 0.1]])
+    # run b: happy for both neutral clips; averaged with a, no ties: neutral, neutral, happy, sad
+    b = run("b.csv", [[0.1, 0.1, 0.6, 0.2], [0.1, 0.1, 0.6, 0.2], [0.1, 0.1, 0.7, 0.1], [0.05, 0.05, 0.1, 0.8]])
+    labels_read, truth, runs = cross_corpus_runs.read_runs([a, b])
+    assert labels_read == labels and truth.tolist() == [0, 0, 2, 3]
+    scored = cross_corpus_runs.score(runs[0], truth, labels)
+    assert scored["labels"]["accuracy"] == pytest.approx(0.5)
+    assert scored["labels"]["uar"] == pytest.approx((0.5 + 1 + 0) / 3)  # neutral, happy, sad: calm has no clips
+    assert scored["calm_as_neutral"]["accuracy"] == pytest.approx(0.75)
+    assert scored["calm_as_neutral"]["uar"] == pytest.approx(2 / 3)
+    out = tmp_path / "figures.json"
+    assert cross_corpus_runs.main([a, b, "--json", str(out)]) == 0
+    mean = json.loads(out.read_text())["mean of the runs"]["calm_as_neutral"]
+    assert mean["per_class_recall"] == {"neutral": 1.0, "happy": 1.0, "sad": 1.0}
+    assert "calm-as-neutral UAR per run: mean" in capsys.readouterr().out
+    pd.read_csv(b).drop(index=0).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ValueError, match="not the same clips"):
+        cross_corpus_runs.read_runs([a, str(tmp_path / "short.csv")])
