@@ -81,8 +81,8 @@ def reverberate(signal: np.ndarray, sample_rate: int, rt60_s: float, *, seed: in
     from scipy.signal import fftconvolve
 
     signal = _mono(signal)
-    rng = np.random.default_rng(signal_seed(signal, "reverb") if seed is None else seed)
-    wet = fftconvolve(signal, room_impulse_response(rt60_s, sample_rate, rng=rng))[: len(signal)]
+    wet = fftconvolve(signal, room_impulse_response(rt60_s, sample_rate, rng=_generator(signal, "reverb", seed)))
+    wet = wet[: len(signal)]
     return _same_rms(wet, signal)
 
 
@@ -139,9 +139,13 @@ def add_noise(signal: np.ndarray, snr_db: float, *, seed: int | None = None) -> 
     power = float(np.mean(signal.astype(np.float64) ** 2))
     if power == 0.0:
         return signal.copy()
-    rng = np.random.default_rng(signal_seed(signal, "noise") if seed is None else seed)
-    noise = rng.standard_normal(len(signal)) * np.sqrt(power * 10.0 ** (-snr_db / 10.0))
+    noise = _generator(signal, "noise", seed).standard_normal(len(signal)) * np.sqrt(power * 10.0 ** (-snr_db / 10.0))
     return (signal + noise).astype(np.float32)
+
+
+def _generator(signal: np.ndarray, salt: str, seed: int | None) -> np.random.Generator:
+    """The generator of a random copy: ``seed``, or the signal's own (:func:`signal_seed`)."""
+    return np.random.default_rng(signal_seed(signal, salt) if seed is None else seed)
 
 
 def _mono(signal: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,8 +80,6 @@ def parse_perturbation(name: str) -> dict[str, float]:
     ConfigError
         Any other form, or a value out of its range.
     """
-    import re
-
     for pattern, (keys, (low, high)) in _PERTURBATIONS.items():
         match = re.fullmatch(pattern, name)
         if match:

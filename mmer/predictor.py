@@ -518,7 +518,7 @@ class Predictor:
             self._detector_ready = True
 
     def _face_crops(self, path: str | Path, span: Mapping[str, Any], info: media.MediaInfo) -> Any:
-        """The clip's face crops inside its speech span, with the model's faces params."""
+        """The clip's face crops (:class:`mmer.faces.FaceCrops`) inside its speech span, with the faces params."""
         from mmer import faces
 
         return faces.clip_face_crops(
