@@ -129,6 +129,9 @@ class DataParams:
             raise ConfigError(f"data.emotion_map must be a mapping of names, not {self.emotion_map!r}")
 
 
+SEXES = ("female", "male", "unknown")  # a speaker's sex as the corpora name it (mmer.corpora)
+
+
 @dataclasses.dataclass(frozen=True)
 class IndexParams:
     """Which clips, which labels, which speakers go where."""
@@ -137,6 +140,7 @@ class IndexParams:
     subset: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ("av",)  # RAVDESS file kinds: av (01) | video (02, silent) | audio (03)
     vocal_channels: tuple[str, ...] = ("speech",)
+    sexes: tuple[str, ...] = SEXES  # speakers kept, by the sex the corpus names (unknown: CREMA-D, manifests)
     val_actors: tuple[str | int, ...] = (18, 19, 20, 21, 22)  # speaker names; both empty: the seeded rule
     test_actors: tuple[str | int, ...] = (23, 24)
     n_folds: int = 6
@@ -147,6 +151,8 @@ class IndexParams:
         _check_choice("index", "classes", self.classes, CLASS_SETS)
         for value in self.modalities:
             _check_choice("index", "modalities", value, ("av", "video", "audio"))
+        for value in self.sexes:
+            _check_choice("index", "sexes", value, SEXES)
         if self.classes == "subset" and len(self.subset) < 2:
             raise ConfigError("index.subset must name at least two emotions when index.classes is subset")
         if set(self.val_actors) & set(self.test_actors):

@@ -159,6 +159,7 @@ def build_index(
     subset: Sequence[str] = IndexParams.subset,
     modalities: Sequence[str] = IndexParams.modalities,
     vocal_channels: Sequence[str] = IndexParams.vocal_channels,
+    sexes: Sequence[str] = IndexParams.sexes,
     val_actors: Sequence[str | int] = IndexParams.val_actors,
     test_actors: Sequence[str | int] = IndexParams.test_actors,
     n_folds: int = IndexParams.n_folds,
@@ -179,6 +180,10 @@ def build_index(
     modalities, vocal_channels
         Which clips to keep (``av``/``video``/``audio``; ``speech``/``song``). Outside
         RAVDESS a video container is ``av`` and an audio file ``audio``.
+    sexes : sequence of str
+        The speakers' sex to keep (``female``, ``male``, ``unknown``: as the corpus names
+        it, e.g. RAVDESS's odd actors are male; held-out corpora too), e.g. ``["male"]``
+        for a model of male voices.
     val_actors, test_actors
         The fixed speaker split by speaker name (``18``, ``ravdess-18``, ``KL``); every other
         speaker trains. Both empty: :func:`mmer.splits.seeded_speakers` with ``split_seed``.
@@ -207,7 +212,7 @@ def build_index(
     rows, dropped, outside = [], [], {}
     for path, parsed in clips:
         label = emotion_label(parsed.emotion, names, classes=classes)
-        if parsed.modality not in modalities or parsed.vocal_channel not in vocal_channels:
+        if parsed.modality not in modalities or parsed.vocal_channel not in vocal_channels or parsed.sex not in sexes:
             dropped.append(str(path))
             continue
         if label is None:
@@ -241,10 +246,11 @@ def build_index(
         )
     if dropped:
         logger.info(
-            "left out %d clips outside modalities=%s, vocal_channels=%s: %s",
+            "left out %d clips outside modalities=%s, vocal_channels=%s, sexes=%s: %s",
             len(dropped),
             list(modalities),
             list(vocal_channels),
+            list(sexes),
             _shown(dropped, 5),
         )
     if not rows:

@@ -253,6 +253,29 @@ def test_mixed_two_corpus_index(tmp_path, caplog):
     assert index.groupby("actor")["fold"].nunique().eq(1).all()
 
 
+def test_sexes_keep_the_speakers_of_one_sex_in_every_corpus(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    _touch(
+        tmp_path / "ravdess", [f"Actor_{a:02d}/03-01-{e:02d}-01-01-01-{a:02d}.wav" for a in range(1, 7) for e in (1, 5)]
+    )
+    _touch(tmp_path / "savee", savee_names(numbers=(1,)))
+    _touch(tmp_path / "tess", ["OAF_back_angry.wav", "YAF_back_sad.wav"])
+    roots = dict(corpora=["ravdess", "savee", "tess"], modalities=["audio"], n_folds=3)
+    male = build_index(tmp_path, sexes=["male"], val_actors=[3], test_actors=[5], **roots)
+    assert set(male["actor"]) == {"ravdess-01", "ravdess-03", "ravdess-05"} | {
+        f"savee-{s}" for s in ("DC", "JE", "JK", "KL")
+    }
+    assert set(male["sex"]) == {"male"} and len(male) == 6 + 28
+    assert "left out 8 clips outside modalities=['audio'], vocal_channels=['speech'], sexes=['male']" in caplog.text
+    female = build_index(tmp_path, sexes=["female"], val_actors=[4], test_actors=[6], **roots)
+    assert set(female["dataset"]) == {"ravdess", "tess"} and set(female["sex"]) == {"female"}
+    assert len(build_index(tmp_path, val_actors=[4], test_actors=[6], **roots)) == 12 + 28 + 2  # default: everyone
+    with pytest.raises(ConfigError, match="index.sexes"):
+        IndexParams(sexes=("men",))
+
+
 def test_savee_folds_are_speaker_disjoint_on_4_speakers(tmp_path):
     _touch(tmp_path, savee_names())
     index = build_index(tmp_path, corpora=["savee"], modalities=["audio"], val_actors=[], test_actors=[], n_folds=6)
