@@ -8,6 +8,10 @@ model's own labels (a corpus without calm counts a calm answer as an error) and 
 probability added to neutral's (RAVDESS's merged 7 classes, as ``mmer predict``'s corpus
 benchmark :mod:`bench.shipped_corpus` scores). UAR averages the recall of the classes the
 held-out clips have. ``--json FILE`` writes the figures.
+
+With ``--folds`` the files are the folds of one run instead (each its own clips, e.g. the
+``evaluate`` stage's ``metrics/predictions.csv`` of each left-out speaker): they are put
+together and scored as one set of clips.
 """
 
 from __future__ import annotations
@@ -23,6 +27,23 @@ import numpy as np
 import pandas as pd
 
 
+def _tables(paths: Sequence[str | Path]) -> tuple[list[pd.DataFrame], list[str]]:
+    """The files' tables (indexed by clip, sorted) and their ``prob_`` columns, the same in every file."""
+    tables = [pd.read_csv(path).set_index("clip_id").sort_index() for path in paths]
+    columns = [c for c in tables[0].columns if c.startswith("prob_")]
+    for path, table in zip(paths, tables):
+        if [c for c in table.columns if c.startswith("prob_")] != columns:
+            raise ValueError(f"{path}: not the same labels as {paths[0]}")
+    return tables, columns
+
+
+def _truth(table: pd.DataFrame, labels: list[str], path: str | Path) -> np.ndarray:
+    unknown = sorted(set(table["actual"]) - set(labels))
+    if unknown:
+        raise ValueError(f"{path}: emotions {unknown} are not among the model's labels {labels}")
+    return table["actual"].map(labels.index).to_numpy()
+
+
 def read_runs(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
     """Labels, true label indices and each run's probabilities, clips in one order.
 
@@ -31,17 +52,30 @@ def read_runs(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[
     ValueError
         The files do not hold the same clips and labels.
     """
-    tables = [pd.read_csv(path).set_index("clip_id").sort_index() for path in paths]
-    columns = [c for c in tables[0].columns if c.startswith("prob_")]
+    tables, columns = _tables(paths)
     for path, table in zip(paths, tables):
-        if list(table.index) != list(tables[0].index) or [c for c in table.columns if c.startswith("prob_")] != columns:
+        if list(table.index) != list(tables[0].index):
             raise ValueError(f"{path}: not the same clips and labels as {paths[0]}")
     labels = [c[len("prob_") :] for c in columns]
-    unknown = sorted(set(tables[0]["actual"]) - set(labels))
-    if unknown:
-        raise ValueError(f"{paths[0]}: emotions {unknown} are not among the model's labels {labels}")
-    truth = tables[0]["actual"].map(labels.index).to_numpy()
+    truth = _truth(tables[0], labels, paths[0])
     return labels, truth, [t[columns].to_numpy(dtype=np.float64) for t in tables]
+
+
+def read_folds(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Labels, true label indices and probabilities of the folds of one run, put together.
+
+    Raises
+    ------
+    ValueError
+        The files do not hold the same labels, or two of them hold the same clip.
+    """
+    tables, columns = _tables(paths)
+    table = pd.concat(tables)
+    repeated = table.index[table.index.duplicated()]
+    if len(repeated):
+        raise ValueError(f"folds {list(map(str, paths))} share clips, e.g. {repeated[0]}: folds hold disjoint clips")
+    labels = [c[len("prob_") :] for c in columns]
+    return labels, _truth(table, labels, paths[0]), table[columns].to_numpy(dtype=np.float64)
 
 
 def score(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
@@ -69,10 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     """Print each run's figures and the ensemble's; 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="predictions.csv files of cross_corpus runs")
+    parser.add_argument("--folds", action="store_true", help="the files are the folds of one run: score them together")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    labels, truth, runs = read_runs(args.runs)
-    results = {str(path): score(p, truth, labels) for path, p in zip(args.runs, runs)}
+    if args.folds:
+        labels, truth, probabilities = read_folds(args.runs)
+        results = {f"{len(args.runs)} folds, {len(truth)} clips": score(probabilities, truth, labels)}
+        runs = [probabilities]
+    else:
+        labels, truth, runs = read_runs(args.runs)
+        results = {str(path): score(p, truth, labels) for path, p in zip(args.runs, runs)}
     if len(runs) > 1:
         results["mean of the runs"] = score(np.mean(runs, axis=0), truth, labels)
     per_run = [r["calm_as_neutral"]["uar"] for k, r in results.items() if k != "mean of the runs"]

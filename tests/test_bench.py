@@ -247,3 +247,14 @@ def test_cross_corpus_runs_scores_each_run_and_their_mean(tmp_path, capsys):
     pd.read_csv(b).drop(index=0).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(ValueError, match="not the same clips"):
         cross_corpus_runs.read_runs([a, str(tmp_path / "short.csv")])
+    # --folds: the folds of one run, each its own clips, scored together
+    first, second = tmp_path / "fold0.csv", tmp_path / "fold1.csv"
+    pd.read_csv(a).iloc[:2].to_csv(first, index=False)
+    pd.read_csv(b).iloc[2:].to_csv(second, index=False)
+    labels_read, truth, together = cross_corpus_runs.read_folds([str(first), str(second)])
+    assert truth.tolist() == [0, 0, 2, 3] and together.argmax(axis=1).tolist() == [1, 0, 2, 3]
+    assert cross_corpus_runs.main([str(first), str(second), "--folds", "--json", str(out)]) == 0
+    folded = json.loads(out.read_text())["2 folds, 4 clips"]["calm_as_neutral"]
+    assert folded["accuracy"] == pytest.approx(1.0) and "per run" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="share clips, e.g. c0"):
+        cross_corpus_runs.read_folds([a, str(first)])
