@@ -9,14 +9,16 @@ probability added to neutral's (RAVDESS's merged 7 classes, as ``mmer predict``'
 benchmark :mod:`bench.shipped_corpus` scores). UAR averages the recall of the classes the
 held-out clips have. ``--json FILE`` writes the figures.
 
-With ``--folds`` the files are the folds of one run instead (each its own clips, e.g. the
-``evaluate`` stage's ``metrics/predictions.csv`` of each left-out speaker): they are put
-together and scored as one set of clips.
+With ``--folds`` each argument is instead a glob pattern naming the folds of one run (each
+fold its own clips, e.g. the ``evaluate`` stage's ``metrics/predictions.csv`` of each
+left-out speaker): they are put together and scored as one set of clips, and several
+patterns (one per seed) are runs of the same clips, each alone and averaged as above.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import sys
 from collections.abc import Sequence
@@ -64,18 +66,42 @@ def read_runs(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[
 def read_folds(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Labels, true label indices and probabilities of the folds of one run, put together.
 
+    The clips are in one order (sorted by clip id), so runs of the same folds line up.
+
     Raises
     ------
     ValueError
         The files do not hold the same labels, or two of them hold the same clip.
     """
     tables, columns = _tables(paths)
-    table = pd.concat(tables)
+    table = pd.concat(tables).sort_index()
     repeated = table.index[table.index.duplicated()]
     if len(repeated):
         raise ValueError(f"folds {list(map(str, paths))} share clips, e.g. {repeated[0]}: folds hold disjoint clips")
     labels = [c[len("prob_") :] for c in columns]
     return labels, _truth(table, labels, paths[0]), table[columns].to_numpy(dtype=np.float64)
+
+
+def read_fold_runs(patterns: Sequence[str]) -> tuple[list[str], np.ndarray, list[np.ndarray], list[list[str]]]:
+    """Runs made of folds: each glob pattern names one run's fold files (see :func:`read_folds`).
+
+    Returns the labels, the true label indices, each run's probabilities and each run's files.
+
+    Raises
+    ------
+    ValueError
+        A pattern names no file, or the runs do not hold the same clips and labels.
+    """
+    files = [sorted(glob.glob(pattern)) for pattern in patterns]
+    empty = [pattern for pattern, found in zip(patterns, files) if not found]
+    if empty:
+        raise ValueError(f"no files match {empty}")
+    runs = [read_folds(found) for found in files]
+    labels, truth, _ = runs[0]
+    for pattern, (other_labels, other_truth, _) in zip(patterns, runs):
+        if other_labels != labels or other_truth.tolist() != truth.tolist():
+            raise ValueError(f"{pattern}: not the same clips and labels as {patterns[0]}")
+    return labels, truth, [probabilities for _, _, probabilities in runs], files
 
 
 def score(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
@@ -102,17 +128,17 @@ def score(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -
 def main(argv: list[str] | None = None) -> int:
     """Print each run's figures and the ensemble's; 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="predictions.csv files of cross_corpus runs")
-    parser.add_argument("--folds", action="store_true", help="the files are the folds of one run: score them together")
+    parser.add_argument("runs", nargs="+", help="predictions.csv files of cross_corpus runs (--folds: glob patterns)")
+    parser.add_argument("--folds", action="store_true", help="each run is a glob pattern of its folds' files")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.folds:
-        labels, truth, probabilities = read_folds(args.runs)
-        results = {f"{len(args.runs)} folds, {len(truth)} clips": score(probabilities, truth, labels)}
-        runs = [probabilities]
+        labels, truth, runs, files = read_fold_runs(args.runs)
+        names = [f"{pattern} ({len(found)} folds, {len(truth)} clips)" for pattern, found in zip(args.runs, files)]
     else:
         labels, truth, runs = read_runs(args.runs)
-        results = {str(path): score(p, truth, labels) for path, p in zip(args.runs, runs)}
+        names = [str(path) for path in args.runs]
+    results = {name: score(p, truth, labels) for name, p in zip(names, runs)}
     if len(runs) > 1:
         results["mean of the runs"] = score(np.mean(runs, axis=0), truth, labels)
     per_run = [r["calm_as_neutral"]["uar"] for k, r in results.items() if k != "mean of the runs"]

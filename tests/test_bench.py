@@ -251,10 +251,27 @@ def test_cross_corpus_runs_scores_each_run_and_their_mean(tmp_path, capsys):
     first, second = tmp_path / "fold0.csv", tmp_path / "fold1.csv"
     pd.read_csv(a).iloc[:2].to_csv(first, index=False)
     pd.read_csv(b).iloc[2:].to_csv(second, index=False)
-    labels_read, truth, together = cross_corpus_runs.read_folds([str(first), str(second)])
+    labels_read, truth, together = cross_corpus_runs.read_folds([str(second), str(first)])  # any order
     assert truth.tolist() == [0, 0, 2, 3] and together.argmax(axis=1).tolist() == [1, 0, 2, 3]
-    assert cross_corpus_runs.main([str(first), str(second), "--folds", "--json", str(out)]) == 0
-    folded = json.loads(out.read_text())["2 folds, 4 clips"]["calm_as_neutral"]
+    pattern = str(tmp_path / "fold*.csv")
+    assert cross_corpus_runs.main([pattern, "--folds", "--json", str(out)]) == 0
+    folded = json.loads(out.read_text())[f"{pattern} (2 folds, 4 clips)"]["calm_as_neutral"]
     assert folded["accuracy"] == pytest.approx(1.0) and "per run" not in capsys.readouterr().out
+    # a second run of the same folds (another seed): each alone and the two averaged
+    (tmp_path / "seed2").mkdir()
+    pd.read_csv(b).iloc[:2].to_csv(tmp_path / "seed2" / "fold0.csv", index=False)
+    pd.read_csv(a).iloc[2:].to_csv(tmp_path / "seed2" / "fold1.csv", index=False)
+    labels_read, truth, runs, files = cross_corpus_runs.read_fold_runs([pattern, str(tmp_path / "seed2" / "fold*.csv")])
+    assert [len(f) for f in files] == [2, 2]
+    assert runs[0][0].tolist() == [0.2, 0.5, 0.2, 0.1] and runs[1][0].tolist() == [0.1, 0.1, 0.6, 0.2]  # clip c0 both
+    assert cross_corpus_runs.main([pattern, str(tmp_path / "seed2" / "fold*.csv"), "--folds", "--json", str(out)]) == 0
+    both = json.loads(out.read_text())
+    seed2 = both[f"{tmp_path / 'seed2' / 'fold*.csv'} (2 folds, 4 clips)"]["calm_as_neutral"]
+    assert seed2["per_class_recall"] == {"neutral": 0.0, "happy": 1.0, "sad": 0.0}
+    assert both["mean of the runs"]["calm_as_neutral"]["per_class_recall"] == {"neutral": 1.0, "happy": 1.0, "sad": 1.0}
     with pytest.raises(ValueError, match="share clips, e.g. c0"):
         cross_corpus_runs.read_folds([a, str(first)])
+    with pytest.raises(ValueError, match="no files match"):
+        cross_corpus_runs.read_fold_runs([str(tmp_path / "none*.csv")])
+    with pytest.raises(ValueError, match="not the same clips"):
+        cross_corpus_runs.read_fold_runs([pattern, str(first)])
