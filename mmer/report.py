@@ -293,6 +293,7 @@ def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: st
         name for name in EMOTIONS.values() if name in first["per_class_recall"]
     ]
     folds, total = {}, np.zeros((len(label_names), len(label_names)), dtype=np.int64)
+    every: dict[str, list] = {"clip_ids": [], "labels": [], "predicted": []}
     for fold in shared:
         kept = [runs[fold].get("test_probabilities") for runs in by_fold]
         # a classical run has no test-time augmentation: its plain probabilities stand in for tta
@@ -307,6 +308,8 @@ def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: st
         metrics = classification_metrics(labels, predicted, label_names=label_names)
         folds[fold] = {key: metrics[key] for key in METRIC_KEYS}
         total += confusion_matrix(labels, predicted, n_classes=len(label_names))
+        for key, values in (("clip_ids", ids), ("labels", labels), ("predicted", predicted)):
+            every[key].extend(values)
     recall = total.diagonal() / np.maximum(total.sum(axis=1), 1)
     return {
         "folds": folds,
@@ -314,7 +317,37 @@ def combined_folds(fold_sets: Sequence[Sequence[Mapping[str, Any]]], *, view: st
         "per_class_recall": dict(zip(label_names, recall.round(3).tolist())),
         "confusion": total.tolist(),
         "label_names": label_names,
+        "by_sex": by_sex(every["clip_ids"], every["labels"], every["predicted"], label_names=label_names),
     }
+
+
+def sex_of(clip_id: str) -> str:
+    """The speaker's sex that a clip's name gives (:mod:`mmer.corpora`: RAVDESS's odd actors are
+    male, SAVEE's speakers male ...), or ``unknown`` for a name no corpus naming reads."""
+    from mmer.config import CORPORA
+    from mmer.corpora import parse_clip
+    from mmer.errors import DatasetError
+
+    try:
+        return parse_clip(clip_id, [c for c in CORPORA if c != "manifest"]).sex
+    except DatasetError:
+        return "unknown"
+
+
+def by_sex(
+    clip_ids: Sequence[str], labels: Sequence[int], predicted: Sequence[int], *, label_names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Accuracy and UAR of the clips of each speaker sex (:func:`sex_of`): ``{sex: {n, accuracy, uar}}``."""
+    from mmer.evaluation import classification_metrics
+
+    sexes = np.asarray([sex_of(c) for c in clip_ids])
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    out = {}
+    for sex in sorted(set(sexes.tolist())):
+        chosen = sexes == sex
+        metrics = classification_metrics(labels[chosen], predicted[chosen], label_names=label_names)
+        out[sex] = {"n": int(chosen.sum()), "accuracy": metrics["accuracy"], "uar": metrics["uar"]}
+    return out
 
 
 def _mean_std_of(values: Sequence[float]) -> dict[str, float]:
@@ -332,6 +365,12 @@ def combined_text(result: Mapping[str, Any], names: Sequence[str], view: str) ->
         "| fold | " + " | ".join(str(f) for f in folds) + " |",
         "| --- |" + " --- |" * len(folds),
         "| accuracy | " + " | ".join(f"{f['accuracy']:.3f}" for f in folds.values()) + " |",
+        "",
+        "By the speaker's sex (all folds' clips): "
+        + "; ".join(
+            f"{sex} {v['n']} clips, accuracy {v['accuracy']:.3f}, UAR {v['uar']:.3f}"
+            for sex, v in result.get("by_sex", {}).items()
+        ),
         "",
         "| actual \\ predicted | " + " | ".join(result["label_names"]) + " | recall |",
         "| --- |" + " ---: |" * (len(result["label_names"]) + 1),

@@ -245,6 +245,34 @@ def test_combined_folds_averages_each_clip_over_the_runs():
         combined_folds([first, [_kept_run(1, [[1.0, 0.0]], [0])]])
 
 
+def test_combined_folds_split_by_the_speakers_sex():
+    from mmer.report import combined_folds, combined_text, sex_of
+
+    assert [sex_of(c) for c in ("03-01-05-01-01-01-01", "03-01-05-01-01-01-02", "DC_a01", "anna_1")] == [
+        "male",
+        "female",
+        "male",
+        "unknown",
+    ]
+    run = _kept_run(0, [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3], [0.1, 0.9]], [0, 1, 1, 0, 1])
+    # actor 01 (male): right, right; actor 02 (female): wrong (b as a), right; SAVEE DC (male): right
+    run["test_probabilities"]["clip_ids"] = [
+        "03-01-01-01-01-01-01",
+        "03-01-05-01-01-01-01",
+        "03-01-05-01-01-01-02",
+        "03-01-01-01-01-01-02",
+        "DC_a01",
+    ]
+    result = combined_folds([[run]])
+    assert result["by_sex"] == {
+        "female": {"n": 2, "accuracy": 0.5, "uar": 0.5},
+        "male": {"n": 3, "accuracy": 1.0, "uar": 1.0},
+    }
+    assert "female 2 clips, accuracy 0.500, UAR 0.500; male 3 clips, accuracy 1.000" in combined_text(
+        result, ["x"], "plain"
+    )
+
+
 def test_combine_reads_saved_folds_files_and_names_what_it_cannot_read(tmp_path, capsys, caplog):
     from mmer.cli import main
 
