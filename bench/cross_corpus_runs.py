@@ -29,14 +29,15 @@ import numpy as np
 import pandas as pd
 
 
-def _tables(paths: Sequence[str | Path]) -> tuple[list[pd.DataFrame], list[str]]:
-    """The files' tables (indexed by clip, sorted) and their ``prob_`` columns, the same in every file."""
+def _tables(paths: Sequence[str | Path]) -> tuple[list[pd.DataFrame], list[str], list[str]]:
+    """The files' tables (indexed by clip, sorted), their ``prob_`` columns (the same in every
+    file) and the labels those columns name."""
     tables = [pd.read_csv(path).set_index("clip_id").sort_index() for path in paths]
     columns = [c for c in tables[0].columns if c.startswith("prob_")]
     for path, table in zip(paths, tables):
         if [c for c in table.columns if c.startswith("prob_")] != columns:
             raise ValueError(f"{path}: not the same labels as {paths[0]}")
-    return tables, columns
+    return tables, columns, [c[len("prob_") :] for c in columns]
 
 
 def _truth(table: pd.DataFrame, labels: list[str], path: str | Path) -> np.ndarray:
@@ -54,11 +55,10 @@ def read_runs(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[
     ValueError
         The files do not hold the same clips and labels.
     """
-    tables, columns = _tables(paths)
+    tables, columns, labels = _tables(paths)
     for path, table in zip(paths, tables):
         if list(table.index) != list(tables[0].index):
             raise ValueError(f"{path}: not the same clips and labels as {paths[0]}")
-    labels = [c[len("prob_") :] for c in columns]
     truth = _truth(tables[0], labels, paths[0])
     return labels, truth, [t[columns].to_numpy(dtype=np.float64) for t in tables]
 
@@ -73,12 +73,11 @@ def read_folds(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, np.n
     ValueError
         The files do not hold the same labels, or two of them hold the same clip.
     """
-    tables, columns = _tables(paths)
+    tables, columns, labels = _tables(paths)
     table = pd.concat(tables).sort_index()
     repeated = table.index[table.index.duplicated()]
     if len(repeated):
         raise ValueError(f"folds {list(map(str, paths))} share clips, e.g. {repeated[0]}: folds hold disjoint clips")
-    labels = [c[len("prob_") :] for c in columns]
     return labels, _truth(table, labels, paths[0]), table[columns].to_numpy(dtype=np.float64)
 
 

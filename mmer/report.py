@@ -369,7 +369,7 @@ def combined_text(result: Mapping[str, Any], names: Sequence[str], view: str) ->
         "By the speaker's sex (all folds' clips): "
         + "; ".join(
             f"{sex} {v['n']} clips, accuracy {v['accuracy']:.3f}, UAR {v['uar']:.3f}"
-            for sex, v in result.get("by_sex", {}).items()
+            for sex, v in result["by_sex"].items()
         ),
         "",
         "| actual \\ predicted | " + " | ".join(result["label_names"]) + " | recall |",
